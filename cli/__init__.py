@@ -1,0 +1,1 @@
+"""The `gateway` command: the composition root that wires settings, storage, edges and workers."""

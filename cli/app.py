@@ -1,0 +1,409 @@
+"""`gateway …`: run the gateway, or its parts at scale, and manage and read what it stores."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from sqlalchemy.orm import Session
+
+from cli.serve import Services, run_until_signal
+from gateway import demo, directory, listings
+from gateway.config import Settings
+from gateway.outbox import in_process, make_broker
+from gateway.runtime import Runtime, build
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+customers = typer.Typer(no_args_is_help=True, help="Customers (the contracting parties).")
+contacts = typer.Typer(no_args_is_help=True, help="Contacts: who may open and update SRs.")
+products = typer.Typer(no_args_is_help=True, help="Products and entitlements of a customer.")
+staff = typer.Typer(no_args_is_help=True, help="SOC staff addresses.")
+requests = typer.Typer(no_args_is_help=True, help="Service Requests.")
+review = typer.Typer(no_args_is_help=True, help="Mail that opened nothing: the review queue.")
+deliveries = typer.Typer(no_args_is_help=True, help="Outgoing mail (the outbox).")
+for group, name in (
+    (customers, "customers"),
+    (contacts, "contacts"),
+    (products, "products"),
+    (staff, "staff"),
+    (requests, "requests"),
+    (review, "review"),
+    (deliveries, "deliveries"),
+):
+    app.add_typer(group, name=name)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+@app.callback()
+def _options(
+    config: Annotated[Path | None, typer.Option(help="TOML file (default ./gateway.toml).")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    if config is not None:
+        os.environ["GATEWAY_CONFIG"] = str(config)
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("mail.log", "pika", "mailparser", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def main() -> None:
+    app()
+
+
+# --- running -----------------------------------------------------------------------------------
+
+
+def _runtime(*, broker: bool = True) -> Runtime:
+    settings = Settings()
+    return build(settings, broker=None if broker else make_broker(""))
+
+
+@app.command()
+def run(
+    demo_data: Annotated[
+        bool, typer.Option("--demo", help="Load the demo customer first.")
+    ] = False,
+) -> None:
+    """Everything in one process: listener, poller (if configured), workers, sweep."""
+    rt = _runtime()
+    if demo_data:
+        with rt.sessions.begin() as session:
+            if demo.load(session, rt.now()):
+                logging.getLogger("gateway").info("demo customer %r loaded", demo.CUSTOMER)
+    _banner(rt)
+    run_until_signal(Services(rt, smtp=True, imap=True, workers=True, sweep=True))
+
+
+@app.command()
+def smtp() -> None:
+    """The SMTP listener alone (with its own workers when no broker is configured)."""
+    rt = _runtime()
+    local = in_process(rt.outbox.broker)
+    run_until_signal(Services(rt, smtp=True, workers=local, sweep=True))
+
+
+@app.command()
+def imap() -> None:
+    """The IMAP poller of GATEWAY_IMAP_URL alone (one per mailbox)."""
+    rt = _runtime()
+    if not rt.settings.imap_url:
+        raise _fail("GATEWAY_IMAP_URL is not set")
+    local = in_process(rt.outbox.broker)
+    run_until_signal(Services(rt, imap=True, workers=local, sweep=True))
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema (every command also does this on first use)."""
+    _runtime(broker=False)
+    typer.echo("schema is up to date")
+
+
+@app.command("config")
+def show_config() -> None:
+    """Print the effective settings, passwords hidden."""
+    typer.echo(json.dumps(Settings().redacted(), indent=2))
+
+
+@app.command("demo")
+def load_demo() -> None:
+    """Load the demo customer, its contacts and products (once)."""
+    rt = _runtime(broker=False)
+    with rt.sessions.begin() as session:
+        loaded = demo.load(session, rt.now())
+    typer.echo("demo customer loaded" if loaded else "demo customer was there already")
+
+
+def _banner(rt: Runtime) -> None:
+    s = rt.settings
+    typer.echo(
+        f"SecureCall gateway: SMTP on {s.smtp_host}:{s.smtp_port} for "
+        f"{', '.join(s.intake_addresses)}; outbound to {s.outbound}; database {s.database}",
+        err=True,
+    )
+
+
+# --- the directory -----------------------------------------------------------------------------
+
+
+@contextmanager
+def _session() -> Iterator[tuple[Session, Runtime]]:
+    rt = _runtime(broker=False)
+    try:
+        with rt.sessions.begin() as session:
+            yield session, rt
+    except directory.DirectoryError as exc:
+        raise _fail(str(exc)) from exc
+
+
+@customers.command("add")
+def customers_add(
+    name: str,
+    timezone: Annotated[str, typer.Option(help="Contracting office's zone.")] = "Europe/Berlin",
+    country: Annotated[str, typer.Option(help="Country of its public holidays.")] = "DE",
+    subdivision: Annotated[str | None, typer.Option(help="Region, e.g. BY.")] = None,
+) -> None:
+    """Add a customer."""
+    with _session() as (session, rt):
+        directory.add_customer(
+            session, name, rt.now(), timezone=timezone, country=country, subdivision=subdivision
+        )
+    typer.echo(f"customer {name!r} added")
+
+
+@customers.command("list")
+def customers_list(as_json: JsonFlag = False) -> None:
+    """List customers."""
+    with _session() as (session, _rt):
+        rows = listings.customers(session)
+    _print(rows, as_json, ("name", "timezone", "country", "contacts"))
+
+
+@customers.command("remove")
+def customers_remove(name: str) -> None:
+    """Remove a customer that has no Service Requests."""
+    with _session() as (session, _rt):
+        directory.remove_customer(session, name)
+    typer.echo(f"customer {name!r} removed")
+
+
+@contacts.command("add")
+def contacts_add(
+    email: str,
+    customer: Annotated[str, typer.Option(help="Customer name.")],
+    name: Annotated[str, typer.Option()] = "",
+    language: Annotated[str, typer.Option(help="en, de or fr.")] = "en",
+    role: Annotated[
+        str, typer.Option(help=", ".join(directory.CONTACT_ROLES))
+    ] = "technical_contact",
+) -> None:
+    """Add a contact (or update one of the same customer)."""
+    with _session() as (session, rt):
+        owner = directory.require_customer(session, customer)
+        _, created = directory.add_contact(
+            session, owner, email, name, rt.now(), language=language, role=role
+        )
+    typer.echo(f"contact {email} {'added' if created else 'updated'}")
+
+
+@contacts.command("import")
+def contacts_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    customer: Annotated[str, typer.Option(help="Customer name; created if new.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Import contacts from a CSV file with columns email, name, language, role."""
+    with _session() as (session, rt):
+        report = directory.import_contacts(session, customer, file.read_text("utf-8-sig"), rt.now())
+    result = {"created": report.created, "updated": report.updated, "errors": report.errors}
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+    else:
+        typer.echo(
+            f"{report.created} created, {report.updated} updated, {len(report.errors)} rejected"
+        )
+        for error in report.errors:
+            typer.echo(f"  {error}", err=True)
+    if report.errors:
+        raise typer.Exit(1)
+
+
+@contacts.command("list")
+def contacts_list(
+    customer: Annotated[str | None, typer.Option(help="Only this customer's.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List contacts."""
+    with _session() as (session, _rt):
+        owner = directory.require_customer(session, customer) if customer else None
+        rows = [listings.contact(c) for c in directory.contacts(session, owner)]
+    _print(rows, as_json, ("email", "name", "customer", "language", "role"))
+
+
+@contacts.command("remove")
+def contacts_remove(email: str) -> None:
+    """Remove a contact (a leaver): it can no longer write; its SRs stay."""
+    with _session() as (session, rt):
+        directory.remove_contact(session, email, rt.now())
+    typer.echo(f"contact {email} removed")
+
+
+@products.command("add")
+def products_add(
+    customer: Annotated[str, typer.Option(help="Customer name.")],
+    product: Annotated[str, typer.Option(help="Product name, e.g. 'FortiGate 600E'.")],
+    valid_from: Annotated[str, typer.Option(help="YYYY-MM-DD.")],
+    valid_to: Annotated[str, typer.Option(help="YYYY-MM-DD.")],
+    serial: Annotated[str | None, typer.Option(help="Serial number or licence.")] = None,
+    in_production: Annotated[bool, typer.Option("--in-production/--not-in-production")] = True,
+    end_of_support: Annotated[str | None, typer.Option(help="Manufacturer's, YYYY-MM-DD.")] = None,
+) -> None:
+    """Add a product entitlement to a customer."""
+    with _session() as (session, _rt):
+        owner = directory.require_customer(session, customer)
+        entitlement = directory.add_entitlement(
+            session,
+            owner,
+            product,
+            serial=serial,
+            valid_from=_date(valid_from),
+            valid_to=_date(valid_to),
+            in_production=in_production,
+            end_of_support=_date(end_of_support) if end_of_support else None,
+        )
+        number = entitlement.id
+    typer.echo(f"entitlement {number} added")
+
+
+@products.command("list")
+def products_list(
+    customer: Annotated[str | None, typer.Option(help="Only this customer's.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List entitlements."""
+    with _session() as (session, _rt):
+        owner = directory.require_customer(session, customer) if customer else None
+        rows = [listings.entitlement(e) for e in directory.entitlements(session, owner)]
+    _print(rows, as_json, ("id", "customer", "product", "serial", "valid_to", "end_of_support"))
+
+
+@products.command("remove")
+def products_remove(entitlement_id: int) -> None:
+    """Remove an entitlement by its id."""
+    with _session() as (session, _rt):
+        directory.remove_entitlement(session, entitlement_id)
+    typer.echo(f"entitlement {entitlement_id} removed")
+
+
+@staff.command("add")
+def staff_add(
+    email: str,
+    name: Annotated[str, typer.Option()] = "",
+    role: Annotated[str, typer.Option(help=", ".join(directory.STAFF_ROLES))] = "analyst",
+) -> None:
+    """Add (or update) a SOC staff address."""
+    with _session() as (session, _rt):
+        directory.add_staff(session, email, name, role)
+    typer.echo(f"staff {email} added")
+
+
+@staff.command("list")
+def staff_list(as_json: JsonFlag = False) -> None:
+    """List SOC staff."""
+    with _session() as (session, _rt):
+        rows = [listings.staff_member(s) for s in directory.staff(session)]
+    _print(rows, as_json, ("email", "name", "role"))
+
+
+@staff.command("remove")
+def staff_remove(email: str) -> None:
+    """Remove a SOC staff address."""
+    with _session() as (session, _rt):
+        directory.remove_staff(session, email)
+    typer.echo(f"staff {email} removed")
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+@requests.command("list")
+def requests_list(
+    state: Annotated[str | None, typer.Option(help="open, waiting, resolved or closed.")] = None,
+    limit: int = 200,
+    as_json: JsonFlag = False,
+) -> None:
+    """List Service Requests, newest first."""
+    with _session() as (session, _rt):
+        rows = listings.requests(session, state=state, limit=limit)
+    _print(rows, as_json, ("id", "priority", "state", "customer", "requester", "title"))
+
+
+@requests.command("show")
+def requests_show(sr_id: str, as_json: JsonFlag = False) -> None:
+    """Show one SR: its messages (full and stripped text, attachments) and deliveries."""
+    with _session() as (session, _rt):
+        shown = listings.request(session, sr_id)
+    if shown is None:
+        raise _fail(f"no Service Request {sr_id}")
+    if as_json:
+        typer.echo(json.dumps(shown, indent=2, ensure_ascii=False))
+        return
+    typer.echo(f"{shown['id']}  P{shown['priority']}  {shown['state']}  {shown['title']}")
+    typer.echo(
+        f"customer {shown['customer']}, requester {shown['requester']}, "
+        f"type {shown['type']}, opened {shown['created_at']}"
+    )
+    for message in shown["messages"]:
+        typer.echo(f"\n--- {message['received_at']} {message['from']} ({message['author']})")
+        typer.echo(message["reply_text"])
+        for a in message["attachments"]:
+            typer.echo(f"  [{a['filename']} {a['size']} bytes sha256 {a['sha256'][:16]}…]")
+    for d in shown["deliveries"]:
+        typer.echo(f"\n>>> {d['template']} to {d['to']}: {d['status']} {d['sent_at'] or ''}")
+
+
+@review.command("list")
+def review_list(
+    status: Annotated[str, typer.Option(help="review, bounce or quarantined.")] = "review",
+    limit: int = 200,
+    as_json: JsonFlag = False,
+) -> None:
+    """Mail that opened nothing: unregistered senders, automatic mail, strangers' replies."""
+    with _session() as (session, _rt):
+        rows = listings.held_mails(session, status=status, limit=limit)
+    _print(rows, as_json, ("id", "received_at", "from", "subject", "reason"))
+
+
+@deliveries.command("list")
+def deliveries_list(
+    status: Annotated[str | None, typer.Option(help="pending, sending, sent or failed.")] = None,
+    limit: int = 200,
+    as_json: JsonFlag = False,
+) -> None:
+    """Outgoing mail, newest first."""
+    with _session() as (session, _rt):
+        rows = listings.deliveries(session, status=status, limit=limit)
+    _print(rows, as_json, ("id", "template", "to", "status", "attempts", "sent_at"))
+
+
+# --- output ------------------------------------------------------------------------------------
+
+
+def _print(rows: list[dict[str, Any]], as_json: bool, columns: Sequence[str]) -> None:
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    if not rows:
+        typer.echo("(none)")
+        return
+    cells = [[str(row.get(c) if row.get(c) is not None else "") for c in columns] for row in rows]
+    widths = [min(60, max(len(c), *(len(r[i]) for r in cells))) for i, c in enumerate(columns)]
+    typer.echo("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)))
+    for r in cells:
+        typer.echo("  ".join(v[:w].ljust(w) for v, w in zip(r, widths, strict=True)))
+
+
+def _date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise _fail(f"not a date (YYYY-MM-DD): {value!r}") from None
+
+
+def _fail(message: str) -> typer.Exit:
+    """Print the error; the caller raises the returned Exit (exit status 2)."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)

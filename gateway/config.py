@@ -1,0 +1,132 @@
+"""Settings: a TOML file (GATEWAY_CONFIG, default ./gateway.toml) under GATEWAY_* variables."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CommaList = Annotated[tuple[str, ...], NoDecode]
+
+
+class Settings(BaseSettings):
+    """Every knob of the gateway; the README's configuration reference lists them."""
+
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="forbid", frozen=True)
+
+    var_dir: Path = Path("var")
+    database_url: str = ""  # default: sqlite:///<var_dir>/gateway.db
+    broker_url: str = ""  # unset: in-process; amqp://… RabbitMQ; redis://… Redis
+    # Inbound
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 2525
+    intake_addresses: CommaList = ("soc@securecall.example",)
+    max_message_size: int = 25 * 1024 * 1024
+    smtp_workers: int = 8
+    imap_url: str = ""  # imap://user:password@host:port/INBOX or imaps://…; unset: no poller
+    imap_processed_folder: str = "Processed"
+    imap_quarantine_folder: str = "Quarantine"
+    imap_mark: str = "move"  # move: to the Processed folder; flag: keyword $SecureCallProcessed
+    imap_poll_interval: float = 30.0
+    imap_idle_timeout: float = 600.0  # re-issue IDLE well inside RFC 2177's 29 minutes
+    # Outbound
+    outbound_url: str = ""  # smtp://host:port, smtps://…, maildir:PATH; unset: maildir under var/
+    gateway_address: str = "soc@securecall.example"
+    gateway_name: str = "SecureCall SOC"
+    soc_queue_address: str = "soc-queue@securecall.example"
+    soc_phone: str = "+44 20 7946 0000"
+    secret_key: str = ""  # HMAC key for outgoing Message-IDs; unset: generated under var/
+    # Workers and sweep
+    worker_threads: int = 4
+    send_attempts: int = 12
+    sweep_interval: float = 5.0
+    requeue_after: float = 60.0  # a pending Delivery not sent after this is enqueued again
+    stale_sending_after: float = 300.0  # a Delivery "sending" longer than this was lost by a worker
+    # Policies
+    notice_interval_hours: float = 24.0  # at most one notice per unregistered sender per interval
+    default_timezone: str = "Europe/Berlin"
+    default_country: str = "DE"
+
+    @field_validator("intake_addresses", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(a.strip().lower() for a in value.split(",") if a.strip())
+        if isinstance(value, list | tuple):
+            return tuple(str(a).strip().lower() for a in value)
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = Path(os.environ.get("GATEWAY_CONFIG", "gateway.toml"))
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file))
+
+    # --- derived values -------------------------------------------------------------------
+
+    @property
+    def database(self) -> str:
+        return self.database_url or f"sqlite:///{self.var_dir / 'gateway.db'}"
+
+    @property
+    def outbound(self) -> str:
+        return self.outbound_url or f"maildir:{self.var_dir / 'outbound'}"
+
+    @property
+    def domain(self) -> str:
+        return self.gateway_address.rpartition("@")[2] or "localhost"
+
+    @property
+    def hmac_keys(self) -> dict[str, bytes]:
+        """Key id -> key. The first is used to sign; all verify (rotation: prepend a new one)."""
+        raw = self.secret_key or _generated_secret(self.var_dir)
+        keys = [k.strip() for k in raw.split(",") if k.strip()]
+        return {f"k{len(keys) - i}": key.encode() for i, key in enumerate(keys)}
+
+    def redacted(self) -> dict[str, Any]:
+        """The settings for display, passwords and keys blanked."""
+        shown = self.model_dump(mode="json")
+        for name in ("database_url", "broker_url", "imap_url", "outbound_url"):
+            shown[name] = _without_password(shown[name])
+        shown["secret_key"] = "***" if self.secret_key else "(generated under var_dir)"
+        return shown
+
+
+def _generated_secret(var_dir: Path) -> str:
+    path = var_dir / "secret.key"
+    if not path.exists():
+        var_dir.mkdir(parents=True, exist_ok=True)
+        draft = var_dir / f".secret.key.{os.getpid()}"
+        draft.write_text(secrets.token_hex(32))
+        draft.chmod(0o600)
+        try:
+            os.link(draft, path)  # atomic: two processes starting together agree on one key
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return path.read_text().strip()
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    return url.replace(f":{parts.password}@", ":***@", 1)

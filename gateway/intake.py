@@ -1,0 +1,235 @@
+"""Intake: receive(raw) -> Receipt. The whole inbound story of one mail, in one transaction.
+
+1. parse the bytes (parsers.mail);  2. deduplicate (Message-ID and sender, else a content hash);
+3. gather the facts: who sent it, which SR it answers;  4. triage.decide;  5. write the SR, the
+message, its attachments, the Deadlines and the Deliveries;  6. commit, then enqueue the Deliveries.
+A mail that cannot be processed is still stored, in quarantine: a mail once accepted is never lost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from gateway import store
+from gateway.ids import is_our_message_id
+from gateway.models import ServiceRequest, StoredMail
+from gateway.runtime import Runtime
+from gateway.service_requests import APPLY, Applied
+from gateway.triage import Action, Decision, Facts, Sender, Thread, decide
+from parsers.mail import ParsedMail, parse
+from parsers.replies import latest_reply
+from parsers.signals import (
+    automatic_reason,
+    bounce_reason,
+    detect_language,
+    requested_priority,
+    sr_tokens,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RawMail:
+    """What an edge hands over: the bytes and the envelope."""
+
+    data: bytes
+    source: str  # smtp | imap
+    mail_from: str | None = None  # SMTP envelope sender; None when read from a mailbox
+    rcpt_tos: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What became of a mail. `outcome` is an Action value, `duplicate` or `quarantined`."""
+
+    outcome: str
+    stored_id: int
+    sr_id: str | None = None
+    deliveries: tuple[tuple[int, str], ...] = field(default=())
+    reason: str = ""
+
+    @property
+    def held(self) -> bool:
+        return self.outcome in ("hold", "bounce", "quarantined")
+
+
+class StorageError(Exception):
+    """The database could not store the mail: the edge must not accept it (SMTP 451)."""
+
+
+def receive(raw: RawMail, rt: Runtime) -> Receipt:
+    """Store, decide and act on one mail; enqueue its Deliveries after the commit (R6.2)."""
+    mail = parse(raw.data)
+    key = dedup_key(mail)
+    try:
+        receipt = _store(raw, mail, key, rt)
+    except IntegrityError as exc:  # the same mail, committed a moment ago by a parallel delivery
+        receipt = _duplicate_of(key, rt, exc)
+    except SQLAlchemyError as exc:
+        log.error("storage failed for %s: %s", mail.message_id, exc)
+        raise StorageError(str(exc)) from exc
+    if receipt.deliveries:
+        rt.outbox.enqueue(receipt.deliveries)
+    log.info(
+        "%s %s from %s: %s %s",
+        raw.source,
+        mail.message_id,
+        mail.from_addr,
+        receipt.outcome,
+        receipt.sr_id or receipt.reason,
+    )
+    return receipt
+
+
+def dedup_key(mail: ParsedMail) -> str:
+    """Same Message-ID from the same sender, or (without one) the same content: the same mail."""
+    if mail.message_id:
+        basis = f"id\0{mail.from_addr}\0{mail.message_id}"
+    else:
+        basis = f"content\0{mail.fingerprint}"
+    return hashlib.sha256(basis.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _store(raw: RawMail, mail: ParsedMail, key: str, rt: Runtime) -> Receipt:
+    with rt.sessions.begin() as session:
+        existing = store.raw_mail_by_key(session, key)
+        if existing is not None:
+            return Receipt("duplicate", existing.id, reason="already stored")
+        try:
+            with session.begin_nested():
+                return _process(session, raw, mail, key, rt)
+        except SQLAlchemyError:
+            raise
+        except Exception as exc:  # a bug or a mail no rule foresaw: keep it, in quarantine
+            log.exception("quarantined %s", mail.message_id)
+            stored = add_stored(session, raw, mail, key, rt.now(), "quarantined", repr(exc)[:2000])
+            return Receipt("quarantined", stored.id, reason=repr(exc)[:200])
+
+
+def _duplicate_of(key: str, rt: Runtime, exc: IntegrityError) -> Receipt:
+    with rt.sessions.begin() as session:
+        existing = store.raw_mail_by_key(session, key)
+    if existing is None:
+        raise StorageError(str(exc)) from exc
+    return Receipt("duplicate", existing.id, reason="already stored")
+
+
+def _process(session: Session, raw: RawMail, mail: ParsedMail, key: str, rt: Runtime) -> Receipt:
+    facts = gather(session, raw, mail, rt)
+    decision = decide(facts)
+    status = {Action.HOLD: "review", Action.BOUNCE: "bounce"}.get(decision.action, "accepted")
+    reason = _reason(decision, facts)
+    stored = add_stored(session, raw, mail, key, rt.now(), status, reason)
+    applied: Applied = APPLY[decision.action](session, rt, facts, decision, stored)
+    return Receipt(
+        decision.action.value,
+        stored.id,
+        applied.sr_public_id,
+        tuple((d.id, d.queue) for d in applied.deliveries),
+        reason,
+    )
+
+
+def gather(session: Session, raw: RawMail, mail: ParsedMail, rt: Runtime) -> Facts:
+    """Read what triage needs: the sender in the directory, the SR the mail answers."""
+    sender = _sender(session, mail.from_addr)
+    thread, foreign = _thread(session, mail, sender)
+    since = rt.now() - timedelta(hours=rt.settings.notice_interval_hours)
+    reply = latest_reply(mail.text)
+    return Facts(
+        mail=mail,
+        sender=sender,
+        thread=thread,
+        foreign_thread=foreign,
+        automatic=automatic_reason(mail),
+        bounce=bounce_reason(mail, raw.mail_from),
+        looped=_looped(mail, rt),
+        requested=requested_priority(mail.subject, reply),
+        noticed_recently=bool(mail.from_addr)
+        and store.notices_since(session, mail.from_addr, "sender_unregistered", since) > 0,
+        reply_text=reply,
+        language=detect_language(f"{mail.subject}\n{reply}"),
+    )
+
+
+def _sender(session: Session, address: str) -> Sender:
+    contact = store.contact_by_address(session, address) if address else None
+    if contact is not None:
+        return Sender(
+            "contact", address, contact.name, contact.customer_id, contact.id, contact.language
+        )
+    staff = store.staff_by_address(session, address) if address else None
+    if staff is not None:
+        return Sender("soc", address, staff.name)
+    return Sender("unknown", address)
+
+
+def _thread(session: Session, mail: ParsedMail, sender: Sender) -> tuple[Thread | None, bool]:
+    """The SR named by token, else by In-Reply-To/References; kept only if the sender belongs."""
+    candidates: list[ServiceRequest] = []
+    for public_id in sr_tokens(mail.subject):
+        sr = store.request_by_public_id(session, public_id)
+        if sr is not None:
+            candidates.append(sr)
+    refs = store.requests_by_message_ids(session, mail.thread_ids)
+    for message_id in mail.thread_ids:  # In-Reply-To first, then newest reference
+        if message_id in refs:
+            sr = session.get(ServiceRequest, refs[message_id])
+            if sr is not None:
+                candidates.append(sr)
+    for sr in candidates:
+        if sender.kind == "soc" or sr.customer_id == sender.customer_id:
+            return Thread(sr.id, sr.public_id, sr.state, sr.customer_id), False
+    return None, bool(candidates)
+
+
+def _looped(mail: ParsedMail, rt: Runtime) -> bool:
+    """The gateway's own mail coming back: its From, its signed Message-ID, or its X-Loop."""
+    ours = rt.settings.gateway_address.lower()
+    if mail.from_addr in (ours, *rt.settings.intake_addresses):
+        return True
+    if ours in mail.headers.get("x-loop", "").lower():
+        return True
+    return bool(mail.message_id and is_our_message_id(mail.message_id, dict(rt.keys)))
+
+
+def _reason(decision: Decision, facts: Facts) -> str:
+    detail = facts.bounce or facts.automatic or ""
+    if facts.foreign_thread:
+        detail = (detail + "; " if detail else "") + "named an SR the sender does not belong to"
+    return f"{decision.rule} ({detail})" if detail else decision.rule
+
+
+def add_stored(
+    session: Session,
+    raw: RawMail,
+    mail: ParsedMail,
+    key: str,
+    now: datetime,
+    status: str,
+    reason: str,
+) -> StoredMail:
+    stored = StoredMail(
+        dedup_key=key,
+        message_id=mail.message_id,
+        source=raw.source,
+        mail_from=raw.mail_from,
+        rcpt_tos=list(raw.rcpt_tos),
+        sender=mail.from_addr[:320],
+        subject=mail.subject,
+        size=len(raw.data),
+        data=raw.data,
+        status=status,
+        reason=reason,
+        received_at=now,
+    )
+    session.add(stored)
+    session.flush()
+    return stored

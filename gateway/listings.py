@@ -1,0 +1,227 @@
+"""Reading what is stored, as plain dicts for the CLI's tables and --json output."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from gateway.models import (
+    Contact,
+    Customer,
+    Deadline,
+    Delivery,
+    Entitlement,
+    Message,
+    ServiceRequest,
+    SocStaff,
+    StoredMail,
+)
+
+
+def _when(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def requests(
+    session: Session, *, state: str | None = None, limit: int = 200
+) -> list[dict[str, Any]]:
+    query = (
+        select(ServiceRequest, func.count(Message.id))
+        .outerjoin(Message, Message.sr_id == ServiceRequest.id)
+        .group_by(ServiceRequest.id)
+        .order_by(ServiceRequest.created_at.desc(), ServiceRequest.id.desc())
+        .limit(limit)
+    )
+    if state:
+        query = query.where(ServiceRequest.state == state)
+    return [
+        {**_request(sr), "messages": count}
+        for sr, count in session.execute(
+            query.options(
+                selectinload(ServiceRequest.customer), selectinload(ServiceRequest.requester)
+            )
+        )
+    ]
+
+
+def request(session: Session, public_id: str) -> dict[str, Any] | None:
+    sr = session.scalar(select(ServiceRequest).where(ServiceRequest.public_id == public_id.upper()))
+    if sr is None:
+        return None
+    messages = session.scalars(
+        select(Message)
+        .where(Message.sr_id == sr.id)
+        .order_by(Message.created_at, Message.id)
+        .options(selectinload(Message.attachments))
+    )
+    deliveries = session.scalars(
+        select(Delivery).where(Delivery.sr_id == sr.id).order_by(Delivery.created_at, Delivery.id)
+    )
+    deadlines = session.scalars(
+        select(Deadline).where(Deadline.sr_id == sr.id).order_by(Deadline.id)
+    )
+    follow_up_of = session.get(ServiceRequest, sr.follow_up_of_id) if sr.follow_up_of_id else None
+    return {
+        **_request(sr),
+        "follow_up_of": follow_up_of.public_id if follow_up_of else None,
+        "entitlement": sr.entitlement,
+        "messages": [_message(m) for m in messages],
+        "deliveries": [delivery(d) for d in deliveries],
+        "deadlines": [
+            {"kind": d.kind, "due_at": _when(d.due_at), "met_at": _when(d.met_at)}
+            for d in deadlines
+        ],
+    }
+
+
+def _request(sr: ServiceRequest) -> dict[str, Any]:
+    return {
+        "id": sr.public_id,
+        "title": sr.title,
+        "customer": sr.customer.name,
+        "requester": sr.requester.email if sr.requester else None,
+        "type": sr.type,
+        "priority": sr.priority,
+        "requested_priority": sr.requested_priority,
+        "requested_reason": sr.requested_reason,
+        "state": sr.state,
+        "language": sr.language,
+        "created_at": _when(sr.created_at),
+        "updated_at": _when(sr.updated_at),
+        "initial_response_at": _when(sr.initial_response_at),
+    }
+
+
+def _message(m: Message) -> dict[str, Any]:
+    return {
+        "direction": m.direction,
+        "author": m.author_kind,
+        "from": m.author_address,
+        "from_name": m.author_name,
+        "message_id": m.message_id,
+        "subject": m.subject,
+        "text": m.text,
+        "reply_text": m.reply_text,
+        "language": m.language,
+        "received_at": _when(m.created_at),
+        "attachments": [
+            {
+                "filename": a.filename,
+                "content_type": a.content_type,
+                "size": a.size,
+                "sha256": a.sha256,
+            }
+            for a in m.attachments
+        ],
+    }
+
+
+def delivery(d: Delivery) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "template": d.template,
+        "audience": d.audience,
+        "language": d.language,
+        "to": d.recipient,
+        "message_id": d.message_id,
+        "status": d.status,
+        "attempts": d.attempts,
+        "created_at": _when(d.created_at),
+        "sent_at": _when(d.sent_at),
+        "last_error": d.last_error,
+    }
+
+
+def deliveries(
+    session: Session, *, status: str | None = None, limit: int = 200
+) -> list[dict[str, Any]]:
+    query = select(Delivery).order_by(Delivery.id.desc()).limit(limit)
+    if status:
+        query = query.where(Delivery.status == status)
+    return [delivery(d) for d in session.scalars(query)]
+
+
+def held_mails(
+    session: Session, *, status: str = "review", limit: int = 200
+) -> list[dict[str, Any]]:
+    """The review queue (R1.8): mail that opened nothing, with the reason."""
+    query = (
+        select(
+            StoredMail.id,
+            StoredMail.sender,
+            StoredMail.subject,
+            StoredMail.reason,
+            StoredMail.received_at,
+            StoredMail.source,
+            StoredMail.message_id,
+            StoredMail.size,
+            StoredMail.status,
+        )
+        .where(StoredMail.status == status)
+        .order_by(StoredMail.id.desc())
+        .limit(limit)
+    )
+    return [
+        {
+            "id": row.id,
+            "from": row.sender,
+            "subject": row.subject,
+            "reason": row.reason,
+            "received_at": _when(row.received_at),
+            "source": row.source,
+            "message_id": row.message_id,
+            "size": row.size,
+            "status": row.status,
+        }
+        for row in session.execute(query)
+    ]
+
+
+def contact(c: Contact) -> dict[str, Any]:
+    return {
+        "email": c.email,
+        "name": c.name,
+        "customer": c.customer.name,
+        "language": c.language,
+        "role": c.role,
+    }
+
+
+def customers(session: Session) -> list[dict[str, Any]]:
+    counts = dict(
+        session.execute(
+            select(Contact.customer_id, func.count(Contact.id))
+            .where(Contact.removed_at.is_(None))
+            .group_by(Contact.customer_id)
+        ).tuples()
+    )
+    return [
+        {
+            "name": c.name,
+            "timezone": c.timezone,
+            "country": c.country,
+            "subdivision": c.subdivision,
+            "contacts": counts.get(c.id, 0),
+        }
+        for c in session.scalars(select(Customer).order_by(Customer.name))
+    ]
+
+
+def entitlement(e: Entitlement) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "customer": e.customer.name,
+        "product": e.product.name,
+        "serial": e.serial,
+        "valid_from": e.valid_from.isoformat(),
+        "valid_to": e.valid_to.isoformat(),
+        "in_production": e.in_production,
+        "end_of_support": e.end_of_support.isoformat() if e.end_of_support else None,
+    }
+
+
+def staff_member(s: SocStaff) -> dict[str, Any]:
+    return {"email": s.email, "name": s.name, "role": s.role}

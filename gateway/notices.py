@@ -1,0 +1,83 @@
+"""The mails a decision asks for, written as Delivery rows in the same transaction (the outbox)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from gateway import store
+from gateway.hours import Calendar
+from gateway.ids import outgoing_message_id
+from gateway.models import Customer, Delivery, ServiceRequest
+from gateway.runtime import Runtime
+from parsers.mail import ParsedMail
+
+MAX_REFERENCES = 20  # RFC 5322 §3.6.4 lets References grow; long chains are trimmed from the front
+
+
+@dataclass(frozen=True)
+class Language:
+    """The language a customer-facing mail goes out in (R1.11, §3.2)."""
+
+    code: str
+    wanted: str  # the customer's language, when the mail goes out in English outside hours
+    outside_hours: bool
+
+
+def reply_language(wanted: str, calendar: Calendar, now: datetime) -> Language:
+    """The customer's language during Business Hours – Standard, English outside them."""
+    if wanted == "en" or calendar.is_working_time(now):
+        return Language(wanted, wanted, False)
+    return Language("en", wanted, True)
+
+
+def calendar_of(customer: Customer) -> Calendar:
+    return Calendar(customer.timezone, customer.country, customer.subdivision)
+
+
+def answer(
+    session: Session,
+    rt: Runtime,
+    *,
+    template: str,
+    recipient: str,
+    mail: ParsedMail | None,
+    context: dict[str, Any],
+    language: str = "en",
+    audience: str = "customer",
+    sr: ServiceRequest | None = None,
+    raw_mail_id: int | None = None,
+    auto_submitted: str = "auto-replied",
+) -> Delivery:
+    """A Delivery that threads under `mail` in the recipient's client (RFC 5322 §3.6.4)."""
+    in_reply_to = mail.message_id if mail else None
+    references = [*mail.references, mail.message_id] if mail and mail.message_id else []
+    now = rt.now()
+    label = sr.public_id if sr else template.replace("_", "-")
+    delivery = Delivery(
+        sr_id=sr.id if sr else None,
+        raw_mail_id=raw_mail_id,
+        template=template,
+        audience=audience,
+        language=language,
+        recipient=recipient,
+        context=context,
+        message_id=outgoing_message_id(label, rt.settings.domain, dict(rt.keys)),
+        in_reply_to=in_reply_to,
+        references=" ".join(references[-MAX_REFERENCES:]),
+        auto_submitted=auto_submitted,
+        queue="mail",
+        status="pending",
+        attempts=0,
+        next_attempt_at=now,
+        enqueued_at=now,
+        created_at=now,
+    )
+    session.add(delivery)
+    session.flush()
+    if sr is not None:
+        store.add_thread_ref(session, delivery.message_id, sr.id)
+    return delivery

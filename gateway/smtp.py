@@ -1,0 +1,88 @@
+"""Step 1 of intake, SMTP edge: an aiosmtpd handler; 250 after the commit, 451 if storage fails.
+
+RCPT is accepted only for the intake addresses (550 otherwise); aiosmtpd refuses a mail over the
+size limit with 552, already at MAIL FROM when the client declares SIZE (RFC 1870).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from gateway.intake import RawMail, StorageError, receive
+from gateway.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+class IntakeHandler:
+    """aiosmtpd handler: `handle_RCPT` checks the address, `handle_DATA` stores the mail."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.addresses = frozenset(a.lower() for a in rt.settings.intake_addresses)
+        self.executor = ThreadPoolExecutor(rt.settings.smtp_workers, thread_name_prefix="intake")
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        if address.lower() not in self.addresses:
+            return "550 5.1.1 No such mailbox here"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        content = envelope.original_content or b""
+        if isinstance(content, str):
+            content = content.encode("utf-8", "surrogateescape")
+        raw = RawMail(
+            data=content,
+            source="smtp",
+            mail_from=envelope.mail_from or "",
+            rcpt_tos=tuple(envelope.rcpt_tos),
+        )
+        loop = asyncio.get_running_loop()
+        try:
+            receipt = await loop.run_in_executor(self.executor, receive, raw, self.rt)
+        except StorageError:
+            return "451 4.3.0 Temporary storage failure, please try again later"
+        except Exception:  # an edge: log with what we know, make the sender retry
+            log.exception("unexpected failure storing mail from %s", envelope.mail_from)
+            return "451 4.3.0 Temporary failure, please try again later"
+        return f"250 2.0.0 OK: stored as {receipt.stored_id}"
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True)
+
+
+class Listener(Controller):  # type: ignore[misc]
+    """The listener on its own thread and event loop (aiosmtpd's Controller)."""
+
+    def __init__(self, rt: Runtime, **kwargs: Any) -> None:
+        self.intake = IntakeHandler(rt)
+        settings = rt.settings
+        super().__init__(
+            self.intake,
+            hostname=settings.smtp_host,
+            port=settings.smtp_port,
+            data_size_limit=settings.max_message_size,
+            decode_data=False,
+            enable_SMTPUTF8=True,
+            ident="SecureCall gateway",
+            timeout=300,
+            **kwargs,
+        )
+
+    def stop(self, no_assert: bool = False) -> None:
+        super().stop(no_assert=no_assert)
+        self.intake.close()

@@ -1,0 +1,133 @@
+"""Step 3 of intake: decide what a mail is and who hears of it. First matching rule wins."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from parsers.mail import ParsedMail
+from parsers.signals import PriorityRequest
+
+
+class Action(StrEnum):
+    OPEN = "open"  # a new Service Request
+    ADD = "add"  # a message on the SR the mail threads onto
+    REOPEN = "reopen"  # add, and a resolved SR is open again
+    FOLLOW_UP = "follow_up"  # a new SR linked to the closed one the mail answers
+    HOLD = "hold"  # stored for review, opens and updates nothing
+    BOUNCE = "bounce"  # a delivery report, stored for bounce handling
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who the From address is in the directory."""
+
+    kind: str  # contact | soc | unknown
+    address: str
+    name: str = ""
+    customer_id: int | None = None
+    contact_id: int | None = None
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class Thread:
+    """The SR a mail answers (by token or Message-ID), found only if the sender belongs to it."""
+
+    sr_id: int
+    public_id: str
+    state: str
+    customer_id: int
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Everything triage reads; gathered by intake from the mail and the database."""
+
+    mail: ParsedMail
+    sender: Sender
+    thread: Thread | None
+    foreign_thread: bool  # named an SR the sender does not belong to
+    automatic: str | None  # RFC 3834 reason, or None
+    bounce: str | None
+    looped: bool  # the gateway's own mail came back
+    requested: PriorityRequest | None
+    noticed_recently: bool  # this sender already had a notice within the interval
+    reply_text: str = ""  # the newest part of the mail, quoted history and signature removed
+    language: str | None = None  # en, de or fr as detected in the mail
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A mail the decision asks for: a template for an audience, sent if `when` holds."""
+
+    template: str
+    audience: str  # customer | soc
+    when: Callable[[Facts], bool] = lambda _facts: True
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    when: Callable[[Facts], bool]
+    action: Action
+    notices: tuple[Notice, ...] = ()
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    rule: str
+    notices: tuple[Notice, ...]
+
+
+def _in_thread(*states: str) -> Callable[[Facts], bool]:
+    return lambda f: f.thread is not None and f.thread.state in states
+
+
+ACKNOWLEDGE = Notice("request_opened", "customer")
+# R1.4: a P1 request by e-mail stays P3; the SOC hears of it at once.
+ALERT_PRIORITY1 = Notice(
+    "priority1_requested", "soc", lambda f: f.requested is not None and f.requested.priority == 1
+)
+# R1.8: at most one polite notice per sender and interval, never to automatic mail.
+NOTIFY_UNREGISTERED = Notice(
+    "sender_unregistered", "customer", lambda f: bool(f.mail.from_addr) and not f.noticed_recently
+)
+
+RULES: tuple[Rule, ...] = (
+    Rule("the gateway's own mail came back", lambda f: f.looped, Action.HOLD),
+    Rule("a bounce or delivery report", lambda f: f.bounce is not None, Action.BOUNCE),
+    Rule(
+        "automatic mail on an SR",
+        lambda f: f.thread is not None and f.automatic is not None,
+        Action.ADD,
+    ),
+    Rule("a reply on an open SR", _in_thread("open", "waiting"), Action.ADD),
+    Rule("a reply on a resolved SR", _in_thread("resolved"), Action.REOPEN),
+    Rule(
+        "a reply on a closed SR",
+        _in_thread("closed"),
+        Action.FOLLOW_UP,
+        (ACKNOWLEDGE, ALERT_PRIORITY1),
+    ),
+    Rule("automatic mail", lambda f: f.automatic is not None, Action.HOLD),
+    Rule(
+        "a new mail from a contact",
+        lambda f: f.sender.kind == "contact",
+        Action.OPEN,
+        (ACKNOWLEDGE, ALERT_PRIORITY1),
+    ),
+    Rule("SOC staff outside any SR", lambda f: f.sender.kind == "soc", Action.HOLD),
+    Rule("an unregistered sender", lambda f: True, Action.HOLD, (NOTIFY_UNREGISTERED,)),
+)
+
+
+def decide(facts: Facts) -> Decision:
+    """The first rule that holds decides; its notices are filtered by their own conditions."""
+    for rule in RULES:
+        if rule.when(facts):
+            notices = tuple(n for n in rule.notices if n.when(facts))
+            return Decision(rule.action, rule.name, notices)
+    raise AssertionError("the last rule always holds")

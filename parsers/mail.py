@@ -1,0 +1,325 @@
+"""Step 2 of intake: turn raw bytes into a ParsedMail. Defects are data; bad mail never raises."""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.header import decode_header, make_header
+from email.message import Message
+from email.utils import getaddresses, parsedate_to_datetime
+from types import MappingProxyType
+
+import mailparser
+
+from parsers.markup import html_to_text
+
+# Headers the later steps read (RFC 3834 auto-reply signals, RFC 2369 list headers, loop markers).
+SIGNAL_HEADERS = (
+    "auto-submitted",
+    "precedence",
+    "list-id",
+    "list-unsubscribe",
+    "list-post",
+    "x-auto-response-suppress",
+    "x-autoreply",
+    "x-autorespond",
+    "x-loop",
+    "return-path",
+    "x-failed-recipients",
+    "feedback-type",
+)
+MAX_PARTS = 500  # a mail with more MIME parts than this is treated as hostile; the rest is a defect
+MAX_DEPTH = 20
+_MSGID = re.compile(r"<([^<>\s]+)>")
+# WHATWG: these labels are decoded as windows-1252, which is what senders mean by them.
+_CHARSET_ALIASES = {
+    "iso-8859-1": "cp1252",
+    "latin1": "cp1252",
+    "latin-1": "cp1252",
+    "us-ascii": "cp1252",
+    "ascii": "cp1252",
+    "windows-1252": "cp1252",
+}
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """One attached file, byte for byte as the sender sent it."""
+
+    filename: str
+    content_type: str
+    data: bytes = field(repr=False)
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+
+@dataclass(frozen=True)
+class ParsedMail:
+    """Everything the gateway reads from one mail."""
+
+    message_id: str | None
+    in_reply_to: tuple[str, ...]
+    references: tuple[str, ...]
+    from_addr: str
+    from_name: str
+    reply_to: tuple[str, ...]
+    to: tuple[str, ...]
+    cc: tuple[str, ...]
+    subject: str
+    date: datetime | None
+    text: str
+    html: str | None
+    attachments: tuple[Attachment, ...]
+    content_type: str
+    headers: Mapping[str, str]
+    defects: tuple[str, ...]
+    fingerprint: str
+
+    @property
+    def thread_ids(self) -> tuple[str, ...]:
+        """Message-IDs this mail answers: In-Reply-To first, then References newest first."""
+        seen: dict[str, None] = dict.fromkeys(self.in_reply_to)
+        seen.update(dict.fromkeys(reversed(self.references)))
+        return tuple(seen)
+
+
+def parse(raw: bytes) -> ParsedMail:
+    """Parse one mail. Broken structure, charsets and headers become defects, never exceptions."""
+    try:
+        parsed = mailparser.parse_from_bytes(raw)
+    except Exception as exc:
+        return _unparsable(raw, f"{type(exc).__name__}: {exc}")
+    message: Message = parsed.message
+    defects = [_defect_text(d) for d in parsed.defects]
+    plains, htmls, attachments = _walk(message, defects)
+    html = "\n".join(htmls) if htmls else None
+    text = "\n".join(plains) if plains else (html_to_text(html) if html else "")
+    text = text.replace("\r\n", "\n").replace("\r", "\n").strip()
+    sender_name, sender = _first_address(parsed.from_)
+    if not sender:
+        defects.append("no sender address in From")
+    return ParsedMail(
+        message_id=_first_msgid(_header(message, "message-id")),
+        in_reply_to=_msgids(_header(message, "in-reply-to")),
+        references=_msgids(_header(message, "references")),
+        from_addr=sender,
+        from_name=sender_name,
+        reply_to=_addresses(parsed.reply_to),
+        to=_addresses(parsed.to),
+        cc=_addresses(parsed.cc),
+        subject=_single_line(str(parsed.subject or "")),
+        date=_date(message),
+        text=text,
+        html=html,
+        attachments=tuple(attachments),
+        content_type=message.get_content_type(),
+        headers=MappingProxyType({h: _header(message, h) for h in SIGNAL_HEADERS if h in message}),
+        defects=tuple(defects),
+        fingerprint=fingerprint(raw),
+    )
+
+
+def fingerprint(raw: bytes) -> str:
+    """A content hash that survives the trace headers each hop adds (Received, Delivered-To …).
+
+    Two deliveries of the same mail, one over SMTP and one through an IMAP mailbox, hash alike.
+    """
+    head, _, body = raw.replace(b"\r\n", b"\n").partition(b"\n\n")
+    unfolded = re.sub(rb"\n[ \t]+", b" ", head)
+    kept = sorted(
+        line.strip()
+        for line in unfolded.split(b"\n")
+        if line.split(b":", 1)[0].strip().lower()
+        in (b"from", b"to", b"cc", b"subject", b"date", b"message-id", b"content-type")
+    )
+    digest = hashlib.sha256(b"\n".join(kept))
+    digest.update(b"\n\n" + b"\n".join(line.rstrip() for line in body.rstrip().split(b"\n")))
+    return digest.hexdigest()
+
+
+def normalize_msgid(value: str | None) -> str | None:
+    """`<id@host>` with brackets, or None; what the gateway stores and compares."""
+    return _first_msgid(value or "")
+
+
+def _unparsable(raw: bytes, why: str) -> ParsedMail:
+    return ParsedMail(
+        message_id=None,
+        in_reply_to=(),
+        references=(),
+        from_addr="",
+        from_name="",
+        reply_to=(),
+        to=(),
+        cc=(),
+        subject="",
+        date=None,
+        text="",
+        html=None,
+        attachments=(),
+        content_type="application/octet-stream",
+        headers=MappingProxyType({}),
+        defects=(f"unparsable: {why}",),
+        fingerprint=fingerprint(raw),
+    )
+
+
+def _walk(message: Message, defects: list[str]) -> tuple[list[str], list[str], list[Attachment]]:
+    plains: list[str] = []
+    htmls: list[str] = []
+    attachments: list[Attachment] = []
+    for count, (part, depth) in enumerate(_parts(message, 0)):
+        if count >= MAX_PARTS or depth > MAX_DEPTH:
+            defects.append(
+                f"MIME structure beyond {MAX_PARTS} parts or depth {MAX_DEPTH}: rest not read"
+            )
+            break
+        if _is_attachment(part):
+            attachments.append(_attachment(part, len(attachments) + 1))
+        elif part.get_content_type() == "text/plain":
+            plains.append(_decode_text(part, defects))
+        elif part.get_content_type() == "text/html":
+            htmls.append(_decode_text(part, defects))
+    return plains, htmls, attachments
+
+
+def _parts(part: Message, depth: int) -> Iterator[tuple[Message, int]]:
+    """Leaf parts in order; a message/rfc822 or an attached container is one leaf (kept whole)."""
+    if part.is_multipart() and not _is_attachment(part):
+        payload = part.get_payload()
+        for child in payload if isinstance(payload, list) else ():
+            if isinstance(child, Message):
+                yield from _parts(child, depth + 1)
+    else:
+        yield part, depth
+
+
+def _is_attachment(part: Message) -> bool:
+    if part.get_content_type() == "message/rfc822":
+        return True
+    if part.get_content_disposition() == "attachment":
+        return True
+    if part.is_multipart():
+        return False
+    return part.get_content_type() not in ("text/plain", "text/html") or bool(part.get_filename())
+
+
+def _attachment(part: Message, number: int) -> Attachment:
+    content_type = part.get_content_type()
+    if part.is_multipart() or content_type == "message/rfc822":
+        inner = part.get_payload()
+        inner_msg = inner[0] if isinstance(inner, list) and inner else None
+        data = inner_msg.as_bytes() if isinstance(inner_msg, Message) else b""
+    else:
+        payload = part.get_payload(decode=True)
+        data = payload if isinstance(payload, bytes) else b""
+    return Attachment(
+        filename=_filename(part, content_type, number), content_type=content_type, data=data
+    )
+
+
+def _filename(part: Message, content_type: str, number: int) -> str:
+    name = part.get_filename() or part.get_param("name") or ""
+    if isinstance(name, tuple):  # RFC 2231 value not decoded by get_param
+        name = name[2]
+    name = _decode_words(str(name))
+    name = re.sub(r"[\x00-\x1f\x7f/\\]+", "_", name).strip(" .")
+    if name:
+        return name[:255]
+    if content_type == "message/rfc822":
+        return f"attached-message-{number}.eml"
+    return f"attachment-{number}{mimetypes.guess_extension(content_type) or '.bin'}"
+
+
+def _decode_text(part: Message, defects: list[str]) -> str:
+    payload = part.get_payload(decode=True)
+    data = payload if isinstance(payload, bytes) else b""
+    label = (part.get_content_charset() or "us-ascii").lower()
+    for charset in (_CHARSET_ALIASES.get(label, label), "utf-8"):
+        try:
+            return data.decode(charset)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    defects.append(f"text part not in its declared charset {label!r}: read as windows-1252")
+    return data.decode("cp1252", errors="replace")
+
+
+def _header(message: Message, name: str) -> str:
+    value = message.get(name)
+    return "" if value is None else _single_line(_decode_words(str(value)))
+
+
+def _decode_words(value: str) -> str:
+    """RFC 2047 encoded words to text; raw 8-bit header bytes are read as UTF-8, else as 1252."""
+    try:
+        text = str(make_header(decode_header(value)))
+    except (LookupError, UnicodeError, ValueError):
+        text = value
+    if any("\udc80" <= ch <= "\udcff" for ch in text):
+        raw = text.encode("utf-8", "surrogateescape")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = raw.decode("cp1252", errors="replace")
+    return text
+
+
+def _single_line(value: str) -> str:
+    return re.sub(r"[\r\n\t]+\s*", " ", value).strip()
+
+
+def _first_msgid(value: str) -> str | None:
+    found = _MSGID.search(value)
+    if found:
+        return f"<{found.group(1)}>"
+    bare = value.strip()
+    return f"<{bare}>" if bare and " " not in bare and "@" in bare else None
+
+
+def _msgids(value: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(f"<{m}>" for m in _MSGID.findall(value)))
+
+
+def _first_address(pairs: list[tuple[str, str]]) -> tuple[str, str]:
+    for name, addr in pairs or []:
+        if addr and "@" in addr:
+            return _single_line(name), addr.strip().lower()
+    return "", ""
+
+
+def _addresses(pairs: list[tuple[str, str]]) -> tuple[str, ...]:
+    return tuple(addr.strip().lower() for _name, addr in pairs or [] if addr and "@" in addr)
+
+
+def _date(message: Message) -> datetime | None:
+    value = message.get("date")
+    if value is None:
+        return None
+    try:
+        parsed = parsedate_to_datetime(str(value))
+    except (TypeError, ValueError, IndexError):
+        return None
+    if parsed is None:
+        return None
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _defect_text(defect: object) -> str:
+    if isinstance(defect, Mapping):
+        return "; ".join(f"{k}: {', '.join(map(str, v))}" for k, v in defect.items())
+    return str(defect)
+
+
+def split_addresses(value: str) -> tuple[str, ...]:
+    """Addresses of a header value, lower-cased (for envelope and config values)."""
+    return tuple(a.strip().lower() for _n, a in getaddresses([value]) if "@" in a)

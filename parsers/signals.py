@@ -1,0 +1,284 @@
+"""What a mail says about itself: automatic or not, SR token, requested priority, type, language."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+from parsers.mail import ParsedMail
+
+# Service Request IDs: "SR-" and two groups of four Crockford base-32 symbols (no I, L, O, U).
+SR_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_SR_TOKEN = re.compile(r"\bSR-?([0-9A-HJKMNP-TV-Z]{4})-?([0-9A-HJKMNP-TV-Z]{4})\b", re.IGNORECASE)
+
+
+def sr_tokens(subject: str) -> tuple[str, ...]:
+    """SR IDs named in a subject, normalised to `SR-XXXX-XXXX`, in order of appearance."""
+    found = (f"SR-{a.upper()}-{b.upper()}" for a, b in _SR_TOKEN.findall(subject))
+    return tuple(dict.fromkeys(found))
+
+
+_PREFIX = re.compile(
+    r"^\s*(?:(?:re|aw|antw|wg|fw|fwd|tr|réf|ref|sv|vs)\s*(?:\[\d+\])?\s*:\s*|\[\s*\]\s*)+",
+    re.IGNORECASE,
+)
+
+
+def title(subject: str) -> str:
+    """The subject as an SR title: reply/forward prefixes and SR tokens removed."""
+    text = _SR_TOKEN.sub("", subject)
+    text = re.sub(r"\[\s*\]|\(\s*\)", "", text)
+    text = _PREFIX.sub("", text)
+    text = re.sub(r"\s+", " ", text).strip(" -:")
+    return text[:200] or "(no subject)"
+
+
+# --- automatic mail (RFC 3834 §2 and §5, RFC 2369, RFC 3464) -----------------------------------
+
+_LIST_HEADERS = ("list-id", "list-unsubscribe", "list-post")
+_AUTOREPLY_HEADERS = ("x-autoreply", "x-autorespond")
+_BULK_PRECEDENCE = frozenset({"bulk", "list", "junk", "auto_reply"})
+_DAEMONS = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|mailerdaemon)@", re.IGNORECASE)
+
+
+def bounce_reason(mail: ParsedMail, envelope_from: str | None) -> str | None:
+    """Why this mail is a bounce or a DSN (RFC 3464), or None. Bounces are never answered."""
+    if envelope_from is not None and envelope_from.strip("<> ") == "":
+        return "null envelope sender"
+    if mail.headers.get("return-path", "x").strip() == "<>":
+        return "null return path"
+    if mail.content_type == "multipart/report":
+        return "delivery or disposition report"
+    if _DAEMONS.match(mail.from_addr) or "x-failed-recipients" in mail.headers:
+        return "mail from a mailer daemon"
+    return None
+
+
+def automatic_reason(mail: ParsedMail) -> str | None:
+    """Why this mail was sent by a machine (RFC 3834 §5), or None. It gets no auto-reply."""
+    auto = mail.headers.get("auto-submitted", "").split(";")[0].strip().lower()
+    if auto and auto != "no":
+        return f"Auto-Submitted: {auto}"
+    precedence = mail.headers.get("precedence", "").strip().lower()
+    if precedence in _BULK_PRECEDENCE:
+        return f"Precedence: {precedence}"
+    for header in _LIST_HEADERS:
+        if header in mail.headers:
+            return f"mailing list ({header})"
+    for header in _AUTOREPLY_HEADERS:
+        if header in mail.headers:
+            return f"auto-reply ({header})"
+    suppress = mail.headers.get("x-auto-response-suppress", "").lower()
+    if any(word in suppress for word in ("all", "oof", "autoreply")):
+        return f"X-Auto-Response-Suppress: {suppress}"
+    return None
+
+
+# --- what the customer asks for -----------------------------------------------------------------
+
+_PRIORITY = re.compile(
+    r"\b(?:priority|priorit[äa]t|priorit[ée]|prio|severity|sev|p)\s*[:#=]?\s*([1-4])\b",
+    re.IGNORECASE,
+)
+_OUTAGE = re.compile(
+    r"\b(?:production (?:is )?down|system (?:is )?down|outage|not functional|non[- ]functional|"
+    r"unusable|produktion steht|produktionsausfall|totalausfall|(?:system|firewall) ausgefallen|"
+    r"production (?:est )?arr[êe]t[ée]e|panne totale|hors service)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class PriorityRequest:
+    """A priority the customer asked for (§3.5.2: recorded, never applied by e-mail)."""
+
+    priority: int
+    reason: str
+
+
+def requested_priority(subject: str, text: str) -> PriorityRequest | None:
+    """The priority asked for in the subject or first lines; P1 when it reads as an outage."""
+    head = subject + "\n" + "\n".join(text.splitlines()[:25])
+    asked = _PRIORITY.search(head)
+    if asked:
+        return PriorityRequest(int(asked.group(1)), f"asked for {asked.group(0).strip()!r}")
+    outage = _OUTAGE.search(head)
+    if outage:
+        return PriorityRequest(1, f"reads as an outage ({outage.group(0)!r})")
+    return None
+
+
+# (pattern in the subject, SR type), first match wins (§3.11.4, §3.13.2).
+REQUEST_TYPES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (
+        re.compile(r"technical\s+baseline\s+assessment", re.IGNORECASE),
+        "technical_baseline_assessment",
+    ),
+    (re.compile(r"secure\s*hands", re.IGNORECASE), "securehands"),
+    (
+        re.compile(
+            r"vulnerability\s+(?:assessment|scan)|security\s+assessment\s+scan", re.IGNORECASE
+        ),
+        "vulnerability_assessment",
+    ),
+)
+
+
+def request_type(subject: str) -> str:
+    for pattern, kind in REQUEST_TYPES:
+        if pattern.search(subject):
+            return kind
+    return "incident"
+
+
+_RCA = re.compile(
+    r"\b(?:root[- ]cause[- ]analys[ie]s|RCA|ursachenanalyse|analyse (?:de la |des )?causes?"
+    r"(?: racines?| profondes?)?)\b",
+    re.IGNORECASE,
+)
+
+
+def asks_for_rca(subject: str, text: str) -> bool:
+    """§3.5.6: a Root Cause Analysis is a SecureHands service, not part of troubleshooting."""
+    return bool(_RCA.search(subject + "\n" + "\n".join(text.splitlines()[:40])))
+
+
+# --- language (§3.2: English, German, French) ---------------------------------------------------
+
+_STOPWORDS = {
+    "en": {
+        "the",
+        "and",
+        "is",
+        "are",
+        "to",
+        "of",
+        "for",
+        "on",
+        "with",
+        "we",
+        "our",
+        "you",
+        "your",
+        "please",
+        "this",
+        "that",
+        "not",
+        "have",
+        "has",
+        "it",
+        "be",
+        "since",
+        "can",
+        "from",
+        "thanks",
+        "regards",
+        "hello",
+        "hi",
+        "dear",
+        "would",
+        "could",
+        "there",
+        "been",
+        "was",
+        "were",
+        "any",
+    },
+    "de": {
+        "der",
+        "die",
+        "das",
+        "und",
+        "ist",
+        "sind",
+        "nicht",
+        "mit",
+        "wir",
+        "unser",
+        "unsere",
+        "bitte",
+        "ein",
+        "eine",
+        "für",
+        "auf",
+        "von",
+        "zu",
+        "den",
+        "dem",
+        "es",
+        "haben",
+        "hat",
+        "seit",
+        "kann",
+        "danke",
+        "grüße",
+        "gruß",
+        "hallo",
+        "sehr",
+        "geehrte",
+        "ich",
+        "sie",
+        "wird",
+        "wurde",
+        "noch",
+        "auch",
+        "keine",
+        "kein",
+        "leider",
+        "freundlichen",
+    },
+    "fr": {
+        "le",
+        "la",
+        "les",
+        "et",
+        "est",
+        "sont",
+        "pas",
+        "avec",
+        "nous",
+        "notre",
+        "nos",
+        "vous",
+        "votre",
+        "merci",
+        "un",
+        "une",
+        "pour",
+        "sur",
+        "du",
+        "dans",
+        "il",
+        "elle",
+        "ce",
+        "cette",
+        "depuis",
+        "peut",
+        "bonjour",
+        "cordialement",
+        "je",
+        "qui",
+        "que",
+        "ne",
+        "au",
+        "aux",
+        "été",
+        "avons",
+        "pouvez",
+        "madame",
+        "monsieur",
+    },
+}
+_WORD = re.compile(r"[a-zäöüßàâçéèêëîïôûùüÿœæ]+")
+
+
+def detect_language(text: str) -> str | None:
+    """en, de or fr by common-word counts; None when the text is too short to tell."""
+    words = _WORD.findall(text.lower()[:5000])
+    counts = Counter(lang for word in words for lang, stop in _STOPWORDS.items() if word in stop)
+    if not counts:
+        return None
+    (best, hits), *rest = counts.most_common()
+    runner_up = rest[0][1] if rest else 0
+    return best if hits >= 2 and hits > runner_up else None

@@ -1,0 +1,1 @@
+"""Real servers for the tests: an SMTP sink, a private Dovecot, the gateway itself."""

@@ -1,0 +1,147 @@
+"""A private Dovecot IMAP server on a loopback port: own config, own Maildir, a passwd-file user.
+
+Nothing under /etc/dovecot is read or changed. As root, Dovecot runs mail processes as
+nobody:nogroup, so the Maildir belongs to nobody and its parent directories are world-searchable.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from tests.support.services import dovecot_binary, free_port, port_open
+
+USER, PASSWORD = "intake", "intake-secret"
+
+CONFIG = """\
+instance_name = gateway-test-{port}
+base_dir = {root}/run
+state_dir = {root}/state
+listen = 127.0.0.1
+protocols = imap
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+log_path = {root}/dovecot.log
+info_log_path = {root}/dovecot.log
+default_login_user = {login_user}
+default_internal_user = {internal_user}
+first_valid_uid = 1
+last_valid_uid = 0
+first_valid_gid = 1
+mail_location = maildir:{mail}/%u/Maildir
+mail_uid = {mail_user}
+mail_gid = {mail_group}
+mailbox_idle_check_interval = 30 secs
+mail_max_userip_connections = 100
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {root}/users
+}}
+userdb {{
+  driver = static
+  args = uid={mail_user} gid={mail_group} home={mail}/%u
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+  service_count = 0
+  {login_chroot}
+}}
+service anvil {{
+  chroot =
+}}
+service stats {{
+  unix_listener stats-reader {{
+    mode = 0666
+  }}
+  unix_listener stats-writer {{
+    mode = 0666
+  }}
+}}
+"""
+
+
+class Dovecot:
+    def __init__(self) -> None:
+        binary = dovecot_binary()
+        if binary is None:
+            raise FileNotFoundError("dovecot")
+        self.binary = binary
+        self.port = free_port()
+        self.root = Path(tempfile.mkdtemp(prefix="gw-dovecot-"))
+        self.root.chmod(0o755)
+        self.mail = self.root / "mail"
+        self.config = self.root / "dovecot.conf"
+
+    @property
+    def url(self) -> str:
+        return f"imap://{USER}:{PASSWORD}@127.0.0.1:{self.port}/INBOX"
+
+    def start(self) -> Dovecot:
+        is_root = os.geteuid() == 0
+        me = pwd.getpwuid(os.geteuid()).pw_name
+        names = {
+            "mail_user": "nobody" if is_root else me,
+            "mail_group": "nogroup" if is_root else me,
+            "login_user": _user_or("dovenull", "nobody") if is_root else me,
+            "internal_user": _user_or("dovecot", "nobody") if is_root else me,
+            "login_chroot": "" if is_root else "chroot =",
+        }
+        (self.root / "run").mkdir()
+        (self.root / "state").mkdir()
+        (self.mail / USER / "Maildir").mkdir(parents=True)
+        for sub in ("cur", "new", "tmp"):
+            (self.mail / USER / "Maildir" / sub).mkdir()
+        self.config.write_text(
+            CONFIG.format(root=self.root, mail=self.mail, port=self.port, **names)
+        )
+        users = self.root / "users"
+        users.write_text(f"{USER}:{{PLAIN}}{PASSWORD}::::::\n")
+        users.chmod(0o644)
+        if is_root:
+            shutil.chown(self.mail, "nobody", "nogroup")
+            for path in self.mail.rglob("*"):
+                shutil.chown(path, "nobody", "nogroup")
+        subprocess.run([self.binary, "-c", str(self.config)], check=True, timeout=30)
+        deadline = time.monotonic() + 15
+        while not port_open("127.0.0.1", self.port):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"dovecot did not start: {self.log()[-2000:]}")
+            time.sleep(0.05)
+        return self
+
+    def stop(self) -> None:
+        subprocess.run(
+            ["doveadm", "-c", str(self.config), "stop"],
+            check=False,
+            timeout=30,
+            capture_output=True,
+        )
+        pid_file = self.root / "run" / "master.pid"
+        deadline = time.monotonic() + 10
+        while pid_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def log(self) -> str:
+        path = self.root / "dovecot.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+
+def _user_or(name: str, fallback: str) -> str:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return fallback
+    return name

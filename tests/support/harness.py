@@ -1,0 +1,226 @@
+"""The gateway under test: in-process (listener, poller, workers, sweep) or as a real subprocess."""
+
+from __future__ import annotations
+
+import os
+import signal
+import smtplib
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+from typing import Any
+
+from cli.serve import Services
+from gateway.config import Settings
+from gateway.runtime import Runtime, build
+from tests.support.services import free_port, port_open
+
+INTAKE = "soc@securecall.example"
+# A Wednesday, 10:00 in Berlin: inside Business Hours – Standard.
+WEDNESDAY_MORNING = datetime(2026, 11, 18, 9, 0, tzinfo=UTC)
+
+
+class OffsetClock:
+    """Starts at a chosen instant and runs at the speed of real time; `advance` jumps ahead."""
+
+    def __init__(self, start: datetime = WEDNESDAY_MORNING) -> None:
+        self.offset = start - datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, delta: timedelta) -> None:
+        self.offset += delta
+
+
+@dataclass
+class SmtpReply:
+    code: int
+    text: str
+
+
+def mail(
+    sender: str = "alice@example.com",
+    subject: str = "VPN tunnel to Frankfurt is down",
+    body: str = "Hello,\n\nour VPN tunnel to Frankfurt dropped this morning.\n\nRegards\nAlice\n",
+    *,
+    to: str = INTAKE,
+    message_id: str | None = "",
+    in_reply_to: str | None = None,
+    references: str | None = None,
+    headers: dict[str, str] | None = None,
+    name: str = "",
+) -> bytes:
+    """A plain mail as a client would send it. message_id="" makes one; None leaves it out."""
+    lines = [
+        f"From: {name} <{sender}>" if name else f"From: {sender}",
+        f"To: SecureCall SOC <{to}>",
+        f"Subject: {subject}",
+        f"Date: {format_datetime(datetime.now(UTC))}",
+        "MIME-Version: 1.0",
+        "Content-Type: text/plain; charset=utf-8",
+        "Content-Transfer-Encoding: 8bit",
+    ]
+    if message_id is not None:
+        lines.append(f"Message-ID: {message_id or make_msgid(domain=sender.split('@')[1])}")
+    if in_reply_to:
+        lines.append(f"In-Reply-To: {in_reply_to}")
+    if references:
+        lines.append(f"References: {references}")
+    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    text = "\r\n".join(lines) + "\r\n\r\n" + body.replace("\n", "\r\n")
+    return text.encode("utf-8")
+
+
+def smtp_send(
+    port: int,
+    data: bytes,
+    *,
+    mail_from: str = "alice@example.com",
+    rcpt: str = INTAKE,
+    host: str = "127.0.0.1",
+) -> SmtpReply:
+    """One SMTP transaction; returns the server's reply to the end of DATA."""
+    with smtplib.SMTP(host, port, timeout=30) as client:
+        client.ehlo("client.example.com")
+        code, text = client.mail(mail_from)
+        assert code == 250, (code, text)
+        code, text = client.rcpt(rcpt)
+        if code != 250:
+            return SmtpReply(code, text.decode())
+        code, text = client.data(data)
+        return SmtpReply(code, text.decode())
+
+
+@dataclass
+class Gateway:
+    """The whole gateway in this process, as `gateway run` starts it."""
+
+    settings: Settings
+    clock: Callable[[], datetime] = field(default_factory=OffsetClock)
+    rt: Runtime | None = None
+    services: Services | None = None
+
+    def start(self, *, imap: bool = False) -> Gateway:
+        self.rt = build(self.settings, clock=self.clock)
+        self.services = Services(self.rt, smtp=True, imap=imap, workers=True, sweep=True)
+        self.services.start()
+        return self
+
+    def stop(self) -> None:
+        if self.services is not None:
+            self.services.stop()
+        if self.rt is not None:
+            bind = self.rt.sessions.kw["bind"]
+            bind.dispose()
+
+    @property
+    def runtime(self) -> Runtime:
+        assert self.rt is not None
+        return self.rt
+
+    def send(self, data: bytes, **kwargs: Any) -> SmtpReply:
+        return smtp_send(self.settings.smtp_port, data, **kwargs)
+
+
+def settings_for(
+    var_dir: Path, database_url: str, *, broker_url: str = "", sink_port: int, **overrides: Any
+) -> Settings:
+    values: dict[str, Any] = {
+        "var_dir": var_dir,
+        "database_url": database_url,
+        "broker_url": broker_url,
+        "smtp_port": free_port(),
+        "outbound_url": f"smtp://127.0.0.1:{sink_port}",
+        "intake_addresses": (INTAKE,),
+        "secret_key": "test-signing-key",
+        "sweep_interval": 0.5,
+        "worker_threads": 2,
+        "smtp_workers": 4,
+        "imap_poll_interval": 1.0,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The same settings as GATEWAY_* variables, for a gateway in a subprocess."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    for name, value in settings.model_dump(mode="json").items():
+        if isinstance(value, list):
+            value = ",".join(value)
+        env[f"GATEWAY_{name.upper()}"] = str(value)
+    env["GATEWAY_CONFIG"] = "/nonexistent/gateway.toml"
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+class Process:
+    """`gateway <command>` as a real process; killed with SIGKILL or stopped with SIGTERM."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.args, self.env, self.log = args, env, log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, wait_port: int | None = None, timeout: float = 30.0) -> Process:
+        out = self.log.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "cli", *self.args], env=self.env, stdout=out, stderr=out
+        )
+        if wait_port is not None:
+            deadline = time.monotonic() + timeout
+            while not port_open("127.0.0.1", wait_port):
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"gateway did not start: {self.log.read_text()[-3000:]}")
+                time.sleep(0.05)
+        return self
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def eventually(check: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05) -> Any:
+    """Poll `check` until it returns something truthy; fail with its last value after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still {value!r} after {timeout} s")
+        time.sleep(interval)
+
+
+def unique(prefix: str = "t") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def populate(rt: Runtime) -> None:
+    """The directory the tests use: the demo customer, a second customer, SOC staff."""
+    from gateway import demo, directory
+
+    with rt.sessions.begin() as session:
+        demo.load(session, rt.now())
+        other = directory.add_customer(
+            session, "Other GmbH", rt.now(), timezone="Europe/Berlin", country="DE"
+        )
+        directory.add_contact(
+            session, other, "otto@other.example", "Otto Other", rt.now(), language="de"
+        )
+        directory.add_staff(session, "lead@securecall.example", "Lee Lead", "team_leader")

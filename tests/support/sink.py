@@ -1,0 +1,106 @@
+"""A real SMTP server (aiosmtpd) standing in for the relay: it keeps every mail it is given."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+
+from aiosmtpd.controller import Controller
+
+
+@dataclass(frozen=True)
+class Received:
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    data: bytes
+    at: float
+
+    @property
+    def message(self) -> EmailMessage:
+        parsed = message_from_bytes(self.data, policy=policy.default)
+        assert isinstance(parsed, EmailMessage)
+        return parsed
+
+    @property
+    def text(self) -> str:
+        body = self.message.get_body(("plain",))
+        return body.get_content() if body is not None else ""
+
+    @property
+    def html(self) -> str:
+        body = self.message.get_body(("html",))
+        return body.get_content() if body is not None else ""
+
+
+class _Handler:
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
+
+    async def handle_RCPT(self, server, session, envelope, address, options):  # noqa: N802
+        code = self.sink.rcpt_reply(address)
+        if code:
+            return code
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        self.sink.add(
+            Received(
+                envelope.mail_from,
+                tuple(envelope.rcpt_tos),
+                envelope.original_content,
+                time.monotonic(),
+            )
+        )
+        return "250 OK"
+
+
+class Sink:
+    """Start with `start()`; `wait_for(n)` blocks until n mails arrived."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.mails: list[Received] = []
+        self.refuse: dict[str, str] = {}  # recipient -> SMTP reply, to make the relay say 4xx/5xx
+        self._cond = threading.Condition()
+        self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=port)
+
+    def rcpt_reply(self, address: str) -> str | None:
+        return self.refuse.get(address.lower())
+
+    def add(self, received: Received) -> None:
+        with self._cond:
+            self.mails.append(received)
+            self._cond.notify_all()
+
+    def start(self) -> Sink:
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+    def wait_for(self, count: int, timeout: float = 15.0) -> list[Received]:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len(self.mails) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(
+                        f"expected {count} mails at the sink, got {len(self.mails)}"
+                    )
+                self._cond.wait(left)
+            return list(self.mails)
+
+    def to(self, address: str) -> list[Received]:
+        with self._cond:
+            return [m for m in self.mails if address.lower() in (r.lower() for r in m.rcpt_tos)]
+
+    def settle(self, seconds: float = 1.0) -> list[Received]:
+        """Wait a while to see that nothing more arrives; returns all mails."""
+        time.sleep(seconds)
+        with self._cond:
+            return list(self.mails)

@@ -1,0 +1,62 @@
+"""One mail, end to end: SMTP in, a Service Request stored, the acknowledgement at the relay.
+
+The README's "follow one mail" walks the same path, file by file.
+"""
+
+from __future__ import annotations
+
+import re
+
+from gateway import listings
+from tests.support.harness import Gateway, eventually, mail
+from tests.support.sink import Sink
+
+SR_ID = re.compile(r"\[(SR-[0-9A-Z]{4}-[0-9A-Z]{4})\]")
+
+
+def test_a_mail_from_a_contact_opens_an_sr_and_is_acknowledged(
+    gateway: Gateway, sink: Sink
+) -> None:
+    # Given a registered contact of the demo customer
+    message_id = "<vpn-1@example.com>"
+    # When she mails the support address over SMTP
+    reply = gateway.send(
+        mail(
+            subject="VPN tunnel to Frankfurt is down",
+            body="Hello,\n\nthe VPN on our FortiGate 600E (FG6H0E5819900001) dropped at 09:12.\n\nAlice\n",
+            message_id=message_id,
+        )
+    )
+    # Then the gateway answers 250 only once the mail is stored
+    assert reply.code == 250
+    # And the acknowledgement reaches the relay, threaded under her mail
+    (ack,) = sink.wait_for(1)
+    assert ack.rcpt_tos == ("alice@example.com",)
+    headers = ack.message
+    sr_id = SR_ID.search(headers["Subject"]).group(1)
+    assert headers["In-Reply-To"] == message_id
+    assert message_id in headers["References"]
+    assert headers["Auto-Submitted"] == "auto-replied"
+    assert headers["Message-ID"].endswith("@securecall.example>")
+    # And it carries priority, target, the telephone number and how to reply (R1.5)
+    text = ack.text
+    assert "Priority:                 3" in text
+    assert "24 hours" in text
+    assert gateway.settings.soc_phone in text
+    assert f"keep {sr_id} in the subject" in text
+    assert "covered by your support entitlement" in text
+
+    # And the SR is stored, Priority 3, with the message and the sent acknowledgement
+    def stored() -> dict | None:
+        with gateway.runtime.sessions.begin() as session:
+            shown = listings.request(session, sr_id)
+        return shown if shown and shown["deliveries"][0]["status"] == "sent" else None
+
+    shown = eventually(stored)
+    assert shown["priority"] == 3 and shown["state"] == "open"
+    assert shown["requester"] == "alice@example.com"
+    (message,) = shown["messages"]
+    assert message["message_id"] == message_id
+    assert "FG6H0E5819900001" in message["text"]
+    assert [d["status"] for d in shown["deliveries"]] == ["sent"]
+    assert shown["deadlines"][0]["kind"] == "initial_response"

@@ -1,0 +1,1 @@
+"""Dramatiq workers: take a Delivery id, render its template, compose the mail, send it."""

@@ -1,0 +1,81 @@
+"""The Dramatiq actor `send_delivery`: takes a Delivery id, idempotent, retries 4xx with backoff."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from datetime import timedelta
+
+import dramatiq
+from jinja2 import TemplateError
+
+from gateway import store
+from gateway.outbox import MAIL_QUEUE, SEND_DELIVERY
+from gateway.runtime import Runtime
+from workers.mailer import PermanentFailure, TemporaryFailure, Transport, compose
+from workers.render import Renderer
+
+log = logging.getLogger(__name__)
+MAX_BACKOFF = timedelta(hours=1)
+
+
+def deliver(delivery_id: int, rt: Runtime, transport: Transport, renderer: Renderer) -> str:
+    """Claim, render, compose, send, record. Returns the Delivery's new status, or `skipped`."""
+    with rt.sessions.begin() as session:
+        delivery = store.claim_delivery(session, delivery_id, rt.now())
+        if delivery is None:
+            return "skipped"  # already sent, failed, or being sent by someone else
+        session.expunge(delivery)
+    try:
+        rendered = renderer.render(
+            delivery.template, delivery.audience, delivery.language, delivery.context
+        )
+        message = compose(delivery, rendered, rt.settings)
+        transport.send(message, rt.settings.gateway_address, [delivery.recipient])
+    except (PermanentFailure, TemplateError, ValueError) as exc:
+        return _finish(rt, delivery_id, "failed", f"{type(exc).__name__}: {exc}")
+    except Exception as exc:  # TemporaryFailure, or anything unforeseen: try again later
+        if delivery.attempts >= rt.settings.send_attempts:
+            return _finish(rt, delivery_id, "failed", f"gave up after {delivery.attempts}: {exc}")
+        delay = _backoff(delivery.attempts)
+        with rt.sessions.begin() as session:
+            store.retry_delivery(session, delivery_id, rt.now() + delay, f"{exc}")
+        if not isinstance(exc, TemporaryFailure):
+            log.exception("delivery %s: unexpected failure, will retry", delivery_id)
+        raise dramatiq.Retry(str(exc), delay=int(delay.total_seconds() * 1000)) from exc
+    return _finish(rt, delivery_id, "sent")
+
+
+def _finish(rt: Runtime, delivery_id: int, status: str, error: str = "") -> str:
+    with rt.sessions.begin() as session:
+        store.finish_delivery(session, delivery_id, status, rt.now(), error)
+    if error:
+        log.warning("delivery %s %s: %s", delivery_id, status, error)
+    return status
+
+
+def _backoff(attempts: int) -> timedelta:
+    """5 s, 10 s, 20 s … up to an hour, with jitter so that retries do not arrive in a herd."""
+    base = min(timedelta(seconds=5 * 2 ** max(0, attempts - 1)), MAX_BACKOFF)
+    return base * random.uniform(0.8, 1.2)
+
+
+def declare(
+    broker: dramatiq.Broker, rt: Runtime, transport: Transport, renderer: Renderer
+) -> dramatiq.Actor[[int], str]:
+    """Register `send_delivery` on `broker`, bound to this process's runtime and transport."""
+
+    def send_delivery(delivery_id: int) -> str:
+        return deliver(delivery_id, rt, transport, renderer)
+
+    fn: Callable[[int], str] = send_delivery
+    return dramatiq.actor(
+        fn,
+        actor_name=SEND_DELIVERY,
+        queue_name=MAIL_QUEUE,
+        broker=broker,
+        max_retries=10_000,  # the Delivery row counts attempts and gives up (send_attempts)
+        min_backoff=1_000,
+        max_backoff=3_600_000,
+    )

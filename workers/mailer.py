@@ -1,0 +1,196 @@
+"""Compose the MIME message of a Delivery and hand it to the transport (SMTP or a Maildir)."""
+
+from __future__ import annotations
+
+import contextlib
+import mailbox
+import re
+import smtplib
+import ssl
+import threading
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import formatdate
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from gateway.config import Settings
+from gateway.models import Delivery
+from workers.render import Rendered
+
+
+class TemporaryFailure(Exception):
+    """Try again later: SMTP 4xx, connection refused or lost (RFC 5321 §4.2.1)."""
+
+
+class PermanentFailure(Exception):
+    """Never retried: SMTP 5xx, or a mail that cannot be composed."""
+
+
+def compose(delivery: Delivery, rendered: Rendered, settings: Settings) -> EmailMessage:
+    """The message with threading headers (RFC 5322 §3.6.4) and auto-reply markers (RFC 3834)."""
+    message = EmailMessage(policy=SMTP)
+    message["From"] = Address(settings.gateway_name, addr_spec=settings.gateway_address)
+    message["To"] = _address(delivery.recipient)
+    message["Subject"] = _one_line(rendered.subject)
+    message["Date"] = formatdate(usegmt=True)
+    message["Message-ID"] = delivery.message_id
+    if delivery.in_reply_to:
+        message["In-Reply-To"] = delivery.in_reply_to
+    if delivery.references:
+        message["References"] = delivery.references
+    message["Auto-Submitted"] = delivery.auto_submitted
+    message["X-Auto-Response-Suppress"] = "All"  # asks Exchange not to answer with an OOF
+    message["X-Loop"] = settings.gateway_address
+    message.set_content(rendered.text)
+    if rendered.html is not None:
+        message.add_alternative(rendered.html, subtype="html")
+    return message
+
+
+def _address(value: str) -> Address:
+    if re.search(r"[\r\n<>,;\s]", value) or value.count("@") != 1:
+        raise PermanentFailure(f"not a single mail address: {value!r}")
+    return Address(addr_spec=value)
+
+
+def _one_line(text: str) -> str:
+    return re.sub(r"[\x00-\x1f\x7f]+", " ", text).strip()
+
+
+class Transport(Protocol):
+    def send(self, message: EmailMessage, sender: str, recipients: list[str]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def make_transport(url: str) -> Transport:
+    """`maildir:PATH`, `smtp://[user:pass@]host:port[?starttls=1]` or `smtps://…`."""
+    if url.startswith("maildir:"):
+        return MaildirTransport(Path(url.removeprefix("maildir:")))
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ValueError(f"GATEWAY_OUTBOUND_URL must be smtp://, smtps:// or maildir:, not {url!r}")
+    return SmtpTransport(
+        host=parts.hostname,
+        port=parts.port or (465 if parts.scheme == "smtps" else 25),
+        implicit_tls=parts.scheme == "smtps",
+        starttls=parse_qs(parts.query).get("starttls", ["0"])[0] in ("1", "true", "yes"),
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+    )
+
+
+class MaildirTransport:
+    """Writes each mail into a Maildir, so a newcomer can read what the gateway sent."""
+
+    def __init__(self, path: Path) -> None:
+        self.box = mailbox.Maildir(path, create=True)
+
+    def send(self, message: EmailMessage, sender: str, recipients: list[str]) -> None:
+        self.box.add(message.as_bytes())
+
+    def close(self) -> None:
+        pass
+
+
+class SmtpTransport:
+    """One kept-open SMTP connection per worker thread, reopened when the relay drops it."""
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        implicit_tls: bool = False,
+        starttls: bool = False,
+        username: str | None = None,
+        password: str | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self.host, self.port, self.timeout = host, port, timeout
+        self.implicit_tls, self.starttls = implicit_tls, starttls
+        self.username, self.password = username, password
+        self.local = threading.local()
+        self.open: set[smtplib.SMTP] = set()  # every thread's connection, to close them at the end
+        self.lock = threading.Lock()
+
+    def send(self, message: EmailMessage, sender: str, recipients: list[str]) -> None:
+        for attempt in (1, 2):
+            client = self._client()
+            try:
+                refused = client.send_message(message, from_addr=sender, to_addrs=recipients)
+            except smtplib.SMTPServerDisconnected as exc:  # a kept-open connection timed out
+                self._drop()
+                if attempt == 2:
+                    raise TemporaryFailure(f"relay disconnected: {exc}") from exc
+                continue
+            except smtplib.SMTPRecipientsRefused as exc:
+                self._reset(client)
+                codes = [code for code, _ in exc.recipients.values()]
+                raise _failure(min(codes), str(exc.recipients)) from exc
+            except smtplib.SMTPResponseException as exc:
+                self._reset(client)
+                error = exc.smtp_error
+                text = error.decode(errors="replace") if isinstance(error, bytes) else str(error)
+                raise _failure(exc.smtp_code, text) from exc
+            except (OSError, smtplib.SMTPException) as exc:
+                self._drop()
+                raise TemporaryFailure(f"relay {self.host}:{self.port}: {exc}") from exc
+            if refused:
+                raise _failure(min(c for c, _ in refused.values()), str(refused))
+            return
+
+    def _client(self) -> smtplib.SMTP:
+        client: smtplib.SMTP | None = getattr(self.local, "client", None)
+        if client is not None:
+            return client
+        try:
+            if self.implicit_tls:
+                client = smtplib.SMTP_SSL(
+                    self.host, self.port, timeout=self.timeout, context=ssl.create_default_context()
+                )
+            else:
+                client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+                if self.starttls:
+                    client.starttls(context=ssl.create_default_context())
+            if self.username and self.password:
+                client.login(self.username, self.password)
+        except (OSError, smtplib.SMTPException) as exc:
+            raise TemporaryFailure(f"cannot reach relay {self.host}:{self.port}: {exc}") from exc
+        self.local.client = client
+        with self.lock:
+            self.open.add(client)
+        return client
+
+    def _reset(self, client: smtplib.SMTP) -> None:
+        try:
+            client.rset()
+        except (OSError, smtplib.SMTPException):
+            self._drop()
+
+    def _drop(self) -> None:
+        client = getattr(self.local, "client", None)
+        self.local.client = None
+        if client is not None:
+            with self.lock:
+                self.open.discard(client)
+            with contextlib.suppress(OSError):
+                client.close()
+
+    def close(self) -> None:
+        """End every thread's connection politely (QUIT); called when the workers stop."""
+        with self.lock:
+            clients, self.open = self.open, set()
+        for client in clients:
+            with contextlib.suppress(OSError, smtplib.SMTPException):
+                client.quit()
+            with contextlib.suppress(OSError):
+                client.close()
+
+
+def _failure(code: int, text: str) -> Exception:
+    kind = PermanentFailure if code >= 500 else TemporaryFailure
+    return kind(f"{code} {text}"[:2000])

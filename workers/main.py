@@ -1,0 +1,25 @@
+"""Entry point of `dramatiq workers.main`: workers as separate processes, at scale.
+
+Reads the same settings as `gateway` (GATEWAY_* and the TOML file); needs GATEWAY_BROKER_URL.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import dramatiq
+
+from gateway.config import Settings
+from gateway.runtime import build
+from workers.actors import declare
+from workers.mailer import make_transport
+from workers.render import Renderer
+
+settings = Settings()
+if not settings.broker_url:
+    raise SystemExit("dramatiq workers need GATEWAY_BROKER_URL (amqp://… or redis://…)")
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+runtime = build(settings)
+broker = runtime.outbox.broker
+dramatiq.set_broker(broker)
+send_delivery = declare(broker, runtime, make_transport(settings.outbound), Renderer())

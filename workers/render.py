@@ -1,0 +1,72 @@
+"""Render a Delivery's templates (templates/mail/<template>_<audience>.<lang>.{txt,html}.j2).
+
+The text template sets `subject` with `{% set subject %}…{% endset %}`; the HTML template is
+autoescaped, so text from a customer can never become markup (R6.5).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jinja2 import (
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateNotFound,
+    select_autoescape,
+)
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "mail"
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str | None
+
+
+def _nowrap(value: str) -> str:
+    """Spaces that line wrapping leaves alone (telephone numbers)."""
+    return str(value).replace(" ", "\u00a0")
+
+
+class Renderer:
+    def __init__(self, directory: Path = TEMPLATES) -> None:
+        loader = FileSystemLoader(str(directory))
+        common: dict[str, Any] = {
+            "undefined": StrictUndefined,
+            "trim_blocks": True,
+            "lstrip_blocks": True,
+            "keep_trailing_newline": True,
+        }
+        self.text = Environment(loader=loader, autoescape=False, **common)  # noqa: S701 - plain text
+        self.html = Environment(
+            loader=loader, autoescape=select_autoescape(["html.j2"], default=True), **common
+        )
+        for env in (self.text, self.html):
+            env.filters["nowrap"] = _nowrap
+
+    def render(
+        self, template: str, audience: str, language: str, context: dict[str, Any]
+    ) -> Rendered:
+        """Subject, text and HTML; a language without its own template falls back to English."""
+        stem = self._stem(template, audience, language)
+        module = self.text.get_template(f"{stem}.txt.j2").make_module(dict(context))
+        subject = re.sub(r"\s+", " ", str(getattr(module, "subject", ""))).strip()
+        try:
+            html = self.html.get_template(f"{stem}.html.j2").render(context)
+        except TemplateNotFound:
+            html = None
+        return Rendered(subject=subject, text=str(module).strip() + "\n", html=html)
+
+    def _stem(self, template: str, audience: str, language: str) -> str:
+        stem = f"{template}_{audience}.{language}"
+        try:
+            self.text.get_template(f"{stem}.txt.j2")
+        except TemplateNotFound:
+            return f"{template}_{audience}.en"
+        return stem
