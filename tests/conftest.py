@@ -1,4 +1,4 @@
-"""Fixtures: real servers on loopback (SMTP sink, Dovecot, PostgreSQL, RabbitMQ, Redis) and the gateway."""
+"""Fixtures: real servers on loopback (SMTP sink, Dovecot, PostgreSQL, RabbitMQ, Redis)."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ def test_a_mail_from_a_contact_opens_an_sr_and_is_acknowledged(
     reply = gateway.send(
         mail(
             subject="VPN tunnel to Frankfurt is down",
-            body="Hello,\n\nthe VPN on our FortiGate 600E (FG6H0E5819900001) dropped at 09:12.\n\nAlice\n",
+            body="Hello,\n\nthe VPN on our FortiGate 600E (FG6H0E5819900001) dropped.\n\nAlice\n",
             message_id=message_id,
         )
     )
@@ -53,7 +53,8 @@ def test_a_mail_from_a_contact_opens_an_sr_and_is_acknowledged(
         return shown if shown and shown["deliveries"][0]["status"] == "sent" else None
 
     shown = eventually(stored)
-    assert shown["priority"] == 3 and shown["state"] == "open"
+    assert shown["priority"] == 3
+    assert shown["state"] == "open"
     assert shown["requester"] == "alice@example.com"
     (message,) = shown["messages"]
     assert message["message_id"] == message_id

@@ -153,9 +153,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
     """The same settings as GATEWAY_* variables, for a gateway in a subprocess."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
     for name, value in settings.model_dump(mode="json").items():
-        if isinstance(value, list):
-            value = ",".join(value)
-        env[f"GATEWAY_{name.upper()}"] = str(value)
+        shown = ",".join(value) if isinstance(value, list) else str(value)
+        env[f"GATEWAY_{name.upper()}"] = shown
     env["GATEWAY_CONFIG"] = "/nonexistent/gateway.toml"
     env["PYTHONUNBUFFERED"] = "1"
     return env

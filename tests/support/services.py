@@ -1,4 +1,4 @@
-"""Which servers are here. Under GATEWAY_REQUIRE_SERVICES=1 a missing one fails the test, never skips it."""
+"""Which servers are here. Under GATEWAY_REQUIRE_SERVICES=1 a missing one fails, never skips."""
 
 from __future__ import annotations
 
