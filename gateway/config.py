@@ -49,7 +49,8 @@ class Settings(BaseSettings):
     secret_key: str = ""  # HMAC key for outgoing Message-IDs; unset: generated under var/
     # Workers and sweep
     worker_threads: int = 4
-    send_attempts: int = 12
+    send_attempts: int = 12  # a Delivery that failed this often with 4xx is given up (failed)
+    send_backoff: float = 5.0  # seconds before the first retry; doubles each time, up to an hour
     sweep_interval: float = 5.0
     requeue_after: float = 60.0  # a pending Delivery not sent after this is enqueued again
     stale_sending_after: float = 300.0  # a Delivery "sending" longer than this was lost by a worker

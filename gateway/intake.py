@@ -126,7 +126,7 @@ def _process(session: Session, raw: RawMail, mail: ParsedMail, key: str, rt: Run
     decision = decide(facts)
     status = {Action.HOLD: "review", Action.BOUNCE: "bounce"}.get(decision.action, "accepted")
     reason = _reason(decision, facts)
-    stored = add_stored(session, raw, mail, key, rt.now(), status, reason)
+    stored = add_stored(session, raw, mail, key, facts.now, status, reason)
     applied: Applied = APPLY[decision.action](session, rt, facts, decision, stored)
     return Receipt(
         decision.action.value,
@@ -141,10 +141,12 @@ def gather(session: Session, raw: RawMail, mail: ParsedMail, rt: Runtime) -> Fac
     """Read what triage needs: the sender in the directory, the SR the mail answers."""
     sender = _sender(session, mail.from_addr)
     thread, foreign = _thread(session, mail, sender)
-    since = rt.now() - timedelta(hours=rt.settings.notice_interval_hours)
+    now = rt.now()
+    since = now - timedelta(hours=rt.settings.notice_interval_hours)
     reply = latest_reply(mail.text)
     return Facts(
         mail=mail,
+        now=now,
         sender=sender,
         thread=thread,
         foreign_thread=foreign,

@@ -51,11 +51,11 @@ def answer(
     sr: ServiceRequest | None = None,
     raw_mail_id: int | None = None,
     auto_submitted: str = "auto-replied",
+    now: datetime,
 ) -> Delivery:
     """A Delivery that threads under `mail` in the recipient's client (RFC 5322 §3.6.4)."""
     in_reply_to = mail.message_id if mail else None
     references = [*mail.references, mail.message_id] if mail and mail.message_id else []
-    now = rt.now()
     label = sr.public_id if sr else template.replace("_", "-")
     delivery = Delivery(
         sr_id=sr.id if sr else None,

@@ -35,7 +35,7 @@ def open_request(
 ) -> Applied:
     """R1.2–R1.5, R1.9, R1.10: a new SR at P3, its message, its first deadline, its notices."""
     contact = session.get_one(Contact, facts.sender.contact_id)
-    customer, mail, now = contact.customer, facts.mail, rt.now()
+    customer, mail, now = contact.customer, facts.mail, facts.now
     calendar = calendar_of(customer)
     today = now.astimezone(calendar.zone).date()
     coverage = entitlements.check(
@@ -98,9 +98,9 @@ def add_to_request(
         author_kind=author,
         reply_text=facts.reply_text,
         language=facts.language,
-        now=rt.now(),
+        now=facts.now,
     )
-    sr.updated_at = rt.now()
+    sr.updated_at = facts.now
     if author == "contact" and sr.state == "waiting":
         sr.state = "open"
     return Applied(sr.public_id, _notices(session, rt, facts, decision, stored, sr, {}))
@@ -171,7 +171,7 @@ def _acknowledgement(
 ) -> Delivery:
     """R1.5: SR ID, priority, response target, telephone, how to reply; R1.4, R1.9, R1.10."""
     assert sr is not None
-    language = reply_language(sr.language, calendar_of(sr.customer), rt.now())
+    language = reply_language(sr.language, calendar_of(sr.customer), facts.now)
     context = {
         **_sr_context(sr, rt),
         **extra,
@@ -185,6 +185,7 @@ def _acknowledgement(
     return answer(
         session,
         rt,
+        now=facts.now,
         template=notice.template,
         recipient=facts.sender.address,
         mail=facts.mail,
@@ -217,6 +218,7 @@ def _soc_alert(
     return answer(
         session,
         rt,
+        now=facts.now,
         template=notice.template,
         recipient=rt.settings.soc_queue_address,
         mail=None,
@@ -240,7 +242,7 @@ def _unregistered(
     """R1.8: one polite notice; nothing of the mail is reflected back (no subject, no text)."""
     settings = rt.settings
     calendar = Calendar(settings.default_timezone, settings.default_country)
-    language = reply_language(facts.language or "en", calendar, rt.now())
+    language = reply_language(facts.language or "en", calendar, facts.now)
     context = {
         "soc_phone": settings.soc_phone,
         "soc_address": settings.gateway_address,
@@ -250,6 +252,7 @@ def _unregistered(
     return answer(
         session,
         rt,
+        now=facts.now,
         template=notice.template,
         recipient=facts.mail.from_addr,
         mail=facts.mail,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from parsers.mail import ParsedMail
@@ -46,6 +47,7 @@ class Facts:
     """Everything triage reads; gathered by intake from the mail and the database."""
 
     mail: ParsedMail
+    now: datetime  # the one reading of the clock for this mail
     sender: Sender
     thread: Thread | None
     foreign_thread: bool  # named an SR the sender does not belong to

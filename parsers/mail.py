@@ -117,7 +117,7 @@ def parse(raw: bytes) -> ParsedMail:
         reply_to=_addresses(parsed.reply_to),
         to=_addresses(parsed.to),
         cc=_addresses(parsed.cc),
-        subject=_single_line(str(parsed.subject or "")),
+        subject=_header(message, "subject"),  # keeps the space between folded encoded words
         date=_date(message),
         text=text,
         html=html,
@@ -255,23 +255,25 @@ def _decode_text(part: Message, defects: list[str]) -> str:
 
 
 def _header(message: Message, name: str) -> str:
-    value = message.get(name)
-    return "" if value is None else _single_line(_decode_words(str(value)))
+    """The first `name` header, decoded; read raw so that 8-bit bytes are not lost on the way."""
+    for key, value in message.raw_items():
+        if key.lower() == name:
+            return _single_line(_decode_words(str(value)))
+    return ""
 
 
 def _decode_words(value: str) -> str:
     """RFC 2047 encoded words to text; raw 8-bit header bytes are read as UTF-8, else as 1252."""
-    try:
-        text = str(make_header(decode_header(value)))
-    except (LookupError, UnicodeError, ValueError):
-        text = value
-    if any("\udc80" <= ch <= "\udcff" for ch in text):
-        raw = text.encode("utf-8", "surrogateescape")
+    if any("\udc80" <= ch <= "\udcff" for ch in value):
+        raw = value.encode("utf-8", "surrogateescape")
         try:
-            text = raw.decode("utf-8")
+            value = raw.decode("utf-8")
         except UnicodeDecodeError:
-            text = raw.decode("cp1252", errors="replace")
-    return text
+            value = raw.decode("cp1252", errors="replace")
+    try:
+        return str(make_header(decode_header(value)))
+    except (LookupError, UnicodeError, ValueError, AssertionError):
+        return value
 
 
 def _single_line(value: str) -> str:

@@ -38,7 +38,7 @@ def deliver(delivery_id: int, rt: Runtime, transport: Transport, renderer: Rende
     except Exception as exc:  # TemporaryFailure, or anything unforeseen: try again later
         if delivery.attempts >= rt.settings.send_attempts:
             return _finish(rt, delivery_id, "failed", f"gave up after {delivery.attempts}: {exc}")
-        delay = _backoff(delivery.attempts)
+        delay = _backoff(delivery.attempts, rt.settings.send_backoff)
         with rt.sessions.begin() as session:
             store.retry_delivery(session, delivery_id, rt.now() + delay, f"{exc}")
         if not isinstance(exc, TemporaryFailure):
@@ -55,9 +55,9 @@ def _finish(rt: Runtime, delivery_id: int, status: str, error: str = "") -> str:
     return status
 
 
-def _backoff(attempts: int) -> timedelta:
-    """5 s, 10 s, 20 s … up to an hour, with jitter so that retries do not arrive in a herd."""
-    base = min(timedelta(seconds=5 * 2 ** max(0, attempts - 1)), MAX_BACKOFF)
+def _backoff(attempts: int, first: float) -> timedelta:
+    """first, 2×first, 4×first … up to an hour, with jitter so that retries do not come in a herd."""
+    base = min(timedelta(seconds=first * 2 ** max(0, attempts - 1)), MAX_BACKOFF)
     return base * random.uniform(0.8, 1.2)
 
 

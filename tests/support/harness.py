@@ -85,12 +85,14 @@ def smtp_send(
     mail_from: str = "alice@example.com",
     rcpt: str = INTAKE,
     host: str = "127.0.0.1",
+    size: int | None = None,
 ) -> SmtpReply:
-    """One SMTP transaction; returns the server's reply to the end of DATA."""
+    """One SMTP transaction; returns the first refusal, or the server's reply to the end of DATA."""
     with smtplib.SMTP(host, port, timeout=30) as client:
         client.ehlo("client.example.com")
-        code, text = client.mail(mail_from)
-        assert code == 250, (code, text)
+        code, text = client.mail(mail_from, [f"SIZE={size}"] if size else [])
+        if code != 250:
+            return SmtpReply(code, text.decode())
         code, text = client.rcpt(rcpt)
         if code != 250:
             return SmtpReply(code, text.decode())
