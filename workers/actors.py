@@ -63,13 +63,13 @@ def _backoff(attempts: int, first: float) -> timedelta:
 
 def declare(
     broker: dramatiq.Broker, rt: Runtime, transport: Transport, renderer: Renderer
-) -> dramatiq.Actor[[int], str]:
+) -> dramatiq.Actor[[int], None]:
     """Register `send_delivery` on `broker`, bound to this process's runtime and transport."""
 
-    def send_delivery(delivery_id: int) -> str:
-        return deliver(delivery_id, rt, transport, renderer)
+    def send_delivery(delivery_id: int) -> None:
+        deliver(delivery_id, rt, transport, renderer)
 
-    fn: Callable[[int], str] = send_delivery
+    fn: Callable[[int], None] = send_delivery
     return dramatiq.actor(
         fn,
         actor_name=SEND_DELIVERY,
