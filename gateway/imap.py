@@ -121,7 +121,7 @@ class Poller:
                 client.create_folder(folder)
         selected = client.select_folder(box.folder)
         self._track_uidvalidity(int(selected[b"UIDVALIDITY"]))
-        idle = b"IDLE" in client.capabilities()
+        idle = settings.imap_use_idle and b"IDLE" in client.capabilities()
         log.info("IMAP %s: watching (%s)", box.key, "IDLE" if idle else "polling")
         while not self.stop.is_set():
             self.poll_once(client)
@@ -184,6 +184,10 @@ class Poller:
 
     def _idle(self, client: IMAPClient) -> None:
         """Wait in IDLE until the server reports a change, the stop flag, or the re-IDLE time."""
+        # Mail that arrived since the last command is announced to NOOP, but not to a new IDLE
+        # (Dovecot tells an idling client only at its next periodic check).
+        if _announces_mail(client.noop()[1]):
+            return
         client.idle()
         try:
             until = time.monotonic() + self.settings.imap_idle_timeout

@@ -85,8 +85,9 @@ def on_the_wire(data: bytes) -> bytes:
     return data if data.endswith(b"\r\n") else data + b"\r\n"
 
 
-def assert_attachments(kept: list[tuple[str, str, int, str]], expected: dict[str, Any],
-                       name: str) -> None:
+def assert_attachments(
+    kept: list[tuple[str, str, int, str]], expected: dict[str, Any], name: str
+) -> None:
     """Same attachments in the same order; a field the corpus leaves out is not compared."""
     wanted = expected.get("attachments", [])
     assert len(kept) == len(wanted), (name, kept)

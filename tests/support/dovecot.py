@@ -121,6 +121,18 @@ class Dovecot:
             time.sleep(0.05)
         return self
 
+    def add_user(self, name: str, password: str = "secret") -> str:
+        """A fresh mailbox user (Dovecot re-reads the passwd-file); returns its imap:// URL."""
+        maildir = self.mail / name / "Maildir"
+        for sub in ("cur", "new", "tmp"):
+            (maildir / sub).mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            for path in (self.mail / name, *(self.mail / name).rglob("*")):
+                shutil.chown(path, "nobody", "nogroup")
+        with (self.root / "users").open("a") as users:
+            users.write(f"{name}:{{PLAIN}}{password}::::::\n")
+        return f"imap://{name}:{password}@127.0.0.1:{self.port}/INBOX"
+
     def stop(self) -> None:
         subprocess.run(
             ["doveadm", "-c", str(self.config), "stop"],

@@ -1,0 +1,147 @@
+"""Intake through a real Dovecot mailbox: IDLE, polling, moved or flagged only after the commit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from imapclient import IMAPClient
+from sqlalchemy import event, func, select
+from sqlalchemy.exc import OperationalError
+
+from gateway.imap import PROCESSED_KEYWORD, parse_mailbox_url
+from gateway.models import ImapState, ServiceRequest, StoredMail
+from tests.support.dovecot import Dovecot
+from tests.support.harness import Gateway, eventually, mail, unique
+from tests.support.sink import Sink
+
+
+@pytest.fixture
+def mailbox(dovecot: Dovecot) -> Iterator[tuple[str, IMAPClient]]:
+    """A fresh mailbox user and a client of its own to put mail in and look at it."""
+    url = dovecot.add_user(unique("intake"))
+    box = parse_mailbox_url(url)
+    client = IMAPClient("127.0.0.1", port=box.port, ssl=False, timeout=30)
+    client.login(box.username, box.password)
+    yield url, client
+    client.logout()
+
+
+def folder_count(client: IMAPClient, folder: str) -> int:
+    if not client.folder_exists(folder):
+        return 0
+    return int(client.folder_status(folder, [b"MESSAGES"])[b"MESSAGES"])
+
+
+def count(gateway: Gateway, model: Any, *where: Any) -> int:
+    with gateway.runtime.sessions.begin() as session:
+        return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+
+def test_a_mail_in_the_mailbox_is_taken_by_idle_and_acknowledged(
+    make_gateway: Any, mailbox: tuple[str, IMAPClient], sink: Sink
+) -> None:
+    url, client = mailbox
+    # Polling once a minute: only IDLE can bring the mail in within the wait below
+    gateway = make_gateway(imap_url=url, imap=True, imap_poll_interval=60.0)
+    eventually(lambda: count(gateway, ImapState) == 1)  # the poller is connected and idling
+    client.append("INBOX", mail(message_id="<imap-1@example.com>"))
+    (ack,) = sink.wait_for(1, timeout=10)
+    assert ack.message["In-Reply-To"] == "<imap-1@example.com>"
+    assert count(gateway, ServiceRequest) == 1
+    eventually(lambda: folder_count(client, "Processed") == 1)
+    assert folder_count(client, "INBOX") == 0
+    with gateway.runtime.sessions.begin() as session:
+        (state,) = session.scalars(select(ImapState)).all()
+        client.select_folder("INBOX", readonly=True)
+        assert state.uidvalidity == client.folder_status("INBOX", [b"UIDVALIDITY"])[b"UIDVALIDITY"]
+        stored = session.scalars(select(StoredMail)).one()
+        assert stored.source == "imap"
+
+
+def test_a_mail_stays_in_the_inbox_unread_until_it_is_committed(
+    make_gateway: Any, mailbox: tuple[str, IMAPClient], sink: Sink
+) -> None:
+    url, client = mailbox
+    gateway = make_gateway(imap_url=url, imap=True, imap_poll_interval=0.5, imap_use_idle=False)
+    engine = gateway.runtime.sessions.kw["bind"]
+    attempts: list[str] = []
+
+    def fail(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.startswith("INSERT INTO raw_mails"):
+            attempts.append(statement)
+            raise OperationalError(statement, {}, Exception("database is locked"))
+
+    event.listen(engine, "before_cursor_execute", fail)
+    client.append("INBOX", mail(message_id="<imap-2@example.com>"))
+    eventually(lambda: len(attempts) >= 2)  # tried, failed, tried again after reconnecting
+    client.select_folder("INBOX", readonly=True)
+    (uid,) = client.search(["ALL"])
+    assert b"\\Seen" not in client.get_flags([uid])[uid]  # fetched with BODY.PEEK[]
+    client.unselect_folder()
+    assert folder_count(client, "Processed") == 0
+    assert count(gateway, StoredMail) == 0
+    # Once storage works again the mail is taken, and only then moved
+    event.remove(engine, "before_cursor_execute", fail)
+    sink.wait_for(1, timeout=15)
+    eventually(lambda: folder_count(client, "Processed") == 1)
+    eventually(lambda: folder_count(client, "INBOX") == 0)
+
+
+def test_the_same_mail_twice_in_the_mailbox_is_stored_and_acknowledged_once(
+    make_gateway: Any, mailbox: tuple[str, IMAPClient], sink: Sink
+) -> None:
+    url, client = mailbox
+    data = mail(message_id="<imap-twice@example.com>")
+    client.append("INBOX", data)
+    client.append("INBOX", data)
+    gateway = make_gateway(imap_url=url, imap=True)
+    eventually(lambda: folder_count(client, "Processed") == 2)
+    assert len(sink.settle(1.0)) == 1
+    assert count(gateway, ServiceRequest) == 1
+    assert count(gateway, StoredMail) == 1
+
+
+def test_the_same_mail_over_smtp_and_through_the_mailbox_is_stored_once(
+    make_gateway: Any, mailbox: tuple[str, IMAPClient], sink: Sink
+) -> None:
+    url, client = mailbox
+    gateway = make_gateway(imap_url=url, imap=True)
+    data = mail(message_id="<both-ways@example.com>")
+    assert gateway.send(data).code == 250
+    # The mailbox copy went through another hop that added its trace headers
+    client.append("INBOX", b"Return-Path: <alice@example.com>\r\nDelivered-To: soc@x\r\n" + data)
+    eventually(lambda: folder_count(client, "Processed") == 1)
+    assert len(sink.settle(1.0)) == 1
+    assert count(gateway, StoredMail) == 1
+
+
+def test_one_broken_message_does_not_stop_the_poller(
+    make_gateway: Any, mailbox: tuple[str, IMAPClient], sink: Sink
+) -> None:
+    url, client = mailbox
+    client.append("INBOX", b"\x00\xff garbage without headers \r\n\r\n\xfe")
+    client.append("INBOX", mail(message_id="<after-garbage@example.com>"))
+    gateway = make_gateway(imap_url=url, imap=True)
+    (ack,) = sink.wait_for(1)
+    assert ack.message["In-Reply-To"] == "<after-garbage@example.com>"
+    eventually(lambda: folder_count(client, "INBOX") == 0)
+    assert count(gateway, StoredMail) == 2  # the broken one is kept too, for review
+
+
+def test_flag_mode_marks_processed_mail_and_leaves_it_in_place(
+    make_gateway: Any, mailbox: tuple[str, IMAPClient], sink: Sink
+) -> None:
+    url, client = mailbox
+    client.append("INBOX", mail(message_id="<flagged@example.com>"))
+    gateway = make_gateway(
+        imap_url=url, imap=True, imap_mark="flag", imap_poll_interval=0.3, imap_use_idle=False
+    )
+    sink.wait_for(1)
+    client.select_folder("INBOX", readonly=True)
+    (uid,) = client.search(["ALL"])
+    eventually(lambda: PROCESSED_KEYWORD.encode() in client.get_flags([uid])[uid])
+    assert len(sink.settle(1.5)) == 1  # several polls later, still taken only once
+    assert count(gateway, StoredMail) == 1
+    assert not client.folder_exists("Processed")
