@@ -71,6 +71,7 @@ class Services:
             self.worker.stop(timeout=10_000)
         if self.transport is not None:
             self.transport.close()
+        self.rt.outbox.broker.close()
 
     def _thread(self, name: str, target: Any) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)

@@ -169,11 +169,15 @@ def retry_delivery(session: Session, delivery_id: int, at: datetime, error: str)
 
 
 def release_stale_sending(session: Session, before: datetime) -> int:
-    """Deliveries a killed worker left in `sending` go back to `pending`."""
+    """Deliveries a killed worker left in `sending` go back to `pending`, to be enqueued at once."""
     result = session.execute(
         update(Delivery)
         .where(Delivery.status == "sending", Delivery.claimed_at < before)
-        .values(status="pending", last_error="released: worker lost it while sending")
+        .values(
+            status="pending",
+            enqueued_at=None,
+            last_error="released: a worker lost it while sending",
+        )
     )
     return int(getattr(result, "rowcount", 0) or 0)
 

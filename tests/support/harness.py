@@ -163,22 +163,29 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 
 class Process:
-    """`gateway <command>` as a real process; killed with SIGKILL or stopped with SIGTERM."""
+    """A command as a real process, its output appended to `log`; SIGKILL or SIGTERM to end it."""
 
-    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
-        self.args, self.env, self.log = args, env, log
+    def __init__(self, argv: list[str], env: dict[str, str], log: Path) -> None:
+        self.argv, self.env, self.log = argv, env, log
         self.proc: subprocess.Popen[bytes] | None = None
+        self.out: Any = None
+
+    @classmethod
+    def gateway(cls, args: list[str], env: dict[str, str], log: Path) -> Process:
+        """`gateway <args>` (the console script's module, with this interpreter)."""
+        return cls([sys.executable, "-m", "cli", *args], env, log)
 
     def start(self, wait_port: int | None = None, timeout: float = 30.0) -> Process:
-        out = self.log.open("ab")
+        self.out = self.log.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cli", *self.args], env=self.env, stdout=out, stderr=out
+            self.argv, env=self.env, stdout=self.out, stderr=subprocess.STDOUT
         )
         if wait_port is not None:
             deadline = time.monotonic() + timeout
             while not port_open("127.0.0.1", wait_port):
                 if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"gateway did not start: {self.log.read_text()[-3000:]}")
+                    self.stop()
+                    raise RuntimeError(f"did not start: {self.log.read_text()[-3000:]}")
                 time.sleep(0.05)
         return self
 
@@ -186,14 +193,21 @@ class Process:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(timeout=10)
+        self._close()
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout=20)
+                self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.kill()
+        self._close()
+
+    def _close(self) -> None:
+        if self.out is not None:
+            self.out.close()
+            self.out = None
 
 
 def eventually(check: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05) -> Any:

@@ -1,0 +1,71 @@
+"""R6.2: a crash after the 250 loses nothing and sends nothing twice."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from gateway.db import make_engine, make_sessions
+from gateway.models import Delivery
+from tests.support.harness import Process, eventually, mail, settings_env, settings_for, smtp_send
+from tests.support.services import free_port
+from tests.support.sink import Sink
+
+
+@pytest.mark.parametrize("setup", ["sqlite", "postgresql+rabbitmq"])
+def test_killed_after_250_and_before_the_ack_then_restarted_sends_exactly_one_ack(
+    tmp_path: Path, setup: str, request: pytest.FixtureRequest
+) -> None:
+    if setup == "sqlite":
+        database_url, broker_url = request.getfixturevalue("sqlite_url"), ""
+    else:
+        database_url = request.getfixturevalue("postgres_url")
+        broker_url = request.getfixturevalue("rabbitmq_url")
+    relay_port = free_port()  # nothing listens there yet: the acknowledgement cannot leave
+    settings = settings_for(
+        tmp_path / "var",
+        database_url,
+        broker_url=broker_url,
+        sink_port=relay_port,
+        send_backoff=0.5,
+        stale_sending_after=2.0,
+    )
+    env = settings_env(settings)
+    subprocess.run(
+        [sys.executable, "-m", "cli", "demo"], env=env, check=True, timeout=60, capture_output=True
+    )
+    log = tmp_path / "gateway.log"
+    sessions = make_sessions(make_engine(database_url))
+
+    def waiting() -> bool:
+        with sessions.begin() as session:
+            (delivery,) = session.scalars(select(Delivery)).all() or (None,)
+            return delivery is not None and delivery.attempts >= 1 and delivery.sent_at is None
+
+    # Given a gateway that answered 250 and could not yet send the acknowledgement
+    first = Process.gateway(["run"], env, log).start(wait_port=settings.smtp_port)
+    try:
+        assert smtp_send(settings.smtp_port, mail(message_id="<crash@example.com>")).code == 250
+        eventually(waiting)
+    finally:
+        # When it is killed outright
+        first.kill()
+    # And started again, with the relay back
+    relay = Sink(relay_port).start()
+    second = Process.gateway(["run"], env, log).start(wait_port=settings.smtp_port)
+    try:
+        # Then exactly one acknowledgement is sent
+        (ack,) = relay.wait_for(1, timeout=30)
+        assert ack.message["In-Reply-To"] == "<crash@example.com>"
+        assert len(relay.settle(3.0)) == 1
+        with sessions.begin() as session:
+            (delivery,) = session.scalars(select(Delivery)).all()
+            assert delivery.status == "sent"
+    finally:
+        second.stop()
+        relay.stop()
+        sessions.kw["bind"].dispose()

@@ -1,0 +1,148 @@
+"""The outbox: 4xx retried with backoff, 5xx failed, lost and stale Deliveries recovered by the sweep."""
+
+from __future__ import annotations
+
+import mailbox
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from gateway import notices
+from gateway.config import Settings
+from gateway.models import Delivery
+from tests.support.harness import Gateway, eventually, mail
+from tests.support.sink import Sink
+from workers.mailer import compose
+from workers.render import Rendered
+
+
+def deliveries(gateway: Gateway) -> list[Delivery]:
+    with gateway.runtime.sessions.begin() as session:
+        return list(session.scalars(select(Delivery).order_by(Delivery.id)))
+
+
+def test_a_4xx_from_the_relay_is_retried_until_it_goes_through(
+    make_gateway: Any, sink: Sink
+) -> None:
+    gateway = make_gateway(send_backoff=0.3)
+    sink.refuse["alice@example.com"] = "451 4.3.0 Mailbox busy, try later"
+    assert gateway.send(mail()).code == 250
+    eventually(lambda: deliveries(gateway)[0].attempts >= 2)
+    assert sink.mails == []
+    assert "451" in deliveries(gateway)[0].last_error
+    del sink.refuse["alice@example.com"]
+    sink.wait_for(1, timeout=20)
+    (delivery,) = eventually(lambda: [d for d in deliveries(gateway) if d.status == "sent"])
+    assert delivery.attempts >= 3
+
+
+def test_a_5xx_from_the_relay_fails_the_delivery_without_retrying(
+    make_gateway: Any, sink: Sink
+) -> None:
+    gateway = make_gateway(send_backoff=0.2)
+    sink.refuse["alice@example.com"] = "550 5.1.1 No such user"
+    assert gateway.send(mail()).code == 250
+    (failed,) = eventually(lambda: [d for d in deliveries(gateway) if d.status == "failed"])
+    assert "550" in failed.last_error
+    sink.settle(1.0)
+    assert deliveries(gateway)[0].attempts == 1
+
+
+def test_a_delivery_that_keeps_getting_4xx_is_given_up_after_its_attempts(
+    make_gateway: Any, sink: Sink
+) -> None:
+    gateway = make_gateway(send_backoff=0.1, send_attempts=3)
+    sink.refuse["alice@example.com"] = "452 4.2.2 Mailbox full"
+    assert gateway.send(mail()).code == 250
+    (failed,) = eventually(lambda: [d for d in deliveries(gateway) if d.status == "failed"])
+    assert failed.attempts == 3
+    assert "gave up" in failed.last_error
+
+
+NOTICE = {
+    "soc_phone": "+1",
+    "soc_address": "soc@securecall.example",
+    "outside_hours": False,
+    "wanted_language": "en",
+}
+
+
+def _delivery_without_enqueueing(
+    gateway: Gateway, recipient: str = "someone@example.org", status: str = "pending"
+) -> int:
+    """A Delivery written five minutes ago and never handed to the broker."""
+    rt = gateway.runtime
+    with rt.sessions.begin() as session:
+        delivery = notices.answer(
+            session,
+            rt,
+            template="sender_unregistered",
+            recipient=recipient,
+            mail=None,
+            context=NOTICE,
+            now=rt.now() - timedelta(minutes=5),
+        )
+        if status == "sending":  # as a worker that was killed mid-send leaves it
+            delivery.status, delivery.claimed_at = "sending", rt.now() - timedelta(seconds=30)
+        return delivery.id
+
+
+def test_the_sweep_sends_a_delivery_whose_queue_message_was_lost(
+    make_gateway: Any, sink: Sink
+) -> None:
+    gateway = make_gateway(requeue_after=1.0)
+    _delivery_without_enqueueing(gateway)  # written, never handed to the broker
+    (notice,) = sink.wait_for(1, timeout=10)
+    assert notice.rcpt_tos == ("someone@example.org",)
+
+
+def test_the_sweep_releases_a_delivery_a_lost_worker_left_sending(
+    make_gateway: Any, sink: Sink
+) -> None:
+    gateway = make_gateway(stale_sending_after=1.0)
+    _delivery_without_enqueueing(gateway, status="sending")
+    # Only the sweep can take a Delivery out of "sending"; then it is sent once
+    sink.wait_for(1, timeout=10)
+    (sent,) = eventually(lambda: [d for d in deliveries(gateway) if d.status == "sent"])
+    assert sent.attempts == 1
+    assert len(sink.settle(1.0)) == 1
+
+
+def test_without_a_relay_outbound_mail_is_written_to_a_maildir(
+    make_gateway: Any, tmp_path: Path
+) -> None:
+    box = tmp_path / "outbound"
+    gateway = make_gateway(outbound_url=f"maildir:{box}")
+    assert gateway.send(mail(message_id="<to-maildir@example.com>")).code == 250
+    eventually(lambda: len(mailbox.Maildir(box)) == 1)
+    (written,) = list(mailbox.Maildir(box))
+    assert written["In-Reply-To"] == "<to-maildir@example.com>"
+    assert "Service Request received" in written["Subject"]
+
+
+def test_a_subject_with_line_breaks_never_becomes_an_extra_header(tmp_path: Path) -> None:
+    settings = Settings(var_dir=tmp_path, secret_key="k")
+    delivery = Delivery(
+        recipient="alice@example.com",
+        message_id="<x.1@securecall.example>",
+        in_reply_to=None,
+        references="",
+        auto_submitted="auto-replied",
+    )
+    rendered = Rendered(
+        subject="[SR-1] Hello\r\nBcc: victim@example.org\r\n\r\nbody", text="t\n", html=None
+    )
+    message = compose(delivery, rendered, settings)
+    assert message["Bcc"] is None
+    assert message.as_bytes().count(b"\r\nBcc:") == 0
+    assert message["Subject"] == "[SR-1] Hello Bcc: victim@example.org body"
+
+
+def test_an_unsafe_recipient_address_fails_the_delivery(make_gateway: Any, sink: Sink) -> None:
+    gateway = make_gateway(requeue_after=0.5)
+    _delivery_without_enqueueing(gateway, recipient="a@example.org>\r\nBcc: b@example.org")
+    (failed,) = eventually(lambda: [d for d in deliveries(gateway) if d.status == "failed"])
+    assert "not a single mail address" in failed.last_error
+    assert sink.settle(0.5) == []
