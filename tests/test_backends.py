@@ -1,4 +1,4 @@
-"""The same code on every set-up: SQLite with in-process workers, PostgreSQL with RabbitMQ or Redis."""
+"""The same code on every set-up: SQLite, in-process workers; PostgreSQL with RabbitMQ or Redis."""
 
 from __future__ import annotations
 

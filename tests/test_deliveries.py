@@ -1,4 +1,4 @@
-"""The outbox: 4xx retried with backoff, 5xx failed, lost and stale Deliveries recovered by the sweep."""
+"""The outbox: 4xx retried with backoff, 5xx failed, lost and stale Deliveries recovered."""
 
 from __future__ import annotations
 

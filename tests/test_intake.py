@@ -1,4 +1,4 @@
-"""Intake over SMTP: threading, who may write, duplicates, automatic mail, notices, the SMTP replies."""
+"""Intake over SMTP: threading, who may write, duplicates, automatic mail, notices, SMTP replies."""
 
 from __future__ import annotations
 
@@ -361,7 +361,8 @@ def test_a_german_mail_in_business_hours_is_acknowledged_in_german(
         sink,
         sender="bernd@example.de",
         subject="VPN ausgefallen",
-        body="Guten Tag,\n\nseit heute Morgen ist der VPN-Tunnel nicht mehr erreichbar. Bitte um Hilfe."
+        body="Guten Tag,\n\nseit heute Morgen ist der VPN-Tunnel nicht mehr erreichbar."
+        " Bitte um Hilfe."
         "\n\nMit freundlichen Grüßen\nBernd",
     )
     assert ack.message["Subject"] == f"[{sr_id}] Service Request eingegangen: VPN ausgefallen"

@@ -56,7 +56,7 @@ def _finish(rt: Runtime, delivery_id: int, status: str, error: str = "") -> str:
 
 
 def _backoff(attempts: int, first: float) -> timedelta:
-    """first, 2×first, 4×first … up to an hour, with jitter so that retries do not come in a herd."""
+    """first, 2×first, 4×first … up to an hour, with jitter so that retries do not herd."""
     base = min(timedelta(seconds=first * 2 ** max(0, attempts - 1)), MAX_BACKOFF)
     return base * random.uniform(0.8, 1.2)
 
