@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from cli.serve import Services, run_until_signal
 from gateway import demo, directory, listings
 from gateway.config import Settings
-from gateway.outbox import in_process, make_broker
+from gateway.outbox import Outbox, in_process, make_broker
 from gateway.runtime import Runtime, build
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -68,7 +68,7 @@ def main() -> None:
 
 def _runtime(*, broker: bool = True) -> Runtime:
     settings = Settings()
-    return build(settings, broker=None if broker else make_broker(""))
+    return build(settings, outbox=None if broker else Outbox(make_broker("")))
 
 
 @app.command()

@@ -196,7 +196,7 @@ def customers(session: Session) -> list[dict[str, Any]]:
             select(Contact.customer_id, func.count(Contact.id))
             .where(Contact.removed_at.is_(None))
             .group_by(Contact.customer_id)
-        ).tuples()
+        ).all()
     )
     return [
         {

@@ -6,8 +6,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import dramatiq
-
 from gateway.config import Settings
 from gateway.db import Sessions, make_engine, make_sessions, migrate
 from gateway.outbox import Outbox, make_broker
@@ -32,16 +30,19 @@ class Runtime:
 def build(
     settings: Settings,
     *,
-    broker: dramatiq.Broker | None = None,
+    outbox: Outbox | None = None,
     clock: Callable[[], datetime] = utcnow,
 ) -> Runtime:
-    """Connect, migrate the schema if needed, and wire the outbox. Entry points call this once."""
+    """Connect, migrate the schema if needed, and wire the outbox. Entry points call this once.
+
+    Without an `outbox`, one is made for GATEWAY_BROKER_URL.
+    """
     engine = make_engine(settings.database, pool_size=max(10, settings.smtp_workers + 4))
     migrate(engine)
     return Runtime(
         settings=settings,
         sessions=make_sessions(engine),
-        outbox=Outbox(broker if broker is not None else make_broker(settings.broker_url)),
+        outbox=outbox if outbox is not None else Outbox(make_broker(settings.broker_url)),
         keys=settings.hmac_keys,
         clock=clock,
     )

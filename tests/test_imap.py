@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from imapclient import IMAPClient
+from imapclient.exceptions import LoginError
 from sqlalchemy import event, func, select
 from sqlalchemy.exc import OperationalError
 
@@ -23,9 +24,17 @@ def mailbox(dovecot: Dovecot) -> Iterator[tuple[str, IMAPClient]]:
     url = dovecot.add_user(unique("intake"))
     box = parse_mailbox_url(url)
     client = IMAPClient("127.0.0.1", port=box.port, ssl=False, timeout=30)
-    client.login(box.username, box.password)
+    eventually(lambda: _login(client, box.username, box.password), timeout=10, interval=0.2)
     yield url, client
     client.logout()
+
+
+def _login(client: IMAPClient, user: str, password: str) -> bool:
+    try:
+        client.login(user, password)
+    except LoginError:
+        return False
+    return True
 
 
 def folder_count(client: IMAPClient, folder: str) -> int:

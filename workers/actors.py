@@ -8,13 +8,12 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import dramatiq
-from jinja2 import TemplateError
 
 from gateway import store
 from gateway.outbox import MAIL_QUEUE, SEND_DELIVERY
 from gateway.runtime import Runtime
 from workers.mailer import PermanentFailure, TemporaryFailure, Transport, compose
-from workers.render import Renderer
+from workers.render import Renderer, RenderError
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF = timedelta(hours=1)
@@ -33,7 +32,7 @@ def deliver(delivery_id: int, rt: Runtime, transport: Transport, renderer: Rende
         )
         message = compose(delivery, rendered, rt.settings)
         transport.send(message, rt.settings.gateway_address, [delivery.recipient])
-    except (PermanentFailure, TemplateError, ValueError) as exc:
+    except (PermanentFailure, RenderError, ValueError) as exc:
         return _finish(rt, delivery_id, "failed", f"{type(exc).__name__}: {exc}")
     except Exception as exc:  # TemporaryFailure, or anything unforeseen: try again later
         if delivery.attempts >= rt.settings.send_attempts:

@@ -15,11 +15,16 @@ from jinja2 import (
     Environment,
     FileSystemLoader,
     StrictUndefined,
+    TemplateError,
     TemplateNotFound,
     select_autoescape,
 )
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "mail"
+
+
+class RenderError(Exception):
+    """A template is missing or does not fit its context: the Delivery cannot be rendered."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,14 @@ class Renderer:
         self, template: str, audience: str, language: str, context: dict[str, Any]
     ) -> Rendered:
         """Subject, text and HTML; a language without its own template falls back to English."""
+        try:
+            return self._render(template, audience, language, context)
+        except TemplateError as exc:
+            raise RenderError(f"{template}_{audience}.{language}: {exc}") from exc
+
+    def _render(
+        self, template: str, audience: str, language: str, context: dict[str, Any]
+    ) -> Rendered:
         stem = self._stem(template, audience, language)
         module = self.text.get_template(f"{stem}.txt.j2").make_module(dict(context))
         subject = re.sub(r"\s+", " ", str(getattr(module, "subject", ""))).strip()

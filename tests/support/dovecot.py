@@ -83,6 +83,7 @@ class Dovecot:
         self.root.chmod(0o755)
         self.mail = self.root / "mail"
         self.config = self.root / "dovecot.conf"
+        self._mtime = 0.0
 
     @property
     def url(self) -> str:
@@ -129,8 +130,13 @@ class Dovecot:
         if os.geteuid() == 0:
             for path in (self.mail / name, *(self.mail / name).rglob("*")):
                 shutil.chown(path, "nobody", "nogroup")
-        with (self.root / "users").open("a") as users:
-            users.write(f"{name}:{{PLAIN}}{password}::::::\n")
+        users = self.root / "users"
+        with users.open("a") as out:
+            out.write(f"{name}:{{PLAIN}}{password}::::::\n")
+        # Dovecot re-reads the passwd-file when its mtime changes; two users added within the
+        # same second would otherwise leave the second one unknown for a while.
+        self._mtime = max(self._mtime + 1, time.time())
+        os.utime(users, (self._mtime, self._mtime))
         return f"imap://{name}:{password}@127.0.0.1:{self.port}/INBOX"
 
     def stop(self) -> None:
