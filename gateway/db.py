@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,7 +13,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, make_url, text
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -35,10 +37,70 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(parsed, pool_size=pool_size, max_overflow=30, pool_timeout=60)
+        engine = create_engine(
+            parsed,
+            pool_size=pool_size,
+            max_overflow=30,
+            pool_timeout=60,
+            connect_args={"factory": _SerialConnection, "check_same_thread": False},
+        )
         _sqlite_pragmas(engine)
         return engine
     return create_engine(parsed, pool_size=pool_size, max_overflow=30, pool_pre_ping=True)
+
+
+_WRITE_LOCKS: dict[str, threading.Lock] = {}
+_WRITE_LOCKS_GUARD = threading.Lock()
+WRITE_LOCK_TIMEOUT = 60.0
+
+
+class _SerialConnection(sqlite3.Connection):
+    """A SQLite connection that takes its database's in-process write lock around a transaction.
+
+    SQLite allows one writer. Left to SQLite, threads waiting for the lock poll it with sleeps
+    of 1, 2, 5 … 100 ms; with a dozen intake and worker threads that waiting, not the work,
+    bounded throughput. A threading.Lock hands the database over the moment it is free. Other
+    processes on the same file still wait through SQLite's busy timeout.
+    """
+
+    _lock: threading.Lock | None = None
+    _holding = False
+
+    def begin_write(self, database: str) -> None:
+        if self._lock is None:
+            with _WRITE_LOCKS_GUARD:
+                self._lock = _WRITE_LOCKS.setdefault(database, threading.Lock())
+        if not self._lock.acquire(timeout=WRITE_LOCK_TIMEOUT):
+            raise sqlite3.OperationalError("database is locked (in-process write lock)")
+        self._holding = True
+        try:
+            self.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._release()
+            raise
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self._release()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self._release()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        if self._holding and self._lock is not None:
+            self._holding = False
+            self._lock.release()
 
 
 def _sqlite_pragmas(engine: Engine) -> None:
@@ -52,14 +114,23 @@ def _sqlite_pragmas(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
+    database = str(Path(engine.url.database or ":memory:").resolve())
+
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
         # Take the write lock up front: no deadlock when two readers both want to write.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.connection.dbapi_connection.begin_write(database)
 
 
 def make_sessions(engine: Engine) -> Sessions:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(sessions: Sessions) -> Iterator[Connection]:
+    """One transaction, for Core statements: committed on success, rolled back on error."""
+    with sessions.begin() as session:
+        yield session.connection()
 
 
 def alembic_config(engine: Engine | None = None) -> Config:

@@ -7,10 +7,12 @@ from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy import Connection, select
 
 from gateway.models import Entitlement, Product
+
+ENTITLEMENTS = Entitlement.__table__
+PRODUCTS = Product.__table__
 
 
 @dataclass(frozen=True)
@@ -28,31 +30,35 @@ class Coverage:
         return asdict(self)
 
 
-def check(session: Session, customer_id: int, text: str, today: date) -> Coverage:
+def check(conn: Connection, customer_id: int, text: str, today: date) -> Coverage:
     """Find the product named by serial or name in `text`, then judge its entitlement on `today`."""
-    entitlements = list(
-        session.scalars(
-            select(Entitlement)
-            .options(joinedload(Entitlement.product))
-            .where(Entitlement.customer_id == customer_id)
+    rows = conn.execute(
+        select(
+            PRODUCTS.c.name.label("product"),
+            ENTITLEMENTS.c.serial,
+            ENTITLEMENTS.c.valid_from,
+            ENTITLEMENTS.c.valid_to,
+            ENTITLEMENTS.c.in_production,
+            ENTITLEMENTS.c.end_of_support,
         )
-    )
-    by_serial = [e for e in entitlements if e.serial and _mentions(text, e.serial)]
-    by_name = [e for e in entitlements if _mentions(text, e.product.name)]
-    named = by_serial or by_name
+        .join(PRODUCTS, PRODUCTS.c.id == ENTITLEMENTS.c.product_id)
+        .where(ENTITLEMENTS.c.customer_id == customer_id)
+    ).all()
+    by_serial = [r for r in rows if r.serial and _mentions(text, r.serial)]
+    named = by_serial or [r for r in rows if _mentions(text, r.product)]
     if named:
-        return _judge(max(named, key=lambda e: e.valid_to), today)
-    for name in session.scalars(select(Product.name)):
+        return _judge(max(named, key=lambda r: r.valid_to), today)
+    for name in conn.scalars(select(PRODUCTS.c.name)):
         if _mentions(text, name):
             return Coverage("not_covered", product=name)
     return Coverage("unnamed")
 
 
-def _judge(entitlement: Entitlement, today: date) -> Coverage:
-    eos = entitlement.end_of_support
-    if today < entitlement.valid_from:
+def _judge(row: Any, today: date) -> Coverage:
+    eos = row.end_of_support
+    if today < row.valid_from:
         status = "not_yet_valid"
-    elif today > entitlement.valid_to:
+    elif today > row.valid_to:
         status = "expired"
     elif eos is not None and today > eos:
         status = "end_of_support"  # §2.2: upgrade recommended, commercially reasonable efforts
@@ -60,11 +66,11 @@ def _judge(entitlement: Entitlement, today: date) -> Coverage:
         status = "covered"
     return Coverage(
         status,
-        product=entitlement.product.name,
-        serial=entitlement.serial or "",
-        valid_to=entitlement.valid_to.isoformat(),
+        product=row.product,
+        serial=row.serial or "",
+        valid_to=row.valid_to.isoformat(),
         end_of_support=eos.isoformat() if eos else "",
-        in_production=entitlement.in_production,
+        in_production=row.in_production,
     )
 
 

@@ -13,21 +13,23 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import Session
 
 from gateway import store
+from gateway.db import transaction
 from gateway.ids import is_our_message_id
-from gateway.models import ServiceRequest, StoredMail
 from gateway.runtime import Runtime
 from gateway.service_requests import APPLY, Applied
-from gateway.triage import Action, Decision, Facts, Sender, Thread, decide
+from gateway.store import Sender, Thread
+from gateway.triage import Action, Decision, Facts, decide
 from parsers.mail import ParsedMail, parse
 from parsers.replies import latest_reply
 from parsers.signals import (
     automatic_reason,
     bounce_reason,
     detect_language,
+    is_reply,
     requested_priority,
     sr_tokens,
 )
@@ -98,52 +100,45 @@ def dedup_key(mail: ParsedMail) -> str:
 
 
 def _store(raw: RawMail, mail: ParsedMail, key: str, rt: Runtime) -> Receipt:
-    with rt.sessions.begin() as session:
-        existing = store.raw_mail_by_key(session, key)
+    with transaction(rt.sessions) as conn:
+        existing = store.stored_id(conn, key)
         if existing is not None:
-            return Receipt("duplicate", existing.id, reason="already stored")
+            return Receipt("duplicate", existing, reason="already stored")
         try:
-            with session.begin_nested():
-                return _process(session, raw, mail, key, rt)
+            with conn.begin_nested():
+                return _process(conn, raw, mail, key, rt)
         except SQLAlchemyError:
             raise
         except Exception as exc:  # a bug or a mail no rule foresaw: keep it, in quarantine
             log.exception("quarantined %s", mail.message_id)
-            stored = add_stored(session, raw, mail, key, rt.now(), "quarantined", repr(exc)[:2000])
-            return Receipt("quarantined", stored.id, reason=repr(exc)[:200])
+            stored = add_stored(conn, raw, mail, key, rt.now(), "quarantined", repr(exc)[:2000])
+            return Receipt("quarantined", stored, reason=repr(exc)[:200])
 
 
 def _duplicate_of(key: str, rt: Runtime, exc: IntegrityError) -> Receipt:
-    with rt.sessions.begin() as session:
-        existing = store.raw_mail_by_key(session, key)
+    with transaction(rt.sessions) as conn:
+        existing = store.stored_id(conn, key)
     if existing is None:
         raise StorageError(str(exc)) from exc
-    return Receipt("duplicate", existing.id, reason="already stored")
+    return Receipt("duplicate", existing, reason="already stored")
 
 
-def _process(session: Session, raw: RawMail, mail: ParsedMail, key: str, rt: Runtime) -> Receipt:
-    facts = gather(session, raw, mail, rt)
+def _process(conn: Connection, raw: RawMail, mail: ParsedMail, key: str, rt: Runtime) -> Receipt:
+    facts = gather(conn, raw, mail, rt)
     decision = decide(facts)
     status = {Action.HOLD: "review", Action.BOUNCE: "bounce"}.get(decision.action, "accepted")
     reason = _reason(decision, facts)
-    stored = add_stored(session, raw, mail, key, facts.now, status, reason)
-    applied: Applied = APPLY[decision.action](session, rt, facts, decision, stored)
-    return Receipt(
-        decision.action.value,
-        stored.id,
-        applied.sr_public_id,
-        tuple((d.id, d.queue) for d in applied.deliveries),
-        reason,
-    )
+    stored = add_stored(conn, raw, mail, key, facts.now, status, reason)
+    applied: Applied = APPLY[decision.action](conn, rt, facts, decision, stored)
+    return Receipt(decision.action.value, stored, applied.sr_public_id, applied.deliveries, reason)
 
 
-def gather(session: Session, raw: RawMail, mail: ParsedMail, rt: Runtime) -> Facts:
+def gather(conn: Connection, raw: RawMail, mail: ParsedMail, rt: Runtime) -> Facts:
     """Read what triage needs: the sender in the directory, the SR the mail answers."""
-    sender = _sender(session, mail.from_addr)
-    thread, foreign = _thread(session, mail, sender)
     now = rt.now()
-    since = now - timedelta(hours=rt.settings.notice_interval_hours)
-    reply = latest_reply(mail.text)
+    sender = store.sender_of(conn, mail.from_addr)
+    thread, foreign = _thread(conn, mail, sender)
+    reply = latest_reply(mail.text) if is_reply(mail) else mail.text
     return Facts(
         mail=mail,
         now=now,
@@ -154,41 +149,26 @@ def gather(session: Session, raw: RawMail, mail: ParsedMail, rt: Runtime) -> Fac
         bounce=bounce_reason(mail, raw.mail_from),
         looped=_looped(mail, rt),
         requested=requested_priority(mail.subject, reply),
-        noticed_recently=bool(mail.from_addr)
-        and store.notices_since(session, mail.from_addr, "sender_unregistered", since) > 0,
+        noticed_recently=sender.kind == "unknown" and _noticed(conn, mail.from_addr, now, rt),
         reply_text=reply,
         language=detect_language(f"{mail.subject}\n{reply}"),
     )
 
 
-def _sender(session: Session, address: str) -> Sender:
-    contact = store.contact_by_address(session, address) if address else None
-    if contact is not None:
-        return Sender(
-            "contact", address, contact.name, contact.customer_id, contact.id, contact.language
-        )
-    staff = store.staff_by_address(session, address) if address else None
-    if staff is not None:
-        return Sender("soc", address, staff.name)
-    return Sender("unknown", address)
+def _noticed(conn: Connection, address: str, now: datetime, rt: Runtime) -> bool:
+    since = now - timedelta(hours=rt.settings.notice_interval_hours)
+    return bool(address) and store.notices_since(conn, address, "sender_unregistered", since) > 0
 
 
-def _thread(session: Session, mail: ParsedMail, sender: Sender) -> tuple[Thread | None, bool]:
+def _thread(conn: Connection, mail: ParsedMail, sender: Sender) -> tuple[Thread | None, bool]:
     """The SR named by token, else by In-Reply-To/References; kept only if the sender belongs."""
-    candidates: list[ServiceRequest] = []
-    for public_id in sr_tokens(mail.subject):
-        sr = store.request_by_public_id(session, public_id)
-        if sr is not None:
-            candidates.append(sr)
-    refs = store.requests_by_message_ids(session, mail.thread_ids)
-    for message_id in mail.thread_ids:  # In-Reply-To first, then newest reference
-        if message_id in refs:
-            sr = session.get(ServiceRequest, refs[message_id])
-            if sr is not None:
-                candidates.append(sr)
+    candidates = [
+        *store.requests_named(conn, sr_tokens(mail.subject)),
+        *store.requests_answered(conn, mail.thread_ids),
+    ]
     for sr in candidates:
         if sender.kind == "soc" or sr.customer_id == sender.customer_id:
-            return Thread(sr.id, sr.public_id, sr.state, sr.customer_id), False
+            return sr, False
     return None, bool(candidates)
 
 
@@ -210,15 +190,16 @@ def _reason(decision: Decision, facts: Facts) -> str:
 
 
 def add_stored(
-    session: Session,
+    conn: Connection,
     raw: RawMail,
     mail: ParsedMail,
     key: str,
     now: datetime,
     status: str,
     reason: str,
-) -> StoredMail:
-    stored = StoredMail(
+) -> int:
+    return store.add_stored(
+        conn,
         dedup_key=key,
         message_id=mail.message_id,
         source=raw.source,
@@ -232,6 +213,3 @@ def add_stored(
         reason=reason,
         received_at=now,
     )
-    session.add(stored)
-    session.flush()
-    return stored

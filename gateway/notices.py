@@ -6,12 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection
 
 from gateway import store
 from gateway.hours import Calendar
 from gateway.ids import outgoing_message_id
-from gateway.models import Customer, Delivery, ServiceRequest
 from gateway.runtime import Runtime
 from parsers.mail import ParsedMail
 
@@ -34,38 +33,41 @@ def reply_language(wanted: str, calendar: Calendar, now: datetime) -> Language:
     return Language("en", wanted, True)
 
 
-def calendar_of(customer: Customer) -> Calendar:
-    return Calendar(customer.timezone, customer.country, customer.subdivision)
-
-
 def answer(
-    session: Session,
+    conn: Connection,
     rt: Runtime,
     *,
     template: str,
     recipient: str,
     mail: ParsedMail | None,
     context: dict[str, Any],
+    now: datetime,
     language: str = "en",
     audience: str = "customer",
-    sr: ServiceRequest | None = None,
+    sr_id: int | None = None,
+    label: str = "",
     raw_mail_id: int | None = None,
     auto_submitted: str = "auto-replied",
-    now: datetime,
-) -> Delivery:
-    """A Delivery that threads under `mail` in the recipient's client (RFC 5322 §3.6.4)."""
+) -> tuple[int, str]:
+    """A Delivery that threads under `mail` in the recipient's client (RFC 5322 §3.6.4).
+
+    Returns (Delivery id, queue) for the outbox to enqueue after the commit.
+    """
     in_reply_to = mail.message_id if mail else None
     references = [*mail.references, mail.message_id] if mail and mail.message_id else []
-    label = sr.public_id if sr else template.replace("_", "-")
-    delivery = Delivery(
-        sr_id=sr.id if sr else None,
+    message_id = outgoing_message_id(
+        label or template.replace("_", "-"), rt.settings.domain, dict(rt.keys)
+    )
+    delivery_id = store.add_delivery(
+        conn,
+        sr_id=sr_id,
         raw_mail_id=raw_mail_id,
         template=template,
         audience=audience,
         language=language,
         recipient=recipient,
         context=context,
-        message_id=outgoing_message_id(label, rt.settings.domain, dict(rt.keys)),
+        message_id=message_id,
         in_reply_to=in_reply_to,
         references=" ".join(references[-MAX_REFERENCES:]),
         auto_submitted=auto_submitted,
@@ -74,10 +76,11 @@ def answer(
         attempts=0,
         next_attempt_at=now,
         enqueued_at=now,
+        claimed_at=None,
+        sent_at=None,
+        last_error="",
         created_at=now,
     )
-    session.add(delivery)
-    session.flush()
-    if sr is not None:
-        store.add_thread_ref(session, delivery.message_id, sr.id)
-    return delivery
+    if sr_id is not None:
+        store.add_thread_ref(conn, message_id, sr_id)
+    return delivery_id, "mail"

@@ -14,7 +14,7 @@ import dramatiq
 from dramatiq.brokers.stub import StubBroker
 
 from gateway import store
-from gateway.db import Sessions
+from gateway.db import Sessions, transaction
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +79,9 @@ def sweep(
     sessions: Sessions, outbox: Outbox, now: datetime, *, requeue_after: float, stale_after: float
 ) -> int:
     """Enqueue Deliveries left pending, and release those a lost worker left sending."""
-    with sessions.begin() as session:
-        released = store.release_stale_sending(session, now - timedelta(seconds=stale_after))
-        due = store.take_due_deliveries(session, now, timedelta(seconds=requeue_after))
+    with transaction(sessions) as conn:
+        released = store.release_stale_sending(conn, now - timedelta(seconds=stale_after))
+        due = store.take_due_deliveries(conn, now, timedelta(seconds=requeue_after))
     if released:
         log.warning("released %d deliveries left in sending", released)
     return outbox.enqueue(due)

@@ -4,67 +4,90 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection
 
 from gateway import entitlements, service_levels, store
 from gateway.hours import Calendar
-from gateway.models import Contact, Delivery, ServiceRequest, StoredMail
-from gateway.notices import answer, calendar_of, reply_language
+from gateway.notices import answer, reply_language
 from gateway.runtime import Runtime
+from gateway.store import Thread
 from gateway.triage import Action, Decision, Facts, Notice
 from parsers.signals import asks_for_rca, request_type, title
 
 PRIORITY_BY_EMAIL = 3  # §3.5.2 footnote 2: e-mail SRs are logged as Priority 3
+Deliveries = tuple[tuple[int, str], ...]
 
 
 @dataclass(frozen=True)
 class Applied:
     sr_public_id: str | None
-    deliveries: tuple[Delivery, ...]
+    deliveries: Deliveries
+
+
+@dataclass(frozen=True)
+class OpenedRequest:
+    """What the notices of a new SR say about it."""
+
+    id: int
+    public_id: str
+    title: str
+    type: str
+    priority: int
+    requested_priority: int | None
+    requested_reason: str
+    language: str
+    entitlement: dict[str, Any]
+    customer: str
+    calendar: Calendar
+    context: dict[str, Any]  # target, due time, follow-up, RCA note
 
 
 def open_request(
-    session: Session,
+    conn: Connection,
     rt: Runtime,
     facts: Facts,
     decision: Decision,
-    stored: StoredMail,
-    follow_up_of: ServiceRequest | None = None,
+    stored: int,
+    follow_up_of: Thread | None = None,
 ) -> Applied:
     """R1.2–R1.5, R1.9, R1.10: a new SR at P3, its message, its first deadline, its notices."""
-    contact = session.get_one(Contact, facts.sender.contact_id)
-    customer, mail, now = contact.customer, facts.mail, facts.now
-    calendar = calendar_of(customer)
+    sender, mail, now = facts.sender, facts.mail, facts.now
+    assert sender.customer_id is not None  # the rules open SRs for contacts only
+    assert sender.calendar is not None
+    calendar = sender.calendar
     today = now.astimezone(calendar.zone).date()
     coverage = entitlements.check(
-        session, customer.id, f"{mail.subject}\n{facts.reply_text}", today
+        conn, sender.customer_id, f"{mail.subject}\n{facts.reply_text}", today
     )
     kind = request_type(mail.subject)
-    sr = ServiceRequest(
-        public_id=store.new_public_id(session),
-        customer_id=customer.id,
-        requester_id=contact.id,
-        title=title(mail.subject),
-        type=kind,
-        priority=PRIORITY_BY_EMAIL,
-        requested_priority=facts.requested.priority if facts.requested else None,
-        requested_reason=facts.requested.reason if facts.requested else "",
+    requested = facts.requested
+    fields: dict[str, Any] = {
+        "title": title(mail.subject),
+        "type": kind,
+        "priority": PRIORITY_BY_EMAIL,
+        "requested_priority": requested.priority if requested else None,
+        "requested_reason": requested.reason if requested else "",
+        "language": facts.language or sender.language or "en",
+        "entitlement": coverage.as_context(),
+    }
+    sr_id, public_id = store.add_request(
+        conn,
+        customer_id=sender.customer_id,
+        requester_id=sender.contact_id,
         state="open",
-        language=facts.language or contact.language or "en",
-        entitlement=coverage.as_context(),
-        follow_up_of_id=follow_up_of.id if follow_up_of else None,
+        follow_up_of_id=follow_up_of.sr_id if follow_up_of else None,
         created_at=now,
         updated_at=now,
         initial_response_at=None,
+        **fields,
     )
-    session.add(sr)
-    session.flush()
     store.add_message(
-        session,
-        sr=sr,
-        raw=stored,
+        conn,
+        sr_id=sr_id,
+        stored=stored,
         mail=mail,
         author_kind="contact",
         reply_text=facts.reply_text,
@@ -73,69 +96,65 @@ def open_request(
     )
     target = service_levels.initial_response(kind, PRIORITY_BY_EMAIL)
     due = service_levels.due_at(target, now, calendar)
-    store.add_deadline(session, sr, "initial_response", due, now)
-    context = {
-        "target": target.label,
-        "due_at": _local(due, calendar),
-        "follow_up_of": follow_up_of.public_id if follow_up_of else None,
-        "rca": asks_for_rca(mail.subject, facts.reply_text),
-    }
-    return Applied(sr.public_id, _notices(session, rt, facts, decision, stored, sr, context))
+    store.add_deadline(conn, sr_id, "initial_response", due, now)
+    opened = OpenedRequest(
+        id=sr_id,
+        public_id=public_id,
+        customer=sender.customer_name,
+        calendar=calendar,
+        context={
+            "target": target.label,
+            "due_at": _local(due, calendar),
+            "follow_up_of": follow_up_of.public_id if follow_up_of else None,
+            "rca": asks_for_rca(mail.subject, facts.reply_text),
+        },
+        **fields,
+    )
+    return Applied(public_id, _notices(conn, rt, facts, decision, stored, opened))
 
 
 def add_to_request(
-    session: Session, rt: Runtime, facts: Facts, decision: Decision, stored: StoredMail
+    conn: Connection, rt: Runtime, facts: Facts, decision: Decision, stored: int
 ) -> Applied:
     """R1.6: a reply is a message on its SR. A contact's reply ends "waiting for customer"."""
-    assert facts.thread is not None
-    sr = session.get_one(ServiceRequest, facts.thread.sr_id)
+    thread = facts.thread
+    assert thread is not None
     author = "soc" if facts.sender.kind == "soc" else "automatic" if facts.automatic else "contact"
     store.add_message(
-        session,
-        sr=sr,
-        raw=stored,
+        conn,
+        sr_id=thread.sr_id,
+        stored=stored,
         mail=facts.mail,
         author_kind=author,
         reply_text=facts.reply_text,
         language=facts.language,
         now=facts.now,
     )
-    sr.updated_at = facts.now
-    if author == "contact" and sr.state == "waiting":
-        sr.state = "open"
-    return Applied(sr.public_id, _notices(session, rt, facts, decision, stored, sr, {}))
-
-
-def reopen_request(
-    session: Session, rt: Runtime, facts: Facts, decision: Decision, stored: StoredMail
-) -> Applied:
-    """R1.6: a reply to a resolved SR reopens it."""
-    applied = add_to_request(session, rt, facts, decision, stored)
-    assert facts.thread is not None
-    session.get_one(ServiceRequest, facts.thread.sr_id).state = "open"
-    return applied
+    changes: dict[str, Any] = {"updated_at": facts.now}
+    if author == "contact" and thread.state == "waiting":
+        changes["state"] = "open"
+    if decision.action is Action.REOPEN:
+        changes["state"] = "open"  # R1.6: a reply to a resolved SR reopens it
+    store.set_request(conn, thread.sr_id, **changes)
+    return Applied(thread.public_id, _notices(conn, rt, facts, decision, stored, None))
 
 
 def follow_up(
-    session: Session, rt: Runtime, facts: Facts, decision: Decision, stored: StoredMail
+    conn: Connection, rt: Runtime, facts: Facts, decision: Decision, stored: int
 ) -> Applied:
     """R1.6: a reply to a closed SR opens a new SR linked to it; the closed one stays closed."""
-    assert facts.thread is not None
-    closed = session.get_one(ServiceRequest, facts.thread.sr_id)
-    return open_request(session, rt, facts, decision, stored, follow_up_of=closed)
+    return open_request(conn, rt, facts, decision, stored, follow_up_of=facts.thread)
 
 
-def hold(
-    session: Session, rt: Runtime, facts: Facts, decision: Decision, stored: StoredMail
-) -> Applied:
+def hold(conn: Connection, rt: Runtime, facts: Facts, decision: Decision, stored: int) -> Applied:
     """R1.8: the mail is kept for review; it opens and updates nothing."""
-    return Applied(None, _notices(session, rt, facts, decision, stored, None, {}))
+    return Applied(None, _notices(conn, rt, facts, decision, stored, None))
 
 
-APPLY: dict[Action, Callable[[Session, Runtime, Facts, Decision, StoredMail], Applied]] = {
+APPLY: dict[Action, Callable[[Connection, Runtime, Facts, Decision, int], Applied]] = {
     Action.OPEN: open_request,
     Action.ADD: add_to_request,
-    Action.REOPEN: reopen_request,
+    Action.REOPEN: add_to_request,
     Action.FOLLOW_UP: follow_up,
     Action.HOLD: hold,
     Action.BOUNCE: hold,
@@ -144,37 +163,39 @@ APPLY: dict[Action, Callable[[Session, Runtime, Facts, Decision, StoredMail], Ap
 
 # --- the notices of a decision -------------------------------------------------------------------
 
+NoticeWriter = Callable[
+    [Connection, Runtime, Facts, Notice, int, "OpenedRequest | None"], tuple[int, str]
+]
+
 
 def _notices(
-    session: Session,
+    conn: Connection,
     rt: Runtime,
     facts: Facts,
     decision: Decision,
-    stored: StoredMail,
-    sr: ServiceRequest | None,
-    extra: dict[str, Any],
-) -> tuple[Delivery, ...]:
+    stored: int,
+    opened: OpenedRequest | None,
+) -> Deliveries:
     return tuple(
-        NOTICE_WRITERS[notice.template](session, rt, facts, notice, stored, sr, extra)
+        NOTICE_WRITERS[notice.template](conn, rt, facts, notice, stored, opened)
         for notice in decision.notices
     )
 
 
 def _acknowledgement(
-    session: Session,
+    conn: Connection,
     rt: Runtime,
     facts: Facts,
     notice: Notice,
-    stored: StoredMail,
-    sr: ServiceRequest | None,
-    extra: dict[str, Any],
-) -> Delivery:
+    stored: int,
+    sr: OpenedRequest | None,
+) -> tuple[int, str]:
     """R1.5: SR ID, priority, response target, telephone, how to reply; R1.4, R1.9, R1.10."""
     assert sr is not None
-    language = reply_language(sr.language, calendar_of(sr.customer), facts.now)
+    language = reply_language(sr.language, sr.calendar, facts.now)
     context = {
         **_sr_context(sr, rt),
-        **extra,
+        **sr.context,
         "contact_name": facts.sender.name,
         "requested_priority": sr.requested_priority,
         "telephone_first": sr.requested_priority == 1,
@@ -183,62 +204,62 @@ def _acknowledgement(
         "wanted_language": language.wanted,
     }
     return answer(
-        session,
+        conn,
         rt,
-        now=facts.now,
         template=notice.template,
         recipient=facts.sender.address,
         mail=facts.mail,
         context=context,
+        now=facts.now,
         language=language.code,
-        sr=sr,
-        raw_mail_id=stored.id,
+        sr_id=sr.id,
+        label=sr.public_id,
+        raw_mail_id=stored,
     )
 
 
 def _soc_alert(
-    session: Session,
+    conn: Connection,
     rt: Runtime,
     facts: Facts,
     notice: Notice,
-    stored: StoredMail,
-    sr: ServiceRequest | None,
-    extra: dict[str, Any],
-) -> Delivery:
+    stored: int,
+    sr: OpenedRequest | None,
+) -> tuple[int, str]:
     """R1.4: the SOC hears at once of a P1 asked for by e-mail."""
     assert sr is not None
     context = {
         **_sr_context(sr, rt),
-        "customer": sr.customer.name,
+        "customer": sr.customer,
         "requester": facts.sender.name,
         "requester_address": facts.sender.address,
         "reason": sr.requested_reason,
         "excerpt": facts.reply_text[:4000],
     }
     return answer(
-        session,
+        conn,
         rt,
-        now=facts.now,
         template=notice.template,
         recipient=rt.settings.soc_queue_address,
         mail=None,
         context=context,
+        now=facts.now,
         audience="soc",
-        sr=sr,
-        raw_mail_id=stored.id,
+        sr_id=sr.id,
+        label=sr.public_id,
+        raw_mail_id=stored,
         auto_submitted="auto-generated",
     )
 
 
 def _unregistered(
-    session: Session,
+    conn: Connection,
     rt: Runtime,
     facts: Facts,
     notice: Notice,
-    stored: StoredMail,
-    sr: ServiceRequest | None,
-    extra: dict[str, Any],
-) -> Delivery:
+    stored: int,
+    sr: OpenedRequest | None,
+) -> tuple[int, str]:
     """R1.8: one polite notice; nothing of the mail is reflected back (no subject, no text)."""
     settings = rt.settings
     calendar = Calendar(settings.default_timezone, settings.default_country)
@@ -250,26 +271,26 @@ def _unregistered(
         "wanted_language": language.wanted,
     }
     return answer(
-        session,
+        conn,
         rt,
-        now=facts.now,
         template=notice.template,
         recipient=facts.mail.from_addr,
         mail=facts.mail,
         context=context,
+        now=facts.now,
         language=language.code,
-        raw_mail_id=stored.id,
+        raw_mail_id=stored,
     )
 
 
-NOTICE_WRITERS = {
+NOTICE_WRITERS: dict[str, NoticeWriter] = {
     "request_opened": _acknowledgement,
     "priority1_requested": _soc_alert,
     "sender_unregistered": _unregistered,
 }
 
 
-def _sr_context(sr: ServiceRequest, rt: Runtime) -> dict[str, Any]:
+def _sr_context(sr: OpenedRequest, rt: Runtime) -> dict[str, Any]:
     return {
         "sr_id": sr.public_id,
         "title": sr.title,
@@ -280,5 +301,5 @@ def _sr_context(sr: ServiceRequest, rt: Runtime) -> dict[str, Any]:
     }
 
 
-def _local(instant: Any, calendar: Calendar) -> str:
+def _local(instant: datetime, calendar: Calendar) -> str:
     return f"{instant.astimezone(calendar.zone):%Y-%m-%d %H:%M %Z}"

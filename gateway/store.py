@@ -1,18 +1,26 @@
-"""The SQL statements the use-cases need: small functions over a session, no business rules."""
+"""The SQL statements the use-cases need: small Core statements on a connection, no rules.
+
+The mail path (intake and the workers) runs here on SQLAlchemy Core rather than the ORM: one
+mail is a dozen statements, and the unit of work cost more than the statements themselves.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Insert, Table, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 
+from gateway.hours import Calendar
 from gateway.ids import new_sr_id
 from gateway.models import (
     AttachmentRow,
     Contact,
+    Customer,
     Deadline,
     Delivery,
     Message,
@@ -23,184 +31,312 @@ from gateway.models import (
 )
 from parsers.mail import ParsedMail
 
+STORED: Table = StoredMail.__table__  # type: ignore[assignment]
+CONTACTS: Table = Contact.__table__  # type: ignore[assignment]
+CUSTOMERS: Table = Customer.__table__  # type: ignore[assignment]
+STAFF: Table = SocStaff.__table__  # type: ignore[assignment]
+REQUESTS: Table = ServiceRequest.__table__  # type: ignore[assignment]
+MESSAGES: Table = Message.__table__  # type: ignore[assignment]
+ATTACHMENTS: Table = AttachmentRow.__table__  # type: ignore[assignment]
+THREAD_REFS: Table = ThreadRef.__table__  # type: ignore[assignment]
+DEADLINES: Table = Deadline.__table__  # type: ignore[assignment]
+DELIVERIES: Table = Delivery.__table__  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who the From address is in the directory."""
+
+    kind: str  # contact | soc | unknown
+    address: str
+    name: str = ""
+    customer_id: int | None = None
+    contact_id: int | None = None
+    language: str | None = None
+    customer_name: str = ""
+    calendar: Calendar | None = None  # the customer's Business Hours – Standard
+
+
+@dataclass(frozen=True)
+class Thread:
+    """An SR a mail may answer."""
+
+    sr_id: int
+    public_id: str
+    state: str
+    customer_id: int
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A Delivery a worker has claimed: everything needed to render, compose and send it."""
+
+    id: int
+    template: str
+    audience: str
+    language: str
+    recipient: str
+    context: dict[str, Any]
+    message_id: str
+    in_reply_to: str | None
+    references: str
+    auto_submitted: str
+    attempts: int
+
+
+def insert_ignore(conn: Connection, table: Table, **values: Any) -> Insert:
+    """INSERT … ON CONFLICT DO NOTHING, in the dialect of `conn`."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement: Insert = dialect.insert(table).values(**values).on_conflict_do_nothing()
+    return statement
+
+
 # --- mail in ----------------------------------------------------------------------------------
 
 
-def raw_mail_by_key(session: Session, dedup_key: str) -> StoredMail | None:
-    return session.scalar(select(StoredMail).where(StoredMail.dedup_key == dedup_key))
+def stored_id(conn: Connection, dedup_key: str) -> int | None:
+    return conn.scalar(select(STORED.c.id).where(STORED.c.dedup_key == dedup_key))
 
 
-def contact_by_address(session: Session, address: str) -> Contact | None:
-    return session.scalar(
-        select(Contact).where(Contact.email == address.lower(), Contact.removed_at.is_(None))
-    )
+def add_stored(conn: Connection, **values: Any) -> int:
+    return int(conn.execute(insert(STORED).values(**values).returning(STORED.c.id)).scalar_one())
 
 
-def staff_by_address(session: Session, address: str) -> SocStaff | None:
-    return session.scalar(select(SocStaff).where(SocStaff.email == address.lower()))
-
-
-def request_by_public_id(session: Session, public_id: str) -> ServiceRequest | None:
-    return session.scalar(select(ServiceRequest).where(ServiceRequest.public_id == public_id))
-
-
-def requests_by_message_ids(session: Session, message_ids: Sequence[str]) -> dict[str, int]:
-    """Message-ID -> SR id, for the Message-IDs the gateway received or sent."""
-    if not message_ids:
-        return {}
-    rows = session.execute(
-        select(ThreadRef.message_id, ThreadRef.sr_id).where(
-            ThreadRef.message_id.in_(list(message_ids)[:100])
+def sender_of(conn: Connection, address: str) -> Sender:
+    """The contact (with its customer's calendar), else the SOC staff member, else unknown."""
+    if not address:
+        return Sender("unknown", address)
+    row = conn.execute(
+        select(
+            CONTACTS.c.id,
+            CONTACTS.c.name,
+            CONTACTS.c.language,
+            CONTACTS.c.customer_id,
+            CUSTOMERS.c.name.label("customer"),
+            CUSTOMERS.c.timezone,
+            CUSTOMERS.c.country,
+            CUSTOMERS.c.subdivision,
         )
-    )
-    return {row.message_id: row.sr_id for row in rows}
+        .join(CUSTOMERS, CUSTOMERS.c.id == CONTACTS.c.customer_id)
+        .where(CONTACTS.c.email == address, CONTACTS.c.removed_at.is_(None))
+    ).first()
+    if row is not None:
+        return Sender(
+            "contact",
+            address,
+            row.name,
+            row.customer_id,
+            row.id,
+            row.language,
+            row.customer,
+            Calendar(row.timezone, row.country, row.subdivision),
+        )
+    name = conn.scalar(select(STAFF.c.name).where(STAFF.c.email == address))
+    return Sender("soc", address, name) if name is not None else Sender("unknown", address)
 
 
-def notices_since(session: Session, recipient: str, template: str, since: datetime) -> int:
+_THREAD_COLUMNS = (REQUESTS.c.id, REQUESTS.c.public_id, REQUESTS.c.state, REQUESTS.c.customer_id)
+
+
+def requests_named(conn: Connection, public_ids: Sequence[str]) -> list[Thread]:
+    if not public_ids:
+        return []
+    rows = conn.execute(select(*_THREAD_COLUMNS).where(REQUESTS.c.public_id.in_(public_ids)))
+    order = {p: i for i, p in enumerate(public_ids)}
+    return sorted((Thread(*row) for row in rows), key=lambda t: order[t.public_id])
+
+
+def requests_answered(conn: Connection, message_ids: Sequence[str]) -> list[Thread]:
+    """The SRs of the Message-IDs the gateway received or sent, in the order of `message_ids`."""
+    if not message_ids:
+        return []
+    wanted = list(message_ids)[:100]
+    rows = conn.execute(
+        select(THREAD_REFS.c.message_id, *_THREAD_COLUMNS)
+        .join(REQUESTS, REQUESTS.c.id == THREAD_REFS.c.sr_id)
+        .where(THREAD_REFS.c.message_id.in_(wanted))
+    ).all()
+    order = {m: i for i, m in enumerate(wanted)}
+    return [Thread(*row[1:]) for row in sorted(rows, key=lambda r: order[r.message_id])]
+
+
+def notices_since(conn: Connection, recipient: str, template: str, since: datetime) -> int:
     return (
-        session.scalar(
-            select(func.count(Delivery.id)).where(
-                Delivery.recipient == recipient,
-                Delivery.template == template,
-                Delivery.created_at >= since,
+        conn.scalar(
+            select(func.count())
+            .select_from(DELIVERIES)
+            .where(
+                DELIVERIES.c.recipient == recipient,
+                DELIVERIES.c.template == template,
+                DELIVERIES.c.created_at >= since,
             )
         )
         or 0
     )
 
 
-def new_public_id(session: Session) -> str:
-    """A fresh SR ID; 2^40 of them make a clash rare, and it is checked anyway."""
-    while True:
-        candidate = new_sr_id()
-        if request_by_public_id(session, candidate) is None:
-            return candidate
+def add_request(conn: Connection, **values: Any) -> tuple[int, str]:
+    """A new SR with a fresh SR ID (2^40 of them make a clash rare; one is retried anyway)."""
+    for _ in range(10):
+        public_id = new_sr_id()
+        new = conn.execute(
+            insert_ignore(conn, REQUESTS, public_id=public_id, **values).returning(REQUESTS.c.id)
+        ).scalar()
+        if new is not None:
+            return int(new), public_id
+    raise IntegrityError("INSERT INTO service_requests", {}, Exception("no free SR ID"))
 
 
 def add_message(
-    session: Session,
+    conn: Connection,
     *,
-    sr: ServiceRequest,
-    raw: StoredMail | None,
+    sr_id: int,
+    stored: int | None,
     mail: ParsedMail,
     author_kind: str,
     reply_text: str,
     language: str | None,
     now: datetime,
-) -> Message:
-    message = Message(
-        sr_id=sr.id,
-        raw_mail_id=raw.id if raw else None,
-        direction="in",
-        author_kind=author_kind,
-        author_address=mail.from_addr,
-        author_name=mail.from_name[:200],
-        message_id=mail.message_id,
-        subject=mail.subject,
-        text=mail.text,
-        reply_text=reply_text,
-        html=mail.html,
-        language=language,
-        created_at=now,
+) -> int:
+    message_id = int(
+        conn.execute(
+            insert(MESSAGES)
+            .values(
+                sr_id=sr_id,
+                raw_mail_id=stored,
+                direction="in",
+                author_kind=author_kind,
+                author_address=mail.from_addr,
+                author_name=mail.from_name[:200],
+                message_id=mail.message_id,
+                subject=mail.subject,
+                text=mail.text,
+                reply_text=reply_text,
+                html=mail.html,
+                language=language,
+                created_at=now,
+            )
+            .returning(MESSAGES.c.id)
+        ).scalar_one()
     )
-    session.add(message)
-    session.flush()
-    session.add_all(
-        AttachmentRow(
-            message_id=message.id,
-            filename=a.filename,
-            content_type=a.content_type[:255],
-            size=a.size,
-            sha256=a.sha256,
-            data=a.data,
+    if mail.attachments:
+        conn.execute(
+            insert(ATTACHMENTS),
+            [
+                {
+                    "message_id": message_id,
+                    "filename": a.filename,
+                    "content_type": a.content_type[:255],
+                    "size": a.size,
+                    "sha256": a.sha256,
+                    "data": a.data,
+                }
+                for a in mail.attachments
+            ],
         )
-        for a in mail.attachments
-    )
     if mail.message_id:
-        add_thread_ref(session, mail.message_id, sr.id)
-    return message
+        add_thread_ref(conn, mail.message_id, sr_id)
+    return message_id
 
 
-def add_thread_ref(session: Session, message_id: str, sr_id: int) -> None:
-    if session.get(ThreadRef, (message_id, sr_id)) is None:
-        session.add(ThreadRef(message_id=message_id, sr_id=sr_id))
+def add_thread_ref(conn: Connection, message_id: str, sr_id: int) -> None:
+    conn.execute(insert_ignore(conn, THREAD_REFS, message_id=message_id, sr_id=sr_id))
 
 
-def add_deadline(
-    session: Session, sr: ServiceRequest, kind: str, due: datetime, now: datetime
-) -> None:
-    session.add(Deadline(sr_id=sr.id, kind=kind, due_at=due, created_at=now))
+def add_deadline(conn: Connection, sr_id: int, kind: str, due: datetime, now: datetime) -> None:
+    conn.execute(insert(DEADLINES).values(sr_id=sr_id, kind=kind, due_at=due, created_at=now))
+
+
+def set_request(conn: Connection, sr_id: int, **values: Any) -> None:
+    conn.execute(update(REQUESTS).where(REQUESTS.c.id == sr_id).values(**values))
+
+
+def add_delivery(conn: Connection, **values: Any) -> int:
+    return int(
+        conn.execute(insert(DELIVERIES).values(**values).returning(DELIVERIES.c.id)).scalar_one()
+    )
 
 
 # --- mail out ---------------------------------------------------------------------------------
 
+_CLAIMED = (
+    DELIVERIES.c.id,
+    DELIVERIES.c.template,
+    DELIVERIES.c.audience,
+    DELIVERIES.c.language,
+    DELIVERIES.c.recipient,
+    DELIVERIES.c.context,
+    DELIVERIES.c.message_id,
+    DELIVERIES.c.in_reply_to,
+    DELIVERIES.c.references,
+    DELIVERIES.c.auto_submitted,
+    DELIVERIES.c.attempts,
+)
 
-def claim_delivery(session: Session, delivery_id: int, now: datetime) -> Delivery | None:
+
+def claim_delivery(conn: Connection, delivery_id: int, now: datetime) -> Claimed | None:
     """pending -> sending, atomically; None if another worker has it or it is done."""
-    claimed = session.execute(
-        update(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.status == "pending")
-        .values(status="sending", claimed_at=now, attempts=Delivery.attempts + 1)
-    )
-    if getattr(claimed, "rowcount", 0) != 1:
-        return None
-    return session.get(Delivery, delivery_id, populate_existing=True)
+    row = conn.execute(
+        update(DELIVERIES)
+        .where(DELIVERIES.c.id == delivery_id, DELIVERIES.c.status == "pending")
+        .values(status="sending", claimed_at=now, attempts=DELIVERIES.c.attempts + 1)
+        .returning(*_CLAIMED)
+    ).first()
+    return Claimed(*row) if row is not None else None
 
 
 def finish_delivery(
-    session: Session, delivery_id: int, status: str, now: datetime, error: str = ""
+    conn: Connection, delivery_id: int, status: str, now: datetime, error: str = ""
 ) -> None:
     values: dict[str, Any] = {"status": status, "last_error": error[:2000]}
     if status == "sent":
         values["sent_at"] = now
-    session.execute(
-        update(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.status == "sending")
+    conn.execute(
+        update(DELIVERIES)
+        .where(DELIVERIES.c.id == delivery_id, DELIVERIES.c.status == "sending")
         .values(**values)
     )
 
 
-def retry_delivery(session: Session, delivery_id: int, at: datetime, error: str) -> None:
-    session.execute(
-        update(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.status == "sending")
+def retry_delivery(conn: Connection, delivery_id: int, at: datetime, error: str) -> None:
+    conn.execute(
+        update(DELIVERIES)
+        .where(DELIVERIES.c.id == delivery_id, DELIVERIES.c.status == "sending")
         .values(status="pending", next_attempt_at=at, enqueued_at=at, last_error=error[:2000])
     )
 
 
-def release_stale_sending(session: Session, before: datetime) -> int:
+def release_stale_sending(conn: Connection, before: datetime) -> int:
     """Deliveries a killed worker left in `sending` go back to `pending`, to be enqueued at once."""
-    result = session.execute(
-        update(Delivery)
-        .where(Delivery.status == "sending", Delivery.claimed_at < before)
+    result = conn.execute(
+        update(DELIVERIES)
+        .where(DELIVERIES.c.status == "sending", DELIVERIES.c.claimed_at < before)
         .values(
             status="pending",
             enqueued_at=None,
             last_error="released: a worker lost it while sending",
         )
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    return int(result.rowcount or 0)
 
 
 def take_due_deliveries(
-    session: Session, now: datetime, requeue_after: timedelta, limit: int = 500
+    conn: Connection, now: datetime, requeue_after: timedelta, limit: int = 500
 ) -> list[tuple[int, str]]:
     """Pending Deliveries whose turn came and that no one enqueued lately; marks them enqueued."""
-    rows = session.execute(
-        select(Delivery.id, Delivery.queue)
+    rows = conn.execute(
+        select(DELIVERIES.c.id, DELIVERIES.c.queue)
         .where(
-            Delivery.status == "pending",
-            Delivery.next_attempt_at <= now,
-            or_(Delivery.enqueued_at.is_(None), Delivery.enqueued_at <= now - requeue_after),
+            DELIVERIES.c.status == "pending",
+            DELIVERIES.c.next_attempt_at <= now,
+            or_(
+                DELIVERIES.c.enqueued_at.is_(None), DELIVERIES.c.enqueued_at <= now - requeue_after
+            ),
         )
-        .order_by(Delivery.next_attempt_at)
+        .order_by(DELIVERIES.c.next_attempt_at)
         .limit(limit)
     ).all()
     ids = [row.id for row in rows]
     if ids:
-        session.execute(update(Delivery).where(Delivery.id.in_(ids)).values(enqueued_at=now))
+        conn.execute(update(DELIVERIES).where(DELIVERIES.c.id.in_(ids)).values(enqueued_at=now))
     return [(row.id, row.queue) for row in rows]
-
-
-def deliveries_of(session: Session, ids: Iterable[int]) -> list[Delivery]:
-    return list(session.scalars(select(Delivery).where(Delivery.id.in_(list(ids)))))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from gateway.store import Sender, Thread
 from parsers.mail import ParsedMail
 from parsers.signals import PriorityRequest
 
@@ -18,28 +19,6 @@ class Action(StrEnum):
     FOLLOW_UP = "follow_up"  # a new SR linked to the closed one the mail answers
     HOLD = "hold"  # stored for review, opens and updates nothing
     BOUNCE = "bounce"  # a delivery report, stored for bounce handling
-
-
-@dataclass(frozen=True)
-class Sender:
-    """Who the From address is in the directory."""
-
-    kind: str  # contact | soc | unknown
-    address: str
-    name: str = ""
-    customer_id: int | None = None
-    contact_id: int | None = None
-    language: str | None = None
-
-
-@dataclass(frozen=True)
-class Thread:
-    """The SR a mail answers (by token or Message-ID), found only if the sender belongs to it."""
-
-    sr_id: int
-    public_id: str
-    state: str
-    customer_id: int
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,15 @@ def sr_tokens(subject: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(found))
 
 
+def is_reply(mail: ParsedMail) -> bool:
+    """A reply to an earlier mail: it may carry quoted history to strip. A forward is not one:
+    what it quotes is its content."""
+    return bool(mail.in_reply_to or mail.references or _REPLY_PREFIX.match(mail.subject))
+
+
+_REPLY_PREFIX = re.compile(r"^\s*(?:re|aw|antw|réf|ref|sv|vs)\s*(?:\[\d+\])?\s*:", re.IGNORECASE)
+
+
 _PREFIX = re.compile(
     r"^\s*(?:(?:re|aw|antw|wg|fw|fwd|tr|réf|ref|sv|vs)\s*(?:\[\d+\])?\s*:\s*|\[\s*\]\s*)+",
     re.IGNORECASE,

@@ -7,11 +7,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from gateway import notices
+from gateway import notices, store
 from gateway.config import Settings
+from gateway.db import transaction
 from gateway.models import Delivery
+from gateway.store import Claimed
 from tests.support.harness import Gateway, eventually, mail
 from tests.support.sink import Sink
 from workers.mailer import compose
@@ -74,9 +76,9 @@ def _delivery_without_enqueueing(
 ) -> int:
     """A Delivery written five minutes ago and never handed to the broker."""
     rt = gateway.runtime
-    with rt.sessions.begin() as session:
-        delivery = notices.answer(
-            session,
+    with transaction(rt.sessions) as conn:
+        delivery_id, _queue = notices.answer(
+            conn,
             rt,
             template="sender_unregistered",
             recipient=recipient,
@@ -85,8 +87,12 @@ def _delivery_without_enqueueing(
             now=rt.now() - timedelta(minutes=5),
         )
         if status == "sending":  # as a worker that was killed mid-send leaves it
-            delivery.status, delivery.claimed_at = "sending", rt.now() - timedelta(seconds=30)
-        return delivery.id
+            conn.execute(
+                update(store.DELIVERIES)
+                .where(store.DELIVERIES.c.id == delivery_id)
+                .values(status="sending", claimed_at=rt.now() - timedelta(seconds=30))
+            )
+    return delivery_id
 
 
 def test_the_sweep_sends_a_delivery_whose_queue_message_was_lost(
@@ -124,12 +130,18 @@ def test_without_a_relay_outbound_mail_is_written_to_a_maildir(
 
 def test_a_subject_with_line_breaks_never_becomes_an_extra_header(tmp_path: Path) -> None:
     settings = Settings(var_dir=tmp_path, secret_key="k")
-    delivery = Delivery(
+    delivery = Claimed(
+        id=1,
+        template="request_opened",
+        audience="customer",
+        language="en",
         recipient="alice@example.com",
+        context={},
         message_id="<x.1@securecall.example>",
         in_reply_to=None,
         references="",
         auto_submitted="auto-replied",
+        attempts=1,
     )
     rendered = Rendered(
         subject="[SR-1] Hello\r\nBcc: victim@example.org\r\n\r\nbody", text="t\n", html=None

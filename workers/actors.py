@@ -10,6 +10,7 @@ from datetime import timedelta
 import dramatiq
 
 from gateway import store
+from gateway.db import transaction
 from gateway.outbox import MAIL_QUEUE, SEND_DELIVERY
 from gateway.runtime import Runtime
 from workers.mailer import PermanentFailure, TemporaryFailure, Transport, compose
@@ -21,11 +22,10 @@ MAX_BACKOFF = timedelta(hours=1)
 
 def deliver(delivery_id: int, rt: Runtime, transport: Transport, renderer: Renderer) -> str:
     """Claim, render, compose, send, record. Returns the Delivery's new status, or `skipped`."""
-    with rt.sessions.begin() as session:
-        delivery = store.claim_delivery(session, delivery_id, rt.now())
-        if delivery is None:
-            return "skipped"  # already sent, failed, or being sent by someone else
-        session.expunge(delivery)
+    with transaction(rt.sessions) as conn:
+        delivery = store.claim_delivery(conn, delivery_id, rt.now())
+    if delivery is None:
+        return "skipped"  # already sent, failed, or being sent by someone else
     try:
         rendered = renderer.render(
             delivery.template, delivery.audience, delivery.language, delivery.context
@@ -38,8 +38,8 @@ def deliver(delivery_id: int, rt: Runtime, transport: Transport, renderer: Rende
         if delivery.attempts >= rt.settings.send_attempts:
             return _finish(rt, delivery_id, "failed", f"gave up after {delivery.attempts}: {exc}")
         delay = _backoff(delivery.attempts, rt.settings.send_backoff)
-        with rt.sessions.begin() as session:
-            store.retry_delivery(session, delivery_id, rt.now() + delay, f"{exc}")
+        with transaction(rt.sessions) as conn:
+            store.retry_delivery(conn, delivery_id, rt.now() + delay, f"{exc}")
         if not isinstance(exc, TemporaryFailure):
             log.exception("delivery %s: unexpected failure, will retry", delivery_id)
         raise dramatiq.Retry(str(exc), delay=int(delay.total_seconds() * 1000)) from exc
@@ -47,8 +47,8 @@ def deliver(delivery_id: int, rt: Runtime, transport: Transport, renderer: Rende
 
 
 def _finish(rt: Runtime, delivery_id: int, status: str, error: str = "") -> str:
-    with rt.sessions.begin() as session:
-        store.finish_delivery(session, delivery_id, status, rt.now(), error)
+    with transaction(rt.sessions) as conn:
+        store.finish_delivery(conn, delivery_id, status, rt.now(), error)
     if error:
         log.warning("delivery %s %s: %s", delivery_id, status, error)
     return status

@@ -17,7 +17,7 @@ from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from gateway.config import Settings
-from gateway.models import Delivery
+from gateway.store import Claimed
 from workers.render import Rendered
 
 
@@ -29,7 +29,7 @@ class PermanentFailure(Exception):
     """Never retried: SMTP 5xx, or a mail that cannot be composed."""
 
 
-def compose(delivery: Delivery, rendered: Rendered, settings: Settings) -> EmailMessage:
+def compose(delivery: Claimed, rendered: Rendered, settings: Settings) -> EmailMessage:
     """The message with threading headers (RFC 5322 §3.6.4) and auto-reply markers (RFC 3834)."""
     message = EmailMessage(policy=SMTP)
     message["From"] = Address(settings.gateway_name, addr_spec=settings.gateway_address)
