@@ -60,6 +60,8 @@ def _options(
 
 
 def main() -> None:
+    if os.environ.get("GATEWAY_SWITCH_INTERVAL"):  # experiment
+        sys.setswitchinterval(float(os.environ["GATEWAY_SWITCH_INTERVAL"]))
     app()
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Insert, Table, func, insert, or_, select, update
+from sqlalchemy import Connection, Insert, Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -84,42 +84,66 @@ class Claimed:
     attempts: int
 
 
-def insert_ignore(conn: Connection, table: Table, **values: Any) -> Insert:
-    """INSERT … ON CONFLICT DO NOTHING, in the dialect of `conn`."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement: Insert = dialect.insert(table).values(**values).on_conflict_do_nothing()
-    return statement
+def _insert_ignore(table: Table) -> dict[str, Insert]:
+    """INSERT … ON CONFLICT DO NOTHING for each dialect, built once."""
+    return {
+        "postgresql": postgresql.insert(table).on_conflict_do_nothing(),
+        "sqlite": sqlite.insert(table).on_conflict_do_nothing(),
+    }
+
+
+# Statements are built once and executed with parameters: building a statement per call cost
+# more than running it.
+_STORED_BY_KEY = select(STORED.c.id).where(STORED.c.dedup_key == bindparam("key"))
+_ADD_STORED = insert(STORED).returning(STORED.c.id)
+_CONTACT = (
+    select(
+        CONTACTS.c.id,
+        CONTACTS.c.name,
+        CONTACTS.c.language,
+        CONTACTS.c.customer_id,
+        CUSTOMERS.c.name.label("customer"),
+        CUSTOMERS.c.timezone,
+        CUSTOMERS.c.country,
+        CUSTOMERS.c.subdivision,
+    )
+    .join(CUSTOMERS, CUSTOMERS.c.id == CONTACTS.c.customer_id)
+    .where(CONTACTS.c.email == bindparam("address"), CONTACTS.c.removed_at.is_(None))
+)
+_STAFF = select(STAFF.c.name).where(STAFF.c.email == bindparam("address"))
+_ADD_REQUEST = _insert_ignore(REQUESTS)
+_ADD_MESSAGE = insert(MESSAGES).returning(MESSAGES.c.id)
+_ADD_ATTACHMENT = insert(ATTACHMENTS)
+_ADD_THREAD_REF = _insert_ignore(THREAD_REFS)
+_ADD_DEADLINE = insert(DEADLINES)
+_ADD_DELIVERY = insert(DELIVERIES).returning(DELIVERIES.c.id)
+_NOTICES_SINCE = (
+    select(func.count())
+    .select_from(DELIVERIES)
+    .where(
+        DELIVERIES.c.recipient == bindparam("recipient"),
+        DELIVERIES.c.template == bindparam("template"),
+        DELIVERIES.c.created_at >= bindparam("since"),
+    )
+)
 
 
 # --- mail in ----------------------------------------------------------------------------------
 
 
 def stored_id(conn: Connection, dedup_key: str) -> int | None:
-    return conn.scalar(select(STORED.c.id).where(STORED.c.dedup_key == dedup_key))
+    return conn.scalar(_STORED_BY_KEY, {"key": dedup_key})
 
 
 def add_stored(conn: Connection, **values: Any) -> int:
-    return int(conn.execute(insert(STORED).values(**values).returning(STORED.c.id)).scalar_one())
+    return int(conn.execute(_ADD_STORED, values).scalar_one())
 
 
 def sender_of(conn: Connection, address: str) -> Sender:
     """The contact (with its customer's calendar), else the SOC staff member, else unknown."""
     if not address:
         return Sender("unknown", address)
-    row = conn.execute(
-        select(
-            CONTACTS.c.id,
-            CONTACTS.c.name,
-            CONTACTS.c.language,
-            CONTACTS.c.customer_id,
-            CUSTOMERS.c.name.label("customer"),
-            CUSTOMERS.c.timezone,
-            CUSTOMERS.c.country,
-            CUSTOMERS.c.subdivision,
-        )
-        .join(CUSTOMERS, CUSTOMERS.c.id == CONTACTS.c.customer_id)
-        .where(CONTACTS.c.email == address, CONTACTS.c.removed_at.is_(None))
-    ).first()
+    row = conn.execute(_CONTACT, {"address": address}).first()
     if row is not None:
         return Sender(
             "contact",
@@ -131,7 +155,7 @@ def sender_of(conn: Connection, address: str) -> Sender:
             row.customer,
             Calendar(row.timezone, row.country, row.subdivision),
         )
-    name = conn.scalar(select(STAFF.c.name).where(STAFF.c.email == address))
+    name = conn.scalar(_STAFF, {"address": address})
     return Sender("soc", address, name) if name is not None else Sender("unknown", address)
 
 
@@ -161,27 +185,16 @@ def requests_answered(conn: Connection, message_ids: Sequence[str]) -> list[Thre
 
 
 def notices_since(conn: Connection, recipient: str, template: str, since: datetime) -> int:
-    return (
-        conn.scalar(
-            select(func.count())
-            .select_from(DELIVERIES)
-            .where(
-                DELIVERIES.c.recipient == recipient,
-                DELIVERIES.c.template == template,
-                DELIVERIES.c.created_at >= since,
-            )
-        )
-        or 0
-    )
+    params = {"recipient": recipient, "template": template, "since": since}
+    return conn.scalar(_NOTICES_SINCE, params) or 0
 
 
 def add_request(conn: Connection, **values: Any) -> tuple[int, str]:
     """A new SR with a fresh SR ID (2^40 of them make a clash rare; one is retried anyway)."""
+    statement = _ADD_REQUEST[conn.dialect.name].returning(REQUESTS.c.id)
     for _ in range(10):
         public_id = new_sr_id()
-        new = conn.execute(
-            insert_ignore(conn, REQUESTS, public_id=public_id, **values).returning(REQUESTS.c.id)
-        ).scalar()
+        new = conn.execute(statement, {"public_id": public_id, **values}).scalar()
         if new is not None:
             return int(new), public_id
     raise IntegrityError("INSERT INTO service_requests", {}, Exception("no free SR ID"))
@@ -200,28 +213,27 @@ def add_message(
 ) -> int:
     message_id = int(
         conn.execute(
-            insert(MESSAGES)
-            .values(
-                sr_id=sr_id,
-                raw_mail_id=stored,
-                direction="in",
-                author_kind=author_kind,
-                author_address=mail.from_addr,
-                author_name=mail.from_name[:200],
-                message_id=mail.message_id,
-                subject=mail.subject,
-                text=mail.text,
-                reply_text=reply_text,
-                html=mail.html,
-                language=language,
-                created_at=now,
-            )
-            .returning(MESSAGES.c.id)
+            _ADD_MESSAGE,
+            {
+                "sr_id": sr_id,
+                "raw_mail_id": stored,
+                "direction": "in",
+                "author_kind": author_kind,
+                "author_address": mail.from_addr,
+                "author_name": mail.from_name[:200],
+                "message_id": mail.message_id,
+                "subject": mail.subject,
+                "text": mail.text,
+                "reply_text": reply_text,
+                "html": mail.html,
+                "language": language,
+                "created_at": now,
+            },
         ).scalar_one()
     )
     if mail.attachments:
         conn.execute(
-            insert(ATTACHMENTS),
+            _ADD_ATTACHMENT,
             [
                 {
                     "message_id": message_id,
@@ -240,11 +252,11 @@ def add_message(
 
 
 def add_thread_ref(conn: Connection, message_id: str, sr_id: int) -> None:
-    conn.execute(insert_ignore(conn, THREAD_REFS, message_id=message_id, sr_id=sr_id))
+    conn.execute(_ADD_THREAD_REF[conn.dialect.name], {"message_id": message_id, "sr_id": sr_id})
 
 
 def add_deadline(conn: Connection, sr_id: int, kind: str, due: datetime, now: datetime) -> None:
-    conn.execute(insert(DEADLINES).values(sr_id=sr_id, kind=kind, due_at=due, created_at=now))
+    conn.execute(_ADD_DEADLINE, {"sr_id": sr_id, "kind": kind, "due_at": due, "created_at": now})
 
 
 def set_request(conn: Connection, sr_id: int, **values: Any) -> None:
@@ -252,9 +264,7 @@ def set_request(conn: Connection, sr_id: int, **values: Any) -> None:
 
 
 def add_delivery(conn: Connection, **values: Any) -> int:
-    return int(
-        conn.execute(insert(DELIVERIES).values(**values).returning(DELIVERIES.c.id)).scalar_one()
-    )
+    return int(conn.execute(_ADD_DELIVERY, values).scalar_one())
 
 
 # --- mail out ---------------------------------------------------------------------------------
@@ -274,27 +284,36 @@ _CLAIMED = (
 )
 
 
+_CLAIM = (
+    update(DELIVERIES)
+    .where(DELIVERIES.c.id == bindparam("delivery_id"), DELIVERIES.c.status == "pending")
+    .values(status="sending", claimed_at=bindparam("now"), attempts=DELIVERIES.c.attempts + 1)
+    .returning(*_CLAIMED)
+)
+_FINISH = (
+    update(DELIVERIES)
+    .where(DELIVERIES.c.id == bindparam("delivery_id"), DELIVERIES.c.status == "sending")
+    .values(status=bindparam("status"), sent_at=bindparam("sent_at"), last_error=bindparam("error"))
+)
+
+
 def claim_delivery(conn: Connection, delivery_id: int, now: datetime) -> Claimed | None:
     """pending -> sending, atomically; None if another worker has it or it is done."""
-    row = conn.execute(
-        update(DELIVERIES)
-        .where(DELIVERIES.c.id == delivery_id, DELIVERIES.c.status == "pending")
-        .values(status="sending", claimed_at=now, attempts=DELIVERIES.c.attempts + 1)
-        .returning(*_CLAIMED)
-    ).first()
+    row = conn.execute(_CLAIM, {"delivery_id": delivery_id, "now": now}).first()
     return Claimed(*row) if row is not None else None
 
 
 def finish_delivery(
     conn: Connection, delivery_id: int, status: str, now: datetime, error: str = ""
 ) -> None:
-    values: dict[str, Any] = {"status": status, "last_error": error[:2000]}
-    if status == "sent":
-        values["sent_at"] = now
     conn.execute(
-        update(DELIVERIES)
-        .where(DELIVERIES.c.id == delivery_id, DELIVERIES.c.status == "sending")
-        .values(**values)
+        _FINISH,
+        {
+            "delivery_id": delivery_id,
+            "status": status,
+            "sent_at": now if status == "sent" else None,
+            "error": error[:2000],
+        },
     )
 
 

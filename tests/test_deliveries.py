@@ -37,7 +37,7 @@ def test_a_4xx_from_the_relay_is_retried_until_it_goes_through(
     del sink.refuse["alice@example.com"]
     sink.wait_for(1, timeout=20)
     (delivery,) = eventually(lambda: [d for d in deliveries(gateway) if d.status == "sent"])
-    assert delivery.attempts >= 3
+    assert delivery.attempts >= 2  # refused at least once, then sent by a retry
 
 
 def test_a_5xx_from_the_relay_fails_the_delivery_without_retrying(
@@ -148,7 +148,7 @@ def test_a_subject_with_line_breaks_never_becomes_an_extra_header(tmp_path: Path
     )
     message = compose(delivery, rendered, settings)
     assert message["Bcc"] is None
-    assert message.as_bytes().count(b"\r\nBcc:") == 0
+    assert b"\nBcc:" not in message.as_bytes()
     assert message["Subject"] == "[SR-1] Hello Bcc: victim@example.org body"
 
 

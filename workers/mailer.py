@@ -8,10 +8,12 @@ import re
 import smtplib
 import ssl
 import threading
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import formatdate
+from email import charset
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.nonmultipart import MIMENonMultipart
+from email.utils import formataddr, formatdate
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -19,6 +21,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from gateway.config import Settings
 from gateway.store import Claimed
 from workers.render import Rendered
+
+_UTF8 = charset.Charset("utf-8")
+_UTF8.body_encoding = charset.QP  # readable as raw text, and 7-bit safe for any relay
 
 
 class TemporaryFailure(Exception):
@@ -29,31 +34,50 @@ class PermanentFailure(Exception):
     """Never retried: SMTP 5xx, or a mail that cannot be composed."""
 
 
-def compose(delivery: Claimed, rendered: Rendered, settings: Settings) -> EmailMessage:
-    """The message with threading headers (RFC 5322 §3.6.4) and auto-reply markers (RFC 3834)."""
-    message = EmailMessage(policy=SMTP)
-    message["From"] = Address(settings.gateway_name, addr_spec=settings.gateway_address)
-    message["To"] = _address(delivery.recipient)
-    message["Subject"] = _one_line(rendered.subject)
-    message["Date"] = formatdate(usegmt=True)
-    message["Message-ID"] = delivery.message_id
-    if delivery.in_reply_to:
-        message["In-Reply-To"] = delivery.in_reply_to
-    if delivery.references:
-        message["References"] = delivery.references
-    message["Auto-Submitted"] = delivery.auto_submitted
-    message["X-Auto-Response-Suppress"] = "All"  # asks Exchange not to answer with an OOF
-    message["X-Loop"] = settings.gateway_address
-    message.set_content(rendered.text)
+def compose(delivery: Claimed, rendered: Rendered, settings: Settings) -> Message:
+    """The message with threading headers (RFC 5322 §3.6.4) and auto-reply markers (RFC 3834).
+
+    Built with the compat32 classes (four times faster than EmailMessage here); every header
+    value is checked to be one line, so nothing taken from a mail can add a header (R6.5).
+    """
+    body: Message = MIMENonMultipart("text", "plain")
+    body.set_payload(rendered.text, _UTF8)
     if rendered.html is not None:
-        message.add_alternative(rendered.html, subtype="html")
+        html = MIMENonMultipart("text", "html")
+        html.set_payload(rendered.html, _UTF8)
+        message: Message = MIMEMultipart("alternative", _subparts=[body, html])
+    else:
+        message = body
+    headers: dict[str, str | Header | None] = {
+        "From": formataddr((settings.gateway_name, settings.gateway_address), "utf-8"),
+        "To": _address(delivery.recipient),
+        "Subject": _header_text(_one_line(rendered.subject)),
+        "Date": formatdate(usegmt=True),
+        "Message-ID": delivery.message_id,
+        "In-Reply-To": delivery.in_reply_to,
+        "References": delivery.references,
+        "Auto-Submitted": delivery.auto_submitted,
+        "X-Auto-Response-Suppress": "All",  # asks Exchange not to answer with an OOF
+        "X-Loop": settings.gateway_address,
+    }
+    for name, value in headers.items():
+        if not value:
+            continue
+        if re.search(r"[\r\n]", str(value)):
+            raise PermanentFailure(f"{name} would span lines: {value!r}")
+        message[name] = value  # type: ignore[assignment]  # compat32 takes str or Header
     return message
 
 
-def _address(value: str) -> Address:
-    if re.search(r"[\r\n<>,;\s]", value) or value.count("@") != 1:
+def _address(value: str) -> str:
+    if re.search(r"[\r\n<>,;\s\"()]", value) or value.count("@") != 1:
         raise PermanentFailure(f"not a single mail address: {value!r}")
-    return Address(addr_spec=value)
+    return value
+
+
+def _header_text(value: str) -> str | Header:
+    """ASCII as it is; anything else as RFC 2047 encoded words."""
+    return value if value.isascii() else Header(value, "utf-8")
 
 
 def _one_line(text: str) -> str:
@@ -61,7 +85,7 @@ def _one_line(text: str) -> str:
 
 
 class Transport(Protocol):
-    def send(self, message: EmailMessage, sender: str, recipients: list[str]) -> None: ...
+    def send(self, message: Message, sender: str, recipients: list[str]) -> None: ...
 
     def close(self) -> None: ...
 
@@ -89,7 +113,7 @@ class MaildirTransport:
     def __init__(self, path: Path) -> None:
         self.box = mailbox.Maildir(path, create=True)
 
-    def send(self, message: EmailMessage, sender: str, recipients: list[str]) -> None:
+    def send(self, message: Message, sender: str, recipients: list[str]) -> None:
         self.box.add(message.as_bytes())
 
     def close(self) -> None:
@@ -117,7 +141,7 @@ class SmtpTransport:
         self.open: set[smtplib.SMTP] = set()  # every thread's connection, to close them at the end
         self.lock = threading.Lock()
 
-    def send(self, message: EmailMessage, sender: str, recipients: list[str]) -> None:
+    def send(self, message: Message, sender: str, recipients: list[str]) -> None:
         for attempt in (1, 2):
             client = self._client()
             try:
