@@ -7,12 +7,27 @@ from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from gateway.models import Entitlement, Product
 
 ENTITLEMENTS = Entitlement.__table__
 PRODUCTS = Product.__table__
+
+
+_OF_CUSTOMER = (
+    select(
+        PRODUCTS.c.name.label("product"),
+        ENTITLEMENTS.c.serial,
+        ENTITLEMENTS.c.valid_from,
+        ENTITLEMENTS.c.valid_to,
+        ENTITLEMENTS.c.in_production,
+        ENTITLEMENTS.c.end_of_support,
+    )
+    .join(PRODUCTS, PRODUCTS.c.id == ENTITLEMENTS.c.product_id)
+    .where(ENTITLEMENTS.c.customer_id == bindparam("customer_id"))
+)
+_PRODUCT_NAMES = select(PRODUCTS.c.name)
 
 
 @dataclass(frozen=True)
@@ -48,7 +63,7 @@ def check(conn: Connection, customer_id: int, text: str, today: date) -> Coverag
     named = by_serial or [r for r in rows if _mentions(text, r.product)]
     if named:
         return _judge(max(named, key=lambda r: r.valid_to), today)
-    for name in conn.scalars(select(PRODUCTS.c.name)):
+    for name in conn.scalars(_PRODUCT_NAMES):
         if _mentions(text, name):
             return Coverage("not_covered", product=name)
     return Coverage("unnamed")

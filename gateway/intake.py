@@ -100,19 +100,27 @@ def dedup_key(mail: ParsedMail) -> str:
 
 
 def _store(raw: RawMail, mail: ParsedMail, key: str, rt: Runtime) -> Receipt:
+    try:
+        with transaction(rt.sessions) as conn:
+            existing = store.stored_id(conn, key)
+            if existing is not None:
+                return Receipt("duplicate", existing, reason="already stored")
+            return _process(conn, raw, mail, key, rt)
+    except SQLAlchemyError:
+        raise
+    except Exception as exc:  # a bug or a mail no rule foresaw: keep it, in quarantine
+        log.exception("quarantined %s", mail.message_id)
+        return _quarantine(raw, mail, key, rt, repr(exc))
+
+
+def _quarantine(raw: RawMail, mail: ParsedMail, key: str, rt: Runtime, why: str) -> Receipt:
+    """The processing transaction was rolled back; the raw mail is stored on its own."""
     with transaction(rt.sessions) as conn:
         existing = store.stored_id(conn, key)
         if existing is not None:
             return Receipt("duplicate", existing, reason="already stored")
-        try:
-            with conn.begin_nested():
-                return _process(conn, raw, mail, key, rt)
-        except SQLAlchemyError:
-            raise
-        except Exception as exc:  # a bug or a mail no rule foresaw: keep it, in quarantine
-            log.exception("quarantined %s", mail.message_id)
-            stored = add_stored(conn, raw, mail, key, rt.now(), "quarantined", repr(exc)[:2000])
-            return Receipt("quarantined", stored, reason=repr(exc)[:200])
+        stored = add_stored(conn, raw, mail, key, rt.now(), "quarantined", why[:2000])
+    return Receipt("quarantined", stored, reason=why[:200])
 
 
 def _duplicate_of(key: str, rt: Runtime, exc: IntegrityError) -> Receipt:

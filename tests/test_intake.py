@@ -445,3 +445,31 @@ def test_an_sr_and_its_acknowledgement_are_committed_together_or_not_at_all(
     assert count(gateway, ServiceRequest) == 0
     assert count(gateway, StoredMail) == 0
     assert sink.settle(0.5) == []
+
+
+def test_a_mail_that_breaks_processing_is_kept_in_quarantine_and_accepted(
+    gateway: Gateway, sink: Sink
+) -> None:
+    engine = gateway.runtime.sessions.kw["bind"]
+
+    def bug(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.startswith("INSERT INTO service_requests"):
+            raise RuntimeError("a rule no one foresaw")
+
+    event.listen(engine, "before_cursor_execute", bug)
+    try:
+        data = mail(message_id="<breaks@example.com>")
+        reply = gateway.send(data)
+    finally:
+        event.remove(engine, "before_cursor_execute", bug)
+    assert reply.code == 250  # accepted: the mail is kept, never lost
+    assert count(gateway, ServiceRequest) == 0
+    with gateway.runtime.sessions.begin() as session:
+        (kept,) = listings.held_mails(session, status="quarantined")
+        assert "a rule no one foresaw" in kept["reason"]
+        stored = session.get_one(StoredMail, kept["id"])
+        assert stored.data.startswith(data.split(b"\r\n", 1)[0])
+    # Delivered again by a retrying MTA, it is the same mail: stored once
+    assert gateway.send(data).code == 250
+    assert count(gateway, StoredMail) == 1
+    assert sink.settle(0.5) == []
