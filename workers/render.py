@@ -47,6 +47,7 @@ class Renderer:
             "trim_blocks": True,
             "lstrip_blocks": True,
             "keep_trailing_newline": True,
+            "auto_reload": False,  # templates do not change under a running gateway
         }
         self.text = Environment(loader=loader, autoescape=False, **common)  # noqa: S701 - plain text
         self.html = Environment(
