@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from cli.serve import Services, run_until_signal
@@ -60,17 +62,36 @@ def _options(
 
 
 def main() -> None:
-    if os.environ.get("GATEWAY_SWITCH_INTERVAL"):  # experiment
-        sys.setswitchinterval(float(os.environ["GATEWAY_SWITCH_INTERVAL"]))
     app()
 
 
 # --- running -----------------------------------------------------------------------------------
 
 
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"GATEWAY_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        raise _fail(f"invalid configuration: {problems}") from None
+
+
 def _runtime(*, broker: bool = True) -> Runtime:
-    settings = Settings()
-    return build(settings, outbox=None if broker else Outbox(make_broker("")))
+    settings = _settings()
+    try:
+        return build(settings, outbox=None if broker else Outbox(make_broker("")))
+    except (ValueError, OperationalError) as exc:
+        raise _fail(f"cannot start: {exc}") from None
+
+
+def _serve(services: Services) -> None:
+    try:
+        run_until_signal(services)
+    except OSError as exc:
+        settings = services.rt.settings
+        raise _fail(f"cannot listen on {settings.smtp_host}:{settings.smtp_port}: {exc}") from None
 
 
 @app.command()
@@ -86,7 +107,7 @@ def run(
             if demo.load(session, rt.now()):
                 logging.getLogger("gateway").info("demo customer %r loaded", demo.CUSTOMER)
     _banner(rt)
-    run_until_signal(Services(rt, smtp=True, imap=True, workers=True, sweep=True))
+    _serve(Services(rt, smtp=True, imap=True, workers=True, sweep=True))
 
 
 @app.command()
@@ -94,7 +115,7 @@ def smtp() -> None:
     """The SMTP listener alone (with its own workers when no broker is configured)."""
     rt = _runtime()
     local = in_process(rt.outbox.broker)
-    run_until_signal(Services(rt, smtp=True, workers=local, sweep=True))
+    _serve(Services(rt, smtp=True, workers=local, sweep=True))
 
 
 @app.command()
@@ -104,7 +125,7 @@ def imap() -> None:
     if not rt.settings.imap_url:
         raise _fail("GATEWAY_IMAP_URL is not set")
     local = in_process(rt.outbox.broker)
-    run_until_signal(Services(rt, imap=True, workers=local, sweep=True))
+    _serve(Services(rt, imap=True, workers=local, sweep=True))
 
 
 @app.command()
@@ -117,7 +138,7 @@ def migrate() -> None:
 @app.command("config")
 def show_config() -> None:
     """Print the effective settings, passwords hidden."""
-    typer.echo(json.dumps(Settings().redacted(), indent=2))
+    typer.echo(json.dumps(_settings().redacted(), indent=2))
 
 
 @app.command("demo")

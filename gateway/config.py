@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     imap_poll_interval: float = 30.0
     imap_idle_timeout: float = 600.0  # re-issue IDLE well inside RFC 2177's 29 minutes
     imap_use_idle: bool = True  # False: poll every imap_poll_interval even where IDLE is offered
+    imap_ca_file: str = ""  # CA certificates to trust for the IMAP server (a private CA)
     # Outbound
     outbound_url: str = ""  # smtp://host:port, smtps://…, maildir:PATH; unset: maildir under var/
     gateway_address: str = "soc@securecall.example"

@@ -78,7 +78,9 @@ class Poller:
         self.rt = rt
         self.mailbox = parse_mailbox_url(url)
         self.stop = stop
-        self.ssl_context = ssl_context or ssl.create_default_context()
+        self.ssl_context = ssl_context or ssl.create_default_context(
+            cafile=rt.settings.imap_ca_file or None
+        )
         self.settings = rt.settings
         self.processed = 0  # mails handed to receive and marked, since start
 

@@ -215,3 +215,14 @@ def test_the_installed_gateway_command_answers() -> None:
     )
     for part in ("run", "smtp", "imap", "contacts", "requests", "review"):
         assert part in result.stdout
+
+
+def test_a_bad_setting_is_reported_by_name(
+    gateway_cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GATEWAY_SMTP_PORT", "twenty-five")
+    out = gateway_cli("config", code=2)
+    assert "invalid configuration: GATEWAY_SMTP_PORT" in out
+    monkeypatch.setenv("GATEWAY_SMTP_PORT", "2525")
+    monkeypatch.setenv("GATEWAY_BROKER_URL", "kafka://broker")
+    assert "GATEWAY_BROKER_URL must be empty" in gateway_cli("smtp", code=2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -154,3 +155,63 @@ def test_flag_mode_marks_processed_mail_and_leaves_it_in_place(
     assert len(sink.settle(1.5)) == 1  # several polls later, still taken only once
     assert count(gateway, StoredMail) == 1
     assert not client.folder_exists("Processed")
+
+
+@pytest.fixture
+def tls_dovecot() -> Iterator[Dovecot]:
+    """A Dovecot of its own with a self-signed certificate: IMAPS, and STARTTLS on plain IMAP."""
+    server = Dovecot(tls=True).start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("scheme", ["imaps", "imap-starttls-required"])
+def test_the_poller_speaks_tls_and_starttls(
+    make_gateway: Any, tls_dovecot: Dovecot, sink: Sink, scheme: str
+) -> None:
+    plain = tls_dovecot.add_user(unique("tls"))
+    if scheme == "imaps":
+        url = plain.replace("imap://", "imaps://").replace(
+            f":{tls_dovecot.port}/", f":{tls_dovecot.tls_port}/"
+        )
+    else:
+        url = plain + "?starttls=require"
+    box = parse_mailbox_url(plain)
+    with IMAPClient("127.0.0.1", port=box.port, ssl=False, timeout=30) as client:
+        eventually(lambda: _login(client, box.username, box.password), timeout=10, interval=0.2)
+        client.append("INBOX", mail(message_id=f"<{scheme}@example.com>"))
+    make_gateway(imap_url=url, imap=True, imap_ca_file=tls_dovecot.ca_file)
+    (ack,) = sink.wait_for(1, timeout=20)
+    assert ack.message["In-Reply-To"] == f"<{scheme}@example.com>"
+
+
+def test_the_poller_refuses_a_server_it_cannot_trust(
+    make_gateway: Any, tls_dovecot: Dovecot, sink: Sink
+) -> None:
+    url = tls_dovecot.add_user(unique("tls")) + "?starttls=require"
+    box = parse_mailbox_url(url)
+    with IMAPClient("127.0.0.1", port=box.port, ssl=False, timeout=30) as client:
+        eventually(lambda: _login(client, box.username, box.password), timeout=10, interval=0.2)
+        client.append("INBOX", mail())
+    gateway = make_gateway(imap_url=url, imap=True)  # no CA file: the certificate is unknown
+    assert sink.settle(3.0) == []
+    assert count(gateway, StoredMail) == 0
+
+
+def test_the_poller_reconnects_after_the_server_comes_back(make_gateway: Any, sink: Sink) -> None:
+    server = Dovecot().start()
+    try:
+        url = server.add_user(unique("intake"))
+        gateway = make_gateway(imap_url=url, imap=True)
+        eventually(lambda: count(gateway, ImapState) == 1)
+        server.halt()
+        time.sleep(1.5)  # the poller notices and backs off
+        server.start()
+        box = parse_mailbox_url(url)
+        with IMAPClient("127.0.0.1", port=box.port, ssl=False, timeout=30) as client:
+            client.login(box.username, box.password)
+            client.append("INBOX", mail(message_id="<after-restart@example.com>"))
+        (ack,) = sink.wait_for(1, timeout=30)
+        assert ack.message["In-Reply-To"] == "<after-restart@example.com>"
+    finally:
+        server.stop()

@@ -24,7 +24,7 @@ base_dir = {root}/run
 state_dir = {root}/state
 listen = 127.0.0.1
 protocols = imap
-ssl = no
+{ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 log_path = {root}/dovecot.log
@@ -53,7 +53,8 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {tls_port}
   }}
   service_count = 0
   {login_chroot}
@@ -73,12 +74,14 @@ service stats {{
 
 
 class Dovecot:
-    def __init__(self) -> None:
+    def __init__(self, tls: bool = False) -> None:
+        self.tls = tls
         binary = dovecot_binary()
         if binary is None:
             raise FileNotFoundError("dovecot")
         self.binary = binary
         self.port = free_port()
+        self.tls_port = free_port() if tls else 0
         self.root = Path(tempfile.mkdtemp(prefix="gw-dovecot-"))
         self.root.chmod(0o755)
         self.mail = self.root / "mail"
@@ -90,6 +93,18 @@ class Dovecot:
         return f"imap://{USER}:{PASSWORD}@127.0.0.1:{self.port}/INBOX"
 
     def start(self) -> Dovecot:
+        """Start the server (again, after `halt`, with the same files and port)."""
+        if not self.config.exists():
+            self._render()
+        subprocess.run([self.binary, "-c", str(self.config)], check=True, timeout=30)
+        deadline = time.monotonic() + 15
+        while not port_open("127.0.0.1", self.port):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"dovecot did not start: {self.log()[-2000:]}")
+            time.sleep(0.05)
+        return self
+
+    def _render(self) -> None:
         is_root = os.geteuid() == 0
         me = pwd.getpwuid(os.geteuid()).pw_name
         names = {
@@ -101,26 +116,61 @@ class Dovecot:
         }
         (self.root / "run").mkdir()
         (self.root / "state").mkdir()
-        (self.mail / USER / "Maildir").mkdir(parents=True)
         for sub in ("cur", "new", "tmp"):
-            (self.mail / USER / "Maildir" / sub).mkdir()
+            (self.mail / USER / "Maildir" / sub).mkdir(parents=True)
+        ssl_setting = "ssl = no"
+        if self.tls:
+            self._make_certificate()
+            ssl_setting = (
+                f"ssl = yes\nssl_cert = <{self.root}/cert.pem\nssl_key = <{self.root}/key.pem"
+            )
         self.config.write_text(
-            CONFIG.format(root=self.root, mail=self.mail, port=self.port, **names)
+            CONFIG.format(
+                root=self.root,
+                mail=self.mail,
+                port=self.port,
+                tls_port=self.tls_port,
+                ssl=ssl_setting,
+                **names,
+            )
         )
         users = self.root / "users"
         users.write_text(f"{USER}:{{PLAIN}}{PASSWORD}::::::\n")
         users.chmod(0o644)
         if is_root:
-            shutil.chown(self.mail, "nobody", "nogroup")
-            for path in self.mail.rglob("*"):
+            for path in (self.mail, *self.mail.rglob("*")):
                 shutil.chown(path, "nobody", "nogroup")
-        subprocess.run([self.binary, "-c", str(self.config)], check=True, timeout=30)
-        deadline = time.monotonic() + 15
-        while not port_open("127.0.0.1", self.port):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"dovecot did not start: {self.log()[-2000:]}")
-            time.sleep(0.05)
-        return self
+
+    @property
+    def ca_file(self) -> str:
+        """The self-signed certificate, for clients to trust (tls=True only)."""
+        return str(self.root / "cert.pem")
+
+    def _make_certificate(self) -> None:
+        subprocess.run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+                "-keyout",
+                str(self.root / "key.pem"),
+                "-out",
+                str(self.root / "cert.pem"),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        (self.root / "key.pem").chmod(0o600)
 
     def add_user(self, name: str, password: str = "secret") -> str:
         """A fresh mailbox user (Dovecot re-reads the passwd-file); returns its imap:// URL."""
@@ -139,7 +189,8 @@ class Dovecot:
         os.utime(users, (self._mtime, self._mtime))
         return f"imap://{name}:{password}@127.0.0.1:{self.port}/INBOX"
 
-    def stop(self) -> None:
+    def halt(self) -> None:
+        """Stop the server, keeping its files, so that `start` brings the same one back."""
         subprocess.run(
             ["doveadm", "-c", str(self.config), "stop"],
             check=False,
@@ -148,8 +199,13 @@ class Dovecot:
         )
         pid_file = self.root / "run" / "master.pid"
         deadline = time.monotonic() + 10
-        while pid_file.exists() and time.monotonic() < deadline:
+        while (pid_file.exists() or port_open("127.0.0.1", self.port)) and (
+            time.monotonic() < deadline
+        ):
             time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.halt()
         shutil.rmtree(self.root, ignore_errors=True)
 
     def log(self) -> str:
