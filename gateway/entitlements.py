@@ -47,18 +47,7 @@ class Coverage:
 
 def check(conn: Connection, customer_id: int, text: str, today: date) -> Coverage:
     """Find the product named by serial or name in `text`, then judge its entitlement on `today`."""
-    rows = conn.execute(
-        select(
-            PRODUCTS.c.name.label("product"),
-            ENTITLEMENTS.c.serial,
-            ENTITLEMENTS.c.valid_from,
-            ENTITLEMENTS.c.valid_to,
-            ENTITLEMENTS.c.in_production,
-            ENTITLEMENTS.c.end_of_support,
-        )
-        .join(PRODUCTS, PRODUCTS.c.id == ENTITLEMENTS.c.product_id)
-        .where(ENTITLEMENTS.c.customer_id == customer_id)
-    ).all()
+    rows = conn.execute(_OF_CUSTOMER, {"customer_id": customer_id}).all()
     by_serial = [r for r in rows if r.serial and _mentions(text, r.serial)]
     named = by_serial or [r for r in rows if _mentions(text, r.product)]
     if named:

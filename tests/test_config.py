@@ -46,8 +46,11 @@ def test_the_signing_key_is_generated_once_and_kept(tmp_path: Path) -> None:
 
 
 def test_passwords_are_hidden_when_settings_are_shown() -> None:
-    shown = Settings(imap_url="imap://soc:s3cret@imap.example/INBOX",
-                     database_url="postgresql://gw:pw@db/gw", secret_key="k").redacted()
+    shown = Settings(
+        imap_url="imap://soc:s3cret@imap.example/INBOX",
+        database_url="postgresql://gw:pw@db/gw",
+        secret_key="k",
+    ).redacted()
     assert "s3cret" not in str(shown)
     assert "pw@" not in str(shown)
     assert shown["secret_key"] == "***"

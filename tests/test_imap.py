@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from gateway.imap import PROCESSED_KEYWORD, parse_mailbox_url
 from gateway.models import ImapState, ServiceRequest, StoredMail
 from tests.support.dovecot import Dovecot
-from tests.support.harness import Gateway, eventually, mail, unique
+from tests.support.harness import Gateway, eventually, failing, mail, unique
 from tests.support.sink import Sink
 
 
@@ -76,24 +76,17 @@ def test_a_mail_stays_in_the_inbox_unread_until_it_is_committed(
     url, client = mailbox
     gateway = make_gateway(imap_url=url, imap=True, imap_poll_interval=0.5, imap_use_idle=False)
     engine = gateway.runtime.sessions.kw["bind"]
-    attempts: list[str] = []
-
-    def fail(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if statement.startswith("INSERT INTO raw_mails"):
-            attempts.append(statement)
-            raise OperationalError(statement, {}, Exception("database is locked"))
-
-    event.listen(engine, "before_cursor_execute", fail)
-    client.append("INBOX", mail(message_id="<imap-2@example.com>"))
-    eventually(lambda: len(attempts) >= 2)  # tried, failed, tried again after reconnecting
-    client.select_folder("INBOX", readonly=True)
-    (uid,) = client.search(["ALL"])
-    assert b"\\Seen" not in client.get_flags([uid])[uid]  # fetched with BODY.PEEK[]
-    client.unselect_folder()
-    assert folder_count(client, "Processed") == 0
-    assert count(gateway, StoredMail) == 0
+    locked = OperationalError("", {}, Exception("database is locked"))
+    with failing(engine, "INSERT INTO raw_mails", locked) as attempts:
+        client.append("INBOX", mail(message_id="<imap-2@example.com>"))
+        eventually(lambda: len(attempts) >= 2)  # tried, failed, tried again after reconnecting
+        client.select_folder("INBOX", readonly=True)
+        (uid,) = client.search(["ALL"])
+        assert b"\\Seen" not in client.get_flags([uid])[uid]  # fetched with BODY.PEEK[]
+        client.unselect_folder()
+        assert folder_count(client, "Processed") == 0
+        assert count(gateway, StoredMail) == 0
     # Once storage works again the mail is taken, and only then moved
-    event.remove(engine, "before_cursor_execute", fail)
     sink.wait_for(1, timeout=15)
     eventually(lambda: folder_count(client, "Processed") == 1)
     eventually(lambda: folder_count(client, "INBOX") == 0)

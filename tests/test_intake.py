@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from gateway import listings
 from gateway.models import ServiceRequest, StoredMail
-from tests.support.harness import Gateway, OffsetClock, eventually, mail, smtp_send
+from tests.support.harness import Gateway, OffsetClock, eventually, failing, mail, smtp_send
 from tests.support.sink import Received, Sink
 
 SR_ID = re.compile(r"\[(SR-[0-9A-Z]{4}-[0-9A-Z]{4})\]")
@@ -409,16 +409,8 @@ def test_a_mail_over_the_size_limit_is_refused_with_552(make_gateway: Any) -> No
 
 def test_a_storage_failure_answers_451_and_stores_nothing(gateway: Gateway, sink: Sink) -> None:
     engine = gateway.runtime.sessions.kw["bind"]
-
-    def fail(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if statement.startswith("INSERT INTO raw_mails"):
-            raise OperationalError(statement, {}, Exception("disk I/O error"))
-
-    event.listen(engine, "before_cursor_execute", fail)
-    try:
+    with failing(engine, "INSERT INTO raw_mails", OperationalError("", {}, Exception("disk I/O"))):
         reply = gateway.send(mail(message_id="<retry-me@example.com>"))
-    finally:
-        event.remove(engine, "before_cursor_execute", fail)
     assert reply.code == 451
     assert count(gateway, StoredMail) == 0
     # The sending MTA retries later, and then the mail is taken
@@ -430,16 +422,10 @@ def test_an_sr_and_its_acknowledgement_are_committed_together_or_not_at_all(
     gateway: Gateway, sink: Sink
 ) -> None:
     engine = gateway.runtime.sessions.kw["bind"]
-
-    def fail(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if statement.startswith("INSERT INTO deliveries"):
-            raise OperationalError(statement, {}, Exception("disk full"))
-
-    event.listen(engine, "before_cursor_execute", fail)
-    try:
+    with failing(
+        engine, "INSERT INTO deliveries", OperationalError("", {}, Exception("disk full"))
+    ):
         reply = gateway.send(mail())
-    finally:
-        event.remove(engine, "before_cursor_execute", fail)
     # The Delivery could not be written, so neither was the SR: the sender is asked to retry
     assert reply.code == 451
     assert count(gateway, ServiceRequest) == 0
@@ -451,17 +437,9 @@ def test_a_mail_that_breaks_processing_is_kept_in_quarantine_and_accepted(
     gateway: Gateway, sink: Sink
 ) -> None:
     engine = gateway.runtime.sessions.kw["bind"]
-
-    def bug(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if statement.startswith("INSERT INTO service_requests"):
-            raise RuntimeError("a rule no one foresaw")
-
-    event.listen(engine, "before_cursor_execute", bug)
-    try:
-        data = mail(message_id="<breaks@example.com>")
+    data = mail(message_id="<breaks@example.com>")
+    with failing(engine, "INSERT INTO service_requests", RuntimeError("a rule no one foresaw")):
         reply = gateway.send(data)
-    finally:
-        event.remove(engine, "before_cursor_execute", bug)
     assert reply.code == 250  # accepted: the mail is kept, never lost
     assert count(gateway, ServiceRequest) == 0
     with gateway.runtime.sessions.begin() as session:

@@ -9,12 +9,15 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import event
 
 from cli.serve import Services
 from gateway.config import Settings
@@ -220,6 +223,26 @@ def eventually(check: Callable[[], Any], timeout: float = 15.0, interval: float 
         if time.monotonic() > deadline:
             raise AssertionError(f"still {value!r} after {timeout} s")
         time.sleep(interval)
+
+
+@contextmanager
+def failing(engine: Any, statement: str, error: BaseException) -> Iterator[list[str]]:
+    """While inside, every SQL statement starting with `statement` raises `error`.
+
+    Yields the statements it refused, so a test can see that they were tried.
+    """
+    refused: list[str] = []
+
+    def fail(conn: Any, cursor: Any, sql: str, *args: Any) -> None:
+        if sql.startswith(statement):
+            refused.append(sql)
+            raise error
+
+    event.listen(engine, "before_cursor_execute", fail)
+    try:
+        yield refused
+    finally:
+        event.remove(engine, "before_cursor_execute", fail)
 
 
 def unique(prefix: str = "t") -> str:
