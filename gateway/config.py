@@ -46,7 +46,11 @@ class Settings(BaseSettings):
     outbound_url: str = ""  # smtp://host:port, smtps://…, maildir:PATH; unset: maildir under var/
     gateway_address: str = "soc@securecall.example"
     gateway_name: str = "SecureCall SOC"
-    soc_queue_address: str = "soc-queue@securecall.example"
+    soc_queue_address: str = "soc-queue@securecall.example"  # notifications and alerts
+    note_address: str = "notes@securecall.example"  # SOC staff: an internal note on an SR
+    escalation_address: str = "escalation@securecall.example"  # customers: ask to escalate
+    duty_management_address: str = "duty-management@securecall.example"
+    director_address: str = "soc-directors@securecall.example"
     soc_phone: str = "+44 20 7946 0000"
     secret_key: str = ""  # HMAC key for outgoing Message-IDs; unset: generated under var/
     # Workers and sweep
@@ -56,6 +60,16 @@ class Settings(BaseSettings):
     sweep_interval: float = 5.0
     requeue_after: float = 60.0  # a pending Delivery not sent after this is enqueued again
     stale_sending_after: float = 300.0  # a Delivery "sending" longer than this was lost by a worker
+    # Service levels and the clock
+    warn_at_fraction: float = 0.8  # warn the SOC when this share of a target's time has passed
+    update_hours_p1: float = 1.0  # §3.5.4: alert when an open SR had no SOC update for this long
+    update_hours_p2: float = 4.0
+    update_hours_p3: float = 24.0
+    update_hours_p4: float = 72.0
+    soc_timezone: str = "Europe/London"  # §3.10: the SOC is in the UK; daily mails follow its day
+    review_time: str = "07:00"  # the team leaders' daily progress review
+    tam_digest_time: str = "08:00"  # the TAMs' daily digest of new P3/P4 SRs
+    clock_interval: float = 5.0  # seconds between two looks at the due Deadlines
     # Policies
     notice_interval_hours: float = 24.0  # at most one notice per unregistered sender per interval
     default_timezone: str = "Europe/Berlin"
@@ -91,6 +105,16 @@ class Settings(BaseSettings):
     @property
     def outbound(self) -> str:
         return self.outbound_url or f"maildir:{self.var_dir / 'outbound'}"
+
+    @property
+    def accepted_addresses(self) -> frozenset[str]:
+        """What RCPT TO accepts: the intake addresses, the note and escalation addresses."""
+        extra = (self.note_address, self.escalation_address)
+        return frozenset(a.lower() for a in (*self.intake_addresses, *extra) if a)
+
+    def update_interval(self, priority: int) -> float:
+        """§3.5.4: hours an open SR of this priority may go without a SOC update."""
+        return float(getattr(self, f"update_hours_p{priority}"))
 
     @property
     def domain(self) -> str:

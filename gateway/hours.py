@@ -53,11 +53,14 @@ class Calendar:
     def add_working_days(self, instant: datetime, days: int) -> datetime:
         """`days` working days later: days × 8 working hours on Standard, days × 24 h on Premium."""
         if self.premium:
-            return instant + timedelta(days=days)
+            return self.add_working_time(instant, timedelta(days=days))
         return self.add_working_time(instant, WORKING_DAY * days)
 
     def add_working_time(self, instant: datetime, amount: timedelta) -> datetime:
         _require_aware(instant)
+        if amount < timedelta(0):
+            raise ValueError("working time cannot be negative")
+        instant = instant.astimezone(UTC)  # elapsed time, not clock-face time, across DST
         if self.premium:
             return instant + amount
         remaining = amount
@@ -72,6 +75,7 @@ class Calendar:
         """Working time from `start` to `end` (zero if `end` is not after `start`)."""
         _require_aware(start)
         _require_aware(end)
+        start, end = start.astimezone(UTC), end.astimezone(UTC)
         if end <= start:
             return timedelta(0)
         if self.premium:

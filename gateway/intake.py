@@ -23,9 +23,11 @@ from gateway.runtime import Runtime
 from gateway.service_requests import APPLY, Applied
 from gateway.store import Sender, Thread
 from gateway.triage import Action, Decision, Facts, decide
+from parsers.commands import Commands, read_commands
 from parsers.mail import ParsedMail, parse
 from parsers.replies import latest_reply
 from parsers.signals import (
+    asks_for_escalation,
     automatic_reason,
     bounce_reason,
     detect_language,
@@ -147,6 +149,14 @@ def gather(conn: Connection, raw: RawMail, mail: ParsedMail, rt: Runtime) -> Fac
     sender = store.sender_of(conn, mail.from_addr)
     thread, foreign = _thread(conn, mail, sender)
     reply = latest_reply(mail.text) if is_reply(mail) else mail.text
+    # R2.2: commands are read from SOC staff only; from anyone else they are ordinary text.
+    commands = read_commands(reply) if sender.kind == "soc" else Commands((), (), reply)
+    recipients = {a.lower() for a in (*raw.rcpt_tos, *mail.to, *mail.cc)}
+    settings = rt.settings
+    escalation_asked = sender.kind == "contact" and (
+        settings.escalation_address.lower() in recipients
+        or asks_for_escalation(mail.subject, reply)
+    )
     return Facts(
         mail=mail,
         now=now,
@@ -160,6 +170,9 @@ def gather(conn: Connection, raw: RawMail, mail: ParsedMail, rt: Runtime) -> Fac
         noticed_recently=sender.kind == "unknown" and _noticed(conn, mail.from_addr, now, rt),
         reply_text=reply,
         language=detect_language(f"{mail.subject}\n{reply}"),
+        commands=commands,
+        to_note_address=settings.note_address.lower() in recipients,
+        escalation_asked=escalation_asked,
     )
 
 

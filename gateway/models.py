@@ -19,6 +19,8 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    false,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -157,9 +159,13 @@ class ServiceRequest(Base):
     language: Mapped[str] = mapped_column(String(2))
     entitlement: Mapped[dict[str, Any]] = mapped_column(JSON)
     follow_up_of_id: Mapped[int | None] = mapped_column(ForeignKey("service_requests.id"))
+    assigned_to: Mapped[str | None] = mapped_column(String(320))  # an analyst's address
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
-    initial_response_at: Mapped[datetime | None]
+    initial_response_at: Mapped[datetime | None]  # §3.5.3: the SOC's first answer
+    last_soc_update_at: Mapped[datetime | None]  # §3.5.4: what "not updated" is measured from
+    closed_at: Mapped[datetime | None]
+    tam_notified_at: Mapped[datetime | None]  # §3.10: when the TAM heard of it
     customer: Mapped[Customer] = relationship()
     requester: Mapped[Contact | None] = relationship()
     __table_args__ = (Index("ix_service_requests_customer_state", "customer_id", "state"),)
@@ -182,6 +188,8 @@ class Message(Base):
     reply_text: Mapped[str] = mapped_column(Text)
     html: Mapped[str | None] = mapped_column(Text)
     language: Mapped[str | None] = mapped_column(String(2))
+    internal: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # internal: a SOC note, never relayed to the customer
     created_at: Mapped[datetime]
     attachments: Mapped[list[AttachmentRow]] = relationship(order_by="AttachmentRow.id")
 
@@ -242,16 +250,62 @@ class Delivery(Base):
 
 
 class Deadline(Base):
-    """One running clock on an SR (R3.3): what is due, and when."""
+    """One running clock (R3.3): a target on an SR, an escalation's Director step, a daily job.
+
+    `next_at` is when the clock must look at it next (its warning, then its due time); NULL once
+    nothing more is to be done. The clock reads only this indexed column.
+    """
 
     __tablename__ = "deadlines"
     id: Mapped[int] = mapped_column(Id, primary_key=True)
-    sr_id: Mapped[int] = mapped_column(ForeignKey("service_requests.id"), index=True)
+    sr_id: Mapped[int | None] = mapped_column(ForeignKey("service_requests.id"), index=True)
+    escalation_id: Mapped[int | None] = mapped_column(ForeignKey("escalations.id"))
     kind: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[datetime]
     due_at: Mapped[datetime]
+    warn_at: Mapped[datetime | None]
+    warned_at: Mapped[datetime | None]
+    breached_at: Mapped[datetime | None]
     met_at: Mapped[datetime | None]
+    next_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
-    __table_args__ = (Index("ix_deadlines_open_due", "met_at", "due_at"),)
+    __table_args__ = (
+        Index("ix_deadlines_next_at", "next_at"),
+        # one row per daily job (a Deadline of no SR and no escalation)
+        Index(
+            "uq_deadlines_job",
+            "kind",
+            unique=True,
+            sqlite_where=text("sr_id IS NULL AND escalation_id IS NULL"),
+            postgresql_where=text("sr_id IS NULL AND escalation_id IS NULL"),
+        ),
+    )
+
+
+class Escalation(Base):
+    """§3.5.5: an escalation of an SR, to Duty Management and, if it stays open, to Directors."""
+
+    __tablename__ = "escalations"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    sr_id: Mapped[int] = mapped_column(ForeignKey("service_requests.id"), index=True)
+    source: Mapped[str] = mapped_column(String(16))  # customer | soc
+    requested_by: Mapped[str] = mapped_column(String(320))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    level: Mapped[str] = mapped_column(String(24))  # duty_management | director
+    opened_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    steps: Mapped[list[EscalationStep]] = relationship(order_by="EscalationStep.id")
+
+
+class EscalationStep(Base):
+    """What happened in an escalation, for later analysis (§3.5.5: "tracked centrally")."""
+
+    __tablename__ = "escalation_steps"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    escalation_id: Mapped[int] = mapped_column(ForeignKey("escalations.id"), index=True)
+    at: Mapped[datetime]
+    step: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[str] = mapped_column(Text, default="")
 
 
 class ImapState(Base):

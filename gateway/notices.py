@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -48,13 +49,17 @@ def answer(
     label: str = "",
     raw_mail_id: int | None = None,
     auto_submitted: str = "auto-replied",
+    in_reply_to: str | None = None,
+    references: Sequence[str] = (),
 ) -> tuple[int, str]:
-    """A Delivery that threads under `mail` in the recipient's client (RFC 5322 §3.6.4).
+    """A Delivery that threads under `mail` (or `in_reply_to` and `references`) in the
+    recipient's client (RFC 5322 §3.6.4). `auto_submitted=""` marks mail a person wrote.
 
     Returns (Delivery id, queue) for the outbox to enqueue after the commit.
     """
-    in_reply_to = mail.message_id if mail else None
-    references = [*mail.references, mail.message_id] if mail and mail.message_id else []
+    if mail is not None:
+        in_reply_to = mail.message_id
+        references = [*mail.references, mail.message_id] if mail.message_id else []
     message_id = outgoing_message_id(
         label or template.replace("_", "-"), rt.settings.domain, dict(rt.keys)
     )
@@ -69,7 +74,7 @@ def answer(
         context=context,
         message_id=message_id,
         in_reply_to=in_reply_to,
-        references=" ".join(references[-MAX_REFERENCES:]),
+        references=" ".join(list(references)[-MAX_REFERENCES:]),
         auto_submitted=auto_submitted,
         queue="mail",
         status="pending",

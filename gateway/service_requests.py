@@ -1,4 +1,7 @@
-"""Step 5 of intake: carry out a decision: open, add to, reopen, follow up an SR, or hold."""
+"""Step 5 of intake: carry out a decision: open, add to, reopen, follow up an SR, or hold.
+
+The SOC's own mail on an SR (answers, notes, commands) is carried out by `gateway.soc`.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +12,11 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from gateway import entitlements, service_levels, store
+from gateway import entitlements, escalations, reviews, service_levels, soc, store
 from gateway.hours import Calendar
 from gateway.notices import answer, reply_language
 from gateway.runtime import Runtime
-from gateway.store import Thread
+from gateway.store import RequestRow, Thread
 from gateway.triage import Action, Decision, Facts, Notice
 from parsers.signals import asks_for_rca, request_type, title
 
@@ -27,24 +30,6 @@ class Applied:
     deliveries: Deliveries
 
 
-@dataclass(frozen=True)
-class OpenedRequest:
-    """What the notices of a new SR say about it."""
-
-    id: int
-    public_id: str
-    title: str
-    type: str
-    priority: int
-    requested_priority: int | None
-    requested_reason: str
-    language: str
-    entitlement: dict[str, Any]
-    customer: str
-    calendar: Calendar
-    context: dict[str, Any]  # target, due time, follow-up, RCA note
-
-
 def open_request(
     conn: Connection,
     rt: Runtime,
@@ -53,31 +38,29 @@ def open_request(
     stored: int,
     follow_up_of: Thread | None = None,
 ) -> Applied:
-    """R1.2–R1.5, R1.9, R1.10: a new SR at P3, its message, its first deadline, its notices."""
+    """R1.2–R1.5, R1.9, R1.10: a new SR at P3, its message, its clocks, its notices."""
     sender, mail, now = facts.sender, facts.mail, facts.now
     assert sender.customer_id is not None  # the rules open SRs for contacts only
     assert sender.calendar is not None
-    calendar = sender.calendar
-    today = now.astimezone(calendar.zone).date()
+    today = now.astimezone(sender.calendar.zone).date()
     coverage = entitlements.check(
         conn, sender.customer_id, f"{mail.subject}\n{facts.reply_text}", today
     )
-    kind = request_type(mail.subject)
     requested = facts.requested
     fields: dict[str, Any] = {
         "title": title(mail.subject),
-        "type": kind,
+        "type": request_type(mail.subject),
         "priority": PRIORITY_BY_EMAIL,
         "requested_priority": requested.priority if requested else None,
-        "requested_reason": requested.reason if requested else "",
         "language": facts.language or sender.language or "en",
-        "entitlement": coverage.as_context(),
+        "state": "open",
     }
     sr_id, public_id = store.add_request(
         conn,
         customer_id=sender.customer_id,
         requester_id=sender.contact_id,
-        state="open",
+        requested_reason=requested.reason if requested else "",
+        entitlement=coverage.as_context(),
         follow_up_of_id=follow_up_of.sr_id if follow_up_of else None,
         created_at=now,
         updated_at=now,
@@ -94,32 +77,53 @@ def open_request(
         language=facts.language,
         now=now,
     )
-    target = service_levels.initial_response(kind, PRIORITY_BY_EMAIL)
-    due = service_levels.due_at(target, now, calendar)
-    store.add_deadline(conn, sr_id, "initial_response", due, now)
-    opened = OpenedRequest(
-        id=sr_id,
-        public_id=public_id,
+    sr = RequestRow(
+        sr_id,
+        public_id,
+        customer_id=sender.customer_id,
         customer=sender.customer_name,
-        calendar=calendar,
-        context={
-            "target": target.label,
-            "due_at": _local(due, calendar),
-            "follow_up_of": follow_up_of.public_id if follow_up_of else None,
-            "rca": asks_for_rca(mail.subject, facts.reply_text),
-        },
+        calendar=sender.calendar,
+        requester=sender.address,
+        requester_name=sender.name,
+        assigned_to=None,
+        created_at=now,
+        initial_response_at=None,
+        last_soc_update_at=None,
         **fields,
     )
-    return Applied(public_id, _notices(conn, rt, facts, decision, stored, opened))
+    due = _arm_clocks(conn, rt, sr, now)
+    goal = service_levels.initial_response(sr.type, sr.priority, rt.settings)
+    extra = {
+        "target": goal.label,
+        "due_at": _local(due, sr.calendar),
+        "entitlement": coverage.as_context(),
+        "requested_reason": requested.reason if requested else "",
+        "follow_up_of": follow_up_of.public_id if follow_up_of else None,
+        "rca": asks_for_rca(mail.subject, facts.reply_text),
+    }
+    deliveries = _notices(conn, rt, facts, decision, stored, sr, extra)
+    if requested is not None and requested.priority <= 2:
+        deliveries += tuple(reviews.notify_tam(conn, rt, sr, now))  # R2.5: at once for P1/P2
+    return Applied(public_id, deliveries + _escalate(conn, rt, facts, decision, sr))
+
+
+def _arm_clocks(conn: Connection, rt: Runtime, sr: RequestRow, now: datetime) -> datetime:
+    """The new SR's clocks: Initial Response, not-updated, and SecureHands' SOW response."""
+    due = service_levels.arm(conn, rt.settings, sr, "initial_response", now, now)
+    service_levels.arm(conn, rt.settings, sr, "update", now, now)
+    if service_levels.applies("sow_response", sr.type):
+        service_levels.arm(conn, rt.settings, sr, "sow_response", now, now)
+    return due
 
 
 def add_to_request(
     conn: Connection, rt: Runtime, facts: Facts, decision: Decision, stored: int
 ) -> Applied:
-    """R1.6: a reply is a message on its SR. A contact's reply ends "waiting for customer"."""
+    """R1.6: a reply is a message on its SR. A contact's reply ends "waiting for customer";
+    a reply to a resolved SR reopens it."""
     thread = facts.thread
     assert thread is not None
-    author = "soc" if facts.sender.kind == "soc" else "automatic" if facts.automatic else "contact"
+    author = "automatic" if facts.automatic else "contact"
     store.add_message(
         conn,
         sr_id=thread.sr_id,
@@ -130,13 +134,17 @@ def add_to_request(
         language=facts.language,
         now=facts.now,
     )
-    changes: dict[str, Any] = {"updated_at": facts.now}
-    if author == "contact" and thread.state == "waiting":
-        changes["state"] = "open"
-    if decision.action is Action.REOPEN:
-        changes["state"] = "open"  # R1.6: a reply to a resolved SR reopens it
-    store.set_request(conn, thread.sr_id, **changes)
-    return Applied(thread.public_id, _notices(conn, rt, facts, decision, stored, None))
+    reopened = author == "contact" and (
+        thread.state == "waiting" or decision.action is Action.REOPEN
+    )
+    store.set_request(
+        conn, thread.sr_id, updated_at=facts.now, **({"state": "open"} if reopened else {})
+    )
+    sr = store.request_row(conn, thread.sr_id)
+    if reopened:
+        service_levels.rearm_update(conn, rt.settings, sr, facts.now)
+    deliveries = _notices(conn, rt, facts, decision, stored, sr, {})
+    return Applied(thread.public_id, deliveries + _escalate(conn, rt, facts, decision, sr))
 
 
 def follow_up(
@@ -146,9 +154,17 @@ def follow_up(
     return open_request(conn, rt, facts, decision, stored, follow_up_of=facts.thread)
 
 
+def soc_mail(
+    conn: Connection, rt: Runtime, facts: Facts, decision: Decision, stored: int
+) -> Applied:
+    """R2.1, R2.2: an answer or an internal note of the SOC, with its commands."""
+    public_id, deliveries = soc.answer_or_note(conn, rt, facts, decision, stored)
+    return Applied(public_id, deliveries)
+
+
 def hold(conn: Connection, rt: Runtime, facts: Facts, decision: Decision, stored: int) -> Applied:
     """R1.8: the mail is kept for review; it opens and updates nothing."""
-    return Applied(None, _notices(conn, rt, facts, decision, stored, None))
+    return Applied(None, _notices(conn, rt, facts, decision, stored, None, {}))
 
 
 APPLY: dict[Action, Callable[[Connection, Runtime, Facts, Decision, int], Applied]] = {
@@ -156,15 +172,36 @@ APPLY: dict[Action, Callable[[Connection, Runtime, Facts, Decision, int], Applie
     Action.ADD: add_to_request,
     Action.REOPEN: add_to_request,
     Action.FOLLOW_UP: follow_up,
+    Action.ANSWER: soc_mail,
+    Action.NOTE: soc_mail,
     Action.HOLD: hold,
     Action.BOUNCE: hold,
 }
 
 
+def _escalate(
+    conn: Connection, rt: Runtime, facts: Facts, decision: Decision, sr: RequestRow
+) -> Deliveries:
+    """§3.5.5: a contact's mail asking for escalation opens (or renews) one."""
+    if not decision.escalate:
+        return ()
+    return tuple(
+        escalations.open_escalation(
+            conn,
+            rt,
+            sr,
+            source="customer",
+            requested_by=facts.sender.address,
+            reason=facts.mail.subject,
+            now=facts.now,
+        )
+    )
+
+
 # --- the notices of a decision -------------------------------------------------------------------
 
 NoticeWriter = Callable[
-    [Connection, Runtime, Facts, Notice, int, "OpenedRequest | None"], tuple[int, str]
+    [Connection, Runtime, Facts, Notice, int, RequestRow | None, dict[str, Any]], tuple[int, str]
 ]
 
 
@@ -174,10 +211,13 @@ def _notices(
     facts: Facts,
     decision: Decision,
     stored: int,
-    opened: OpenedRequest | None,
+    sr: RequestRow | None,
+    extra: dict[str, Any],
 ) -> Deliveries:
     return tuple(
-        NOTICE_WRITERS[notice.template](conn, rt, facts, notice, stored, opened)
+        NOTICE_WRITERS[(notice.template, notice.audience)](
+            conn, rt, facts, notice, stored, sr, extra
+        )
         for notice in decision.notices
     )
 
@@ -188,18 +228,18 @@ def _acknowledgement(
     facts: Facts,
     notice: Notice,
     stored: int,
-    sr: OpenedRequest | None,
+    sr: RequestRow | None,
+    extra: dict[str, Any],
 ) -> tuple[int, str]:
     """R1.5: SR ID, priority, response target, telephone, how to reply; R1.4, R1.9, R1.10."""
     assert sr is not None
     language = reply_language(sr.language, sr.calendar, facts.now)
     context = {
         **_sr_context(sr, rt),
-        **sr.context,
+        **extra,
         "contact_name": facts.sender.name,
         "requested_priority": sr.requested_priority,
         "telephone_first": sr.requested_priority == 1,
-        "entitlement": sr.entitlement,
         "outside_hours": language.outside_hours,
         "wanted_language": language.wanted,
     }
@@ -218,13 +258,56 @@ def _acknowledgement(
     )
 
 
+def _soc_notification(
+    conn: Connection,
+    rt: Runtime,
+    facts: Facts,
+    notice: Notice,
+    stored: int,
+    sr: RequestRow | None,
+    extra: dict[str, Any],
+) -> tuple[int, str]:
+    """R2.1: a new SR or a customer's reply, to the SOC queue, to be answered from there."""
+    assert sr is not None
+    mail = facts.mail
+    context = {
+        **_sr_context(sr, rt),
+        **extra,
+        "customer": sr.customer,
+        "requester": facts.sender.name,
+        "requester_address": facts.sender.address,
+        "requested_priority": sr.requested_priority,
+        "state": sr.state,
+        "text": facts.reply_text[:20_000],
+        "subject": mail.subject,
+        "attachments": [{"name": a.filename, "size": a.size} for a in mail.attachments],
+        "escalation_asked": facts.escalation_asked,
+        "note_address": rt.settings.note_address,
+    }
+    return answer(
+        conn,
+        rt,
+        template=notice.template,
+        recipient=rt.settings.soc_queue_address,
+        mail=None,
+        context=context,
+        now=facts.now,
+        audience="soc",
+        sr_id=sr.id,
+        label=sr.public_id,
+        raw_mail_id=stored,
+        auto_submitted="auto-generated",
+    )
+
+
 def _soc_alert(
     conn: Connection,
     rt: Runtime,
     facts: Facts,
     notice: Notice,
     stored: int,
-    sr: OpenedRequest | None,
+    sr: RequestRow | None,
+    extra: dict[str, Any],
 ) -> tuple[int, str]:
     """R1.4: the SOC hears at once of a P1 asked for by e-mail."""
     assert sr is not None
@@ -233,7 +316,7 @@ def _soc_alert(
         "customer": sr.customer,
         "requester": facts.sender.name,
         "requester_address": facts.sender.address,
-        "reason": sr.requested_reason,
+        "reason": extra.get("requested_reason", ""),
         "excerpt": facts.reply_text[:4000],
     }
     return answer(
@@ -258,7 +341,8 @@ def _unregistered(
     facts: Facts,
     notice: Notice,
     stored: int,
-    sr: OpenedRequest | None,
+    sr: RequestRow | None,
+    extra: dict[str, Any],
 ) -> tuple[int, str]:
     """R1.8: one polite notice; nothing of the mail is reflected back (no subject, no text)."""
     settings = rt.settings
@@ -283,14 +367,30 @@ def _unregistered(
     )
 
 
-NOTICE_WRITERS: dict[str, NoticeWriter] = {
-    "request_opened": _acknowledgement,
-    "priority1_requested": _soc_alert,
-    "sender_unregistered": _unregistered,
+def _refused_commands(
+    conn: Connection,
+    rt: Runtime,
+    facts: Facts,
+    notice: Notice,
+    stored: int,
+    sr: RequestRow | None,
+    extra: dict[str, Any],
+) -> tuple[int, str]:
+    """R2.2: commands that name no SR are refused, with the reason."""
+    return soc.confirm(conn, rt, None, facts, soc.refuse_all(facts, "no Service Request named"))
+
+
+NOTICE_WRITERS: dict[tuple[str, str], NoticeWriter] = {
+    ("request_opened", "customer"): _acknowledgement,
+    ("request_opened", "soc"): _soc_notification,
+    ("customer_replied", "soc"): _soc_notification,
+    ("priority1_requested", "soc"): _soc_alert,
+    ("sender_unregistered", "customer"): _unregistered,
+    ("command_result", "soc"): _refused_commands,
 }
 
 
-def _sr_context(sr: OpenedRequest, rt: Runtime) -> dict[str, Any]:
+def _sr_context(sr: RequestRow, rt: Runtime) -> dict[str, Any]:
     return {
         "sr_id": sr.public_id,
         "title": sr.title,

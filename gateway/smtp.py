@@ -25,7 +25,7 @@ class IntakeHandler:
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
-        self.addresses = frozenset(a.lower() for a in rt.settings.intake_addresses)
+        self.addresses = rt.settings.accepted_addresses
         self.executor = ThreadPoolExecutor(rt.settings.smtp_workers, thread_name_prefix="intake")
 
     async def handle_RCPT(

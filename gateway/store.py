@@ -23,6 +23,8 @@ from gateway.models import (
     Customer,
     Deadline,
     Delivery,
+    Escalation,
+    EscalationStep,
     Message,
     ServiceRequest,
     SocStaff,
@@ -41,6 +43,8 @@ ATTACHMENTS: Table = AttachmentRow.__table__  # type: ignore[assignment]
 THREAD_REFS: Table = ThreadRef.__table__  # type: ignore[assignment]
 DEADLINES: Table = Deadline.__table__  # type: ignore[assignment]
 DELIVERIES: Table = Delivery.__table__  # type: ignore[assignment]
+ESCALATIONS: Table = Escalation.__table__  # type: ignore[assignment]
+ESCALATION_STEPS: Table = EscalationStep.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -210,6 +214,7 @@ def add_message(
     reply_text: str,
     language: str | None,
     now: datetime,
+    internal: bool = False,
 ) -> int:
     message_id = int(
         conn.execute(
@@ -227,6 +232,7 @@ def add_message(
                 "reply_text": reply_text,
                 "html": mail.html,
                 "language": language,
+                "internal": internal,
                 "created_at": now,
             },
         ).scalar_one()
@@ -359,3 +365,201 @@ def take_due_deliveries(
     if ids:
         conn.execute(update(DELIVERIES).where(DELIVERIES.c.id.in_(ids)).values(enqueued_at=now))
     return [(row.id, row.queue) for row in rows]
+
+
+# --- Service Requests as the SOC side and the clock see them -----------------------------------
+
+
+@dataclass(frozen=True)
+class RequestRow:
+    """An SR with its customer's calendar and its requester, as the use-cases need it."""
+
+    id: int
+    public_id: str
+    title: str
+    type: str
+    priority: int
+    requested_priority: int | None
+    state: str
+    language: str
+    customer_id: int
+    customer: str
+    calendar: Calendar
+    requester: str | None
+    requester_name: str
+    assigned_to: str | None
+    created_at: datetime
+    initial_response_at: datetime | None
+    last_soc_update_at: datetime | None
+
+
+_REQUEST = (
+    select(
+        REQUESTS.c.id,
+        REQUESTS.c.public_id,
+        REQUESTS.c.title,
+        REQUESTS.c.type,
+        REQUESTS.c.priority,
+        REQUESTS.c.requested_priority,
+        REQUESTS.c.state,
+        REQUESTS.c.language,
+        REQUESTS.c.customer_id,
+        CUSTOMERS.c.name.label("customer"),
+        CUSTOMERS.c.timezone,
+        CUSTOMERS.c.country,
+        CUSTOMERS.c.subdivision,
+        CONTACTS.c.email.label("requester"),
+        CONTACTS.c.name.label("requester_name"),
+        REQUESTS.c.assigned_to,
+        REQUESTS.c.created_at,
+        REQUESTS.c.initial_response_at,
+        REQUESTS.c.last_soc_update_at,
+    )
+    .join(CUSTOMERS, CUSTOMERS.c.id == REQUESTS.c.customer_id)
+    .outerjoin(CONTACTS, CONTACTS.c.id == REQUESTS.c.requester_id)
+)
+
+
+def request_row(conn: Connection, sr_id: int) -> RequestRow:
+    row = conn.execute(_REQUEST.where(REQUESTS.c.id == bindparam("sr_id")), {"sr_id": sr_id}).one()
+    return RequestRow(
+        row.id,
+        row.public_id,
+        row.title,
+        row.type,
+        row.priority,
+        row.requested_priority,
+        row.state,
+        row.language,
+        row.customer_id,
+        row.customer,
+        Calendar(row.timezone, row.country, row.subdivision),
+        row.requester,
+        row.requester_name or "",
+        row.assigned_to,
+        row.created_at,
+        row.initial_response_at,
+        row.last_soc_update_at,
+    )
+
+
+def customer_participants(conn: Connection, sr_id: int) -> list[tuple[str, str]]:
+    """(address, name) of the customer's contacts on an SR: its requester and those who wrote."""
+    rows = conn.execute(
+        select(CONTACTS.c.email, CONTACTS.c.name)
+        .join(REQUESTS, REQUESTS.c.customer_id == CONTACTS.c.customer_id)
+        .where(REQUESTS.c.id == sr_id, CONTACTS.c.removed_at.is_(None))
+        .where(
+            or_(
+                CONTACTS.c.id == REQUESTS.c.requester_id,
+                CONTACTS.c.email.in_(
+                    select(MESSAGES.c.author_address).where(
+                        MESSAGES.c.sr_id == sr_id, MESSAGES.c.author_kind == "contact"
+                    )
+                ),
+            )
+        )
+        .order_by(CONTACTS.c.email)
+    )
+    return [(row.email, row.name) for row in rows]
+
+
+def thread_of(conn: Connection, sr_id: int) -> tuple[str | None, list[str]]:
+    """For a mail to the customer: the newest customer Message-ID, and the thread's IDs in order.
+
+    The thread is every mail the customer sent on the SR and every mail sent to the customer.
+    """
+    inbound = conn.execute(
+        select(MESSAGES.c.message_id, MESSAGES.c.created_at).where(
+            MESSAGES.c.sr_id == sr_id,
+            MESSAGES.c.author_kind == "contact",
+            MESSAGES.c.message_id.is_not(None),
+        )
+    ).all()
+    outbound = conn.execute(
+        select(DELIVERIES.c.message_id, DELIVERIES.c.created_at).where(
+            DELIVERIES.c.sr_id == sr_id, DELIVERIES.c.audience == "customer"
+        )
+    ).all()
+    ordered = sorted([*inbound, *outbound], key=lambda r: r.created_at)
+    latest = max(inbound, key=lambda r: r.created_at).message_id if inbound else None
+    return latest, [r.message_id for r in ordered]
+
+
+def contacts_with_role(conn: Connection, customer_id: int, role: str) -> list[tuple[str, str]]:
+    rows = conn.execute(
+        select(CONTACTS.c.email, CONTACTS.c.name)
+        .where(
+            CONTACTS.c.customer_id == customer_id,
+            CONTACTS.c.role == role,
+            CONTACTS.c.removed_at.is_(None),
+        )
+        .order_by(CONTACTS.c.email)
+    )
+    return [(row.email, row.name) for row in rows]
+
+
+def staff_with_role(conn: Connection, role: str) -> list[tuple[str, str]]:
+    rows = conn.execute(
+        select(STAFF.c.email, STAFF.c.name).where(STAFF.c.role == role).order_by(STAFF.c.email)
+    )
+    return [(row.email, row.name) for row in rows]
+
+
+def is_staff(conn: Connection, address: str) -> bool:
+    return conn.scalar(_STAFF, {"address": address}) is not None
+
+
+# --- Deadlines --------------------------------------------------------------------------------
+
+_ADD_JOB = _insert_ignore(DEADLINES)
+
+
+def add_deadline_row(conn: Connection, **values: Any) -> int:
+    return int(conn.execute(_ADD_DEADLINE.returning(DEADLINES.c.id), values).scalar_one())
+
+
+def open_deadlines(conn: Connection, sr_id: int, kinds: Sequence[str]) -> list[Any]:
+    """Deadlines of an SR still running (not met), of the given kinds."""
+    return list(
+        conn.execute(
+            select(DEADLINES).where(
+                DEADLINES.c.sr_id == sr_id,
+                DEADLINES.c.kind.in_(list(kinds)),
+                DEADLINES.c.met_at.is_(None),
+            )
+        )
+    )
+
+
+def set_deadline(conn: Connection, deadline_id: int, **values: Any) -> None:
+    conn.execute(update(DEADLINES).where(DEADLINES.c.id == deadline_id).values(**values))
+
+
+def due_deadlines(conn: Connection, now: datetime, limit: int) -> list[Any]:
+    """Deadlines the clock must act on now, locked for this transaction (other clocks skip them)."""
+    return list(
+        conn.execute(
+            select(DEADLINES)
+            .where(DEADLINES.c.next_at <= now)
+            .order_by(DEADLINES.c.next_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+
+
+def ensure_job(conn: Connection, kind: str, due: datetime, now: datetime) -> None:
+    """A daily job's single row (a unique index keeps it single when two clocks start together)."""
+    conn.execute(
+        _ADD_JOB[conn.dialect.name],
+        {
+            "sr_id": None,
+            "escalation_id": None,
+            "kind": kind,
+            "started_at": now,
+            "due_at": due,
+            "next_at": due,
+            "created_at": now,
+        },
+    )

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
 from gateway.store import Sender, Thread
+from parsers.commands import Commands
 from parsers.mail import ParsedMail
 from parsers.signals import PriorityRequest
 
@@ -17,6 +18,8 @@ class Action(StrEnum):
     ADD = "add"  # a message on the SR the mail threads onto
     REOPEN = "reopen"  # add, and a resolved SR is open again
     FOLLOW_UP = "follow_up"  # a new SR linked to the closed one the mail answers
+    ANSWER = "answer"  # the SOC answers on an SR: stored, commands run, relayed to the customer
+    NOTE = "note"  # the SOC adds an internal note (and maybe commands); never relayed
     HOLD = "hold"  # stored for review, opens and updates nothing
     BOUNCE = "bounce"  # a delivery report, stored for bounce handling
 
@@ -37,6 +40,9 @@ class Facts:
     noticed_recently: bool  # this sender already had a notice within the interval
     reply_text: str = ""  # the newest part of the mail, quoted history and signature removed
     language: str | None = None  # en, de or fr as detected in the mail
+    commands: Commands = field(default_factory=lambda: Commands((), (), ""))  # SOC staff only
+    to_note_address: bool = False
+    escalation_asked: bool = False  # a contact asks to escalate (keyword or escalation address)
 
 
 @dataclass(frozen=True)
@@ -44,7 +50,7 @@ class Notice:
     """A mail the decision asks for: a template for an audience, sent if `when` holds."""
 
     template: str
-    audience: str  # customer | soc
+    audience: str  # customer | soc | staff
     when: Callable[[Facts], bool] = lambda _facts: True
 
 
@@ -54,6 +60,7 @@ class Rule:
     when: Callable[[Facts], bool]
     action: Action
     notices: tuple[Notice, ...] = ()
+    escalate: bool = False  # a contact's escalation request opens an Escalation (§3.5.5)
 
 
 @dataclass(frozen=True)
@@ -61,21 +68,39 @@ class Decision:
     action: Action
     rule: str
     notices: tuple[Notice, ...]
+    escalate: bool = False
 
 
 def _in_thread(*states: str) -> Callable[[Facts], bool]:
     return lambda f: f.thread is not None and f.thread.state in states
 
 
+def _contact_in_thread(*states: str) -> Callable[[Facts], bool]:
+    in_thread = _in_thread(*states)
+    return lambda f: f.sender.kind == "contact" and in_thread(f)
+
+
+def _soc_in_thread(f: Facts) -> bool:
+    return f.sender.kind == "soc" and f.thread is not None
+
+
 ACKNOWLEDGE = Notice("request_opened", "customer")
+# R2.1: every new SR and every customer reply reaches the SOC queue, to be answered from there.
+NOTIFY_SOC_OPENED = Notice("request_opened", "soc")
+NOTIFY_SOC_REPLY = Notice("customer_replied", "soc")
 # R1.4: a P1 request by e-mail stays P3; the SOC hears of it at once.
 ALERT_PRIORITY1 = Notice(
     "priority1_requested", "soc", lambda f: f.requested is not None and f.requested.priority == 1
+)
+# R2.2: SOC staff naming no SR get their commands refused, with the reason.
+REFUSE_COMMANDS = Notice(
+    "command_result", "soc", lambda f: bool(f.commands.commands or f.commands.unknown)
 )
 # R1.8: at most one polite notice per sender and interval, never to automatic mail.
 NOTIFY_UNREGISTERED = Notice(
     "sender_unregistered", "customer", lambda f: bool(f.mail.from_addr) and not f.noticed_recently
 )
+_OPENED = (ACKNOWLEDGE, NOTIFY_SOC_OPENED, ALERT_PRIORITY1)
 
 RULES: tuple[Rule, ...] = (
     Rule("the gateway's own mail came back", lambda f: f.looped, Action.HOLD),
@@ -85,22 +110,47 @@ RULES: tuple[Rule, ...] = (
         lambda f: f.thread is not None and f.automatic is not None,
         Action.ADD,
     ),
-    Rule("a reply on an open SR", _in_thread("open", "waiting"), Action.ADD),
-    Rule("a reply on a resolved SR", _in_thread("resolved"), Action.REOPEN),
+    Rule(
+        "an internal note from the SOC",
+        lambda f: _soc_in_thread(f) and (f.to_note_address or f.commands.note),
+        Action.NOTE,
+    ),
+    Rule("the SOC answers on an SR", _soc_in_thread, Action.ANSWER),
+    Rule(
+        "a reply on an open SR",
+        _contact_in_thread("open", "waiting"),
+        Action.ADD,
+        (NOTIFY_SOC_REPLY,),
+        escalate=True,
+    ),
+    Rule(
+        "a reply on a resolved SR",
+        _contact_in_thread("resolved"),
+        Action.REOPEN,
+        (NOTIFY_SOC_REPLY,),
+        escalate=True,
+    ),
     Rule(
         "a reply on a closed SR",
-        _in_thread("closed"),
+        _contact_in_thread("closed"),
         Action.FOLLOW_UP,
-        (ACKNOWLEDGE, ALERT_PRIORITY1),
+        _OPENED,
+        escalate=True,
     ),
     Rule("automatic mail", lambda f: f.automatic is not None, Action.HOLD),
     Rule(
         "a new mail from a contact",
         lambda f: f.sender.kind == "contact",
         Action.OPEN,
-        (ACKNOWLEDGE, ALERT_PRIORITY1),
+        _OPENED,
+        escalate=True,
     ),
-    Rule("SOC staff outside any SR", lambda f: f.sender.kind == "soc", Action.HOLD),
+    Rule(
+        "SOC staff outside any SR",
+        lambda f: f.sender.kind == "soc",
+        Action.HOLD,
+        (REFUSE_COMMANDS,),
+    ),
     Rule("an unregistered sender", lambda f: True, Action.HOLD, (NOTIFY_UNREGISTERED,)),
 )
 
@@ -110,5 +160,7 @@ def decide(facts: Facts) -> Decision:
     for rule in RULES:
         if rule.when(facts):
             notices = tuple(n for n in rule.notices if n.when(facts))
-            return Decision(rule.action, rule.name, notices)
+            return Decision(
+                rule.action, rule.name, notices, rule.escalate and facts.escalation_asked
+            )
     raise AssertionError("the last rule always holds")

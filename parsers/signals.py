@@ -291,3 +291,18 @@ def detect_language(text: str) -> str | None:
     (best, hits), *rest = counts.most_common()
     runner_up = rest[0][1] if rest else 0
     return best if hits >= 2 and hits > runner_up else None
+
+
+# --- escalation (§3.5.5) -----------------------------------------------------------------------
+
+_ESCALATE = re.compile(
+    r"\b(?:escalat(?:e|ed|ion|ing)|eskal(?:ation|ieren|ieren Sie|iert)|escalad(?:e|er)|"
+    r"escalation)\b",
+    re.IGNORECASE,
+)
+
+
+def asks_for_escalation(subject: str, text: str) -> bool:
+    """An escalation asked for in the subject or in the first line of the mail."""
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    return bool(_ESCALATE.search(subject) or _ESCALATE.search(first))

@@ -43,7 +43,9 @@ def test_killed_after_250_and_before_the_ack_then_restarted_sends_exactly_one_ac
 
     def waiting() -> bool:
         with sessions.begin() as session:
-            (delivery,) = session.scalars(select(Delivery)).all() or (None,)
+            delivery = session.scalars(
+                select(Delivery).where(Delivery.audience == "customer")
+            ).first()
             return delivery is not None and delivery.attempts >= 1 and delivery.sent_at is None
 
     # Given a gateway that answered 250 and could not yet send the acknowledgement
@@ -59,11 +61,11 @@ def test_killed_after_250_and_before_the_ack_then_restarted_sends_exactly_one_ac
     second = Process.gateway(["run"], env, log).start(wait_port=settings.smtp_port)
     try:
         # Then exactly one acknowledgement is sent
-        (ack,) = relay.wait_for(1, timeout=30)
+        (ack,) = relay.wait_to("alice@example.com", timeout=30)
         assert ack.message["In-Reply-To"] == "<crash@example.com>"
-        assert len(relay.settle(3.0)) == 1
+        assert len(relay.settle_to("alice@example.com", 3.0)) == 1
         with sessions.begin() as session:
-            (delivery,) = session.scalars(select(Delivery)).all()
+            (delivery,) = session.scalars(select(Delivery).where(Delivery.audience == "customer"))
             assert delivery.status == "sent"
     finally:
         second.stop()

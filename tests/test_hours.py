@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from gateway.config import Settings
 from gateway.hours import PREMIUM, Calendar
 from gateway.service_levels import due_at, initial_response
 
@@ -78,7 +79,7 @@ def test_initial_response_targets_run_on_their_calendar(
     kind: str, priority: int, expected: datetime
 ) -> None:
     saturday_23 = utc(2026, 11, 21, 22, 0)
-    assert due_at(initial_response(kind, priority), saturday_23, BERLIN) == expected
+    assert due_at(initial_response(kind, priority, Settings()), saturday_23, BERLIN) == expected
 
 
 def test_naive_datetimes_are_refused() -> None:

@@ -18,6 +18,8 @@ from tests.support.dovecot import Dovecot
 from tests.support.harness import Gateway, eventually, failing, mail, unique
 from tests.support.sink import Sink
 
+ALICE = "alice@example.com"
+
 
 @pytest.fixture
 def mailbox(dovecot: Dovecot) -> Iterator[tuple[str, IMAPClient]]:
@@ -57,7 +59,7 @@ def test_a_mail_in_the_mailbox_is_taken_by_idle_and_acknowledged(
     gateway = make_gateway(imap_url=url, imap=True, imap_poll_interval=60.0)
     eventually(lambda: count(gateway, ImapState) == 1)  # the poller is connected and idling
     client.append("INBOX", mail(message_id="<imap-1@example.com>"))
-    (ack,) = sink.wait_for(1, timeout=10)
+    (ack,) = sink.wait_to(ALICE, timeout=10)
     assert ack.message["In-Reply-To"] == "<imap-1@example.com>"
     assert count(gateway, ServiceRequest) == 1
     eventually(lambda: folder_count(client, "Processed") == 1)
@@ -87,7 +89,7 @@ def test_a_mail_stays_in_the_inbox_unread_until_it_is_committed(
         assert folder_count(client, "Processed") == 0
         assert count(gateway, StoredMail) == 0
     # Once storage works again the mail is taken, and only then moved
-    sink.wait_for(1, timeout=15)
+    sink.wait_to(ALICE, timeout=15)
     eventually(lambda: folder_count(client, "Processed") == 1)
     eventually(lambda: folder_count(client, "INBOX") == 0)
 
@@ -101,7 +103,7 @@ def test_the_same_mail_twice_in_the_mailbox_is_stored_and_acknowledged_once(
     client.append("INBOX", data)
     gateway = make_gateway(imap_url=url, imap=True)
     eventually(lambda: folder_count(client, "Processed") == 2)
-    assert len(sink.settle(1.0)) == 1
+    assert len(sink.settle_to(ALICE, 1.0)) == 1
     assert count(gateway, ServiceRequest) == 1
     assert count(gateway, StoredMail) == 1
 
@@ -116,7 +118,7 @@ def test_the_same_mail_over_smtp_and_through_the_mailbox_is_stored_once(
     # The mailbox copy went through another hop that added its trace headers
     client.append("INBOX", b"Return-Path: <alice@example.com>\r\nDelivered-To: soc@x\r\n" + data)
     eventually(lambda: folder_count(client, "Processed") == 1)
-    assert len(sink.settle(1.0)) == 1
+    assert len(sink.settle_to(ALICE, 1.0)) == 1
     assert count(gateway, StoredMail) == 1
 
 
@@ -127,7 +129,7 @@ def test_one_broken_message_does_not_stop_the_poller(
     client.append("INBOX", b"\x00\xff garbage without headers \r\n\r\n\xfe")
     client.append("INBOX", mail(message_id="<after-garbage@example.com>"))
     gateway = make_gateway(imap_url=url, imap=True)
-    (ack,) = sink.wait_for(1)
+    (ack,) = sink.wait_to(ALICE)
     assert ack.message["In-Reply-To"] == "<after-garbage@example.com>"
     eventually(lambda: folder_count(client, "INBOX") == 0)
     assert count(gateway, StoredMail) == 2  # the broken one is kept too, for review
@@ -141,11 +143,11 @@ def test_flag_mode_marks_processed_mail_and_leaves_it_in_place(
     gateway = make_gateway(
         imap_url=url, imap=True, imap_mark="flag", imap_poll_interval=0.3, imap_use_idle=False
     )
-    sink.wait_for(1)
+    sink.wait_to(ALICE)
     client.select_folder("INBOX", readonly=True)
     (uid,) = client.search(["ALL"])
     eventually(lambda: PROCESSED_KEYWORD.encode() in client.get_flags([uid])[uid])
-    assert len(sink.settle(1.5)) == 1  # several polls later, still taken only once
+    assert len(sink.settle_to(ALICE, 1.5)) == 1  # several polls later, still taken only once
     assert count(gateway, StoredMail) == 1
     assert not client.folder_exists("Processed")
 
@@ -174,7 +176,7 @@ def test_the_poller_speaks_tls_and_starttls(
         eventually(lambda: _login(client, box.username, box.password), timeout=10, interval=0.2)
         client.append("INBOX", mail(message_id=f"<{scheme}@example.com>"))
     make_gateway(imap_url=url, imap=True, imap_ca_file=tls_dovecot.ca_file)
-    (ack,) = sink.wait_for(1, timeout=20)
+    (ack,) = sink.wait_to(ALICE, timeout=20)
     assert ack.message["In-Reply-To"] == f"<{scheme}@example.com>"
 
 
@@ -204,7 +206,7 @@ def test_the_poller_reconnects_after_the_server_comes_back(make_gateway: Any, si
         with IMAPClient("127.0.0.1", port=box.port, ssl=False, timeout=30) as client:
             client.login(box.username, box.password)
             client.append("INBOX", mail(message_id="<after-restart@example.com>"))
-        (ack,) = sink.wait_for(1, timeout=30)
+        (ack,) = sink.wait_to(ALICE, timeout=30)
         assert ack.message["In-Reply-To"] == "<after-restart@example.com>"
     finally:
         server.stop()

@@ -15,6 +15,8 @@ from gateway.models import ServiceRequest, StoredMail
 from tests.support.harness import Gateway, OffsetClock, eventually, failing, mail, smtp_send
 from tests.support.sink import Received, Sink
 
+ALICE = "alice@example.com"
+SOC_QUEUE = "soc-queue@securecall.example"
 SR_ID = re.compile(r"\[(SR-[0-9A-Z]{4}-[0-9A-Z]{4})\]")
 
 
@@ -55,7 +57,7 @@ def test_a_reply_with_the_token_threads_onto_its_sr(gateway: Gateway, sink: Sink
     shown = eventually(lambda: (s := show(gateway, sr_id)) and len(s["messages"]) == 2 and s)
     assert shown["messages"][1]["text"] == "Logs attached."
     assert count(gateway, ServiceRequest) == 1
-    assert len(sink.settle(0.5)) == 1  # a reply is not acknowledged again
+    assert len(sink.settle_to(ALICE, 0.5)) == 1  # a reply is not acknowledged again
 
 
 def test_a_reply_by_in_reply_to_alone_threads_even_with_a_changed_subject(
@@ -97,8 +99,7 @@ def test_a_strangers_reply_carrying_the_token_is_not_added(gateway: Gateway, sin
     assert len(show(gateway, sr_id)["messages"]) == 1
     assert count(gateway, StoredMail, StoredMail.status == "review") == 1
     # The stranger's notice says nothing of the SR: no ID, no subject, no content
-    notice = sink.wait_for(2)[1]
-    assert notice.rcpt_tos == ("mallory@evil.example",)
+    (notice,) = sink.wait_to("mallory@evil.example")
     assert sr_id not in notice.data.decode()
     assert "hello" not in notice.message["Subject"]
 
@@ -113,7 +114,7 @@ def test_another_customers_contact_naming_a_foreign_sr_gets_an_sr_of_their_own(
         body="Unsere Firewall startet ständig neu, bitte um Hilfe.",
     )
     assert gateway.send(other, mail_from="otto@other.example").code == 250
-    ack = sink.wait_for(2)[1]
+    (ack,) = sink.wait_to("otto@other.example")
     own_id = sr_id_of(ack)
     assert own_id != sr_id
     assert ack.message["Subject"].count("SR-") == 1  # the foreign ID is not echoed back
@@ -152,7 +153,7 @@ def test_a_reply_to_a_closed_sr_opens_a_linked_follow_up(gateway: Gateway, sink:
     sr_id, _ack = open_one(gateway, sink)
     _set_state(gateway, sr_id, "closed")
     assert gateway.send(mail(subject=f"Re: [{sr_id}] VPN", body="It is back again.")).code == 250
-    ack = sink.wait_for(2)[1]
+    ack = sink.wait_to(ALICE, 2)[1]
     follow_up = sr_id_of(ack)
     assert follow_up != sr_id
     assert show(gateway, follow_up)["follow_up_of"] == sr_id
@@ -169,8 +170,9 @@ def test_the_same_mail_delivered_twice_is_stored_once_and_acknowledged_once(
     data = mail(message_id="<twice@example.com>")
     assert gateway.send(data).code == 250
     assert gateway.send(data).code == 250
-    sink.wait_for(1)
-    assert len(sink.settle(1.0)) == 1
+    sink.wait_to(ALICE)
+    assert len(sink.settle_to(ALICE)) == 1
+    assert len(sink.to(SOC_QUEUE)) == 1
     assert count(gateway, ServiceRequest) == 1
     assert count(gateway, StoredMail) == 1
 
@@ -184,8 +186,8 @@ def test_a_mail_without_message_id_delivered_twice_is_stored_once(
     )
     assert gateway.send(data).code == 250
     assert gateway.send(relayed).code == 250
-    sink.wait_for(1)
-    assert len(sink.settle(1.0)) == 1
+    sink.wait_to(ALICE)
+    assert len(sink.settle_to(ALICE)) == 1
     assert count(gateway, ServiceRequest) == 1
 
 
@@ -230,7 +232,8 @@ def test_an_out_of_office_reply_on_an_sr_is_kept_on_it_without_any_answer(
     assert gateway.send(oof).code == 250
     shown = show(gateway, sr_id)
     assert shown["messages"][1]["author"] == "automatic"
-    assert len(sink.settle(1.0)) == 1
+    assert len(sink.settle_to(ALICE)) == 1
+    assert len(sink.to(SOC_QUEUE)) == 1  # only the new SR's notification, none for the OOF
 
 
 def test_an_unregistered_sender_opens_nothing_and_gets_one_notice_a_day(
@@ -262,8 +265,10 @@ def test_the_gateways_own_mail_coming_back_is_held_without_an_answer(
     gateway: Gateway, sink: Sink
 ) -> None:
     _sr_id, ack = open_one(gateway, sink)
+    before = len(sink.wait_to(SOC_QUEUE))
     assert gateway.send(ack.data, mail_from="").code == 250  # our acknowledgement bounced back
-    assert len(sink.settle(1.0)) == 1
+    assert len(sink.settle_to(ALICE)) == 1
+    assert len(sink.to(SOC_QUEUE)) == before
     assert count(gateway, StoredMail, StoredMail.status.in_(("review", "bounce"))) == 1
 
 
@@ -286,7 +291,8 @@ def test_a_p1_request_stays_p3_and_the_ack_says_to_telephone_first(
     assert shown["priority"] == 3
     assert shown["requested_priority"] == 1
     # And the SOC is alerted at once
-    alert = next(m for m in sink.wait_for(2) if m.rcpt_tos == ("soc-queue@securecall.example",))
+    queue = sink.wait_to(SOC_QUEUE, 2)
+    (alert,) = [m for m in queue if "P1 requested by e-mail" in m.message["Subject"]]
     assert sr_id in alert.message["Subject"]
     assert alert.message["Auto-Submitted"] == "auto-generated"
     assert "Production is down" in alert.text
@@ -298,7 +304,10 @@ def test_a_p2_request_is_recorded_as_requested_and_no_alert_is_sent(
     sr_id, ack = open_one(gateway, sink, subject="Prio 2: backup VPN flapping")
     assert show(gateway, sr_id)["requested_priority"] == 2
     assert "you asked for Priority 2" in ack.text
-    assert len(sink.settle(1.0)) == 1
+    sink.settle(1.0)
+    assert [
+        m.message["Subject"] for m in sink.to(SOC_QUEUE) if "P1 requested" in m.message["Subject"]
+    ] == []
 
 
 @pytest.mark.parametrize(
@@ -415,7 +424,7 @@ def test_a_storage_failure_answers_451_and_stores_nothing(gateway: Gateway, sink
     assert count(gateway, StoredMail) == 0
     # The sending MTA retries later, and then the mail is taken
     assert gateway.send(mail(message_id="<retry-me@example.com>")).code == 250
-    assert len(sink.wait_for(1)) == 1
+    assert len(sink.wait_to(ALICE)) == 1
 
 
 def test_an_sr_and_its_acknowledgement_are_committed_together_or_not_at_all(

@@ -30,7 +30,7 @@ def test_a_mail_from_a_contact_opens_an_sr_and_is_acknowledged(
     # Then the gateway answers 250 only once the mail is stored
     assert reply.code == 250
     # And the acknowledgement reaches the relay, threaded under her mail
-    (ack,) = sink.wait_for(1)
+    (ack,) = sink.wait_to("alice@example.com")
     assert ack.rcpt_tos == ("alice@example.com",)
     headers = ack.message
     sr_id = SR_ID.search(headers["Subject"]).group(1)
@@ -50,7 +50,7 @@ def test_a_mail_from_a_contact_opens_an_sr_and_is_acknowledged(
     def stored() -> dict | None:
         with gateway.runtime.sessions.begin() as session:
             shown = listings.request(session, sr_id)
-        return shown if shown and shown["deliveries"][0]["status"] == "sent" else None
+        return shown if shown and {d["status"] for d in shown["deliveries"]} == {"sent"} else None
 
     shown = eventually(stored)
     assert shown["priority"] == 3
@@ -59,5 +59,8 @@ def test_a_mail_from_a_contact_opens_an_sr_and_is_acknowledged(
     (message,) = shown["messages"]
     assert message["message_id"] == message_id
     assert "FG6H0E5819900001" in message["text"]
-    assert [d["status"] for d in shown["deliveries"]] == ["sent"]
+    assert [(d["template"], d["to"]) for d in shown["deliveries"]] == [
+        ("request_opened", "alice@example.com"),  # the acknowledgement
+        ("request_opened", "soc-queue@securecall.example"),  # the SOC's notification (R2.1)
+    ]
     assert shown["deadlines"][0]["kind"] == "initial_response"

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from gateway.triage import Action, Facts, Sender, Thread, decide
+from parsers.commands import read_commands
 from parsers.mail import parse
 from parsers.signals import PriorityRequest
 from tests.support.harness import mail
@@ -25,6 +26,8 @@ def facts(
     looped: bool = False,
     p1: bool = False,
     noticed: bool = False,
+    note: bool = False,
+    commands: str = "",
 ) -> Facts:
     thread = Thread(1, "SR-7KQM-29XD", state, 1) if state else None
     return Facts(
@@ -38,25 +41,37 @@ def facts(
         looped=looped,
         requested=PriorityRequest(1, "outage") if p1 else None,
         noticed_recently=noticed,
+        to_note_address=note,
+        commands=read_commands(commands),
     )
 
 
 @pytest.mark.parametrize(
     ("given", "action", "notices"),
     [
-        (facts(), Action.OPEN, ["request_opened"]),
-        (facts(p1=True), Action.OPEN, ["request_opened", "priority1_requested"]),
-        (facts(state="open"), Action.ADD, []),
-        (facts(state="waiting"), Action.ADD, []),
-        (facts(state="resolved"), Action.REOPEN, []),
-        (facts(state="closed"), Action.FOLLOW_UP, ["request_opened"]),
+        (facts(), Action.OPEN, ["request_opened/customer", "request_opened/soc"]),
+        (
+            facts(p1=True),
+            Action.OPEN,
+            ["request_opened/customer", "request_opened/soc", "priority1_requested/soc"],
+        ),
+        (facts(state="open"), Action.ADD, ["customer_replied/soc"]),
+        (facts(state="waiting"), Action.ADD, ["customer_replied/soc"]),
+        (facts(state="resolved"), Action.REOPEN, ["customer_replied/soc"]),
+        (
+            facts(state="closed"),
+            Action.FOLLOW_UP,
+            ["request_opened/customer", "request_opened/soc"],
+        ),
         (facts(state="closed", automatic="Auto-Submitted: auto-replied"), Action.ADD, []),
         (facts(automatic="Precedence: bulk"), Action.HOLD, []),
         (facts(bounce="null envelope sender"), Action.BOUNCE, []),
         (facts(looped=True), Action.HOLD, []),
-        (facts(SOC, state="open"), Action.ADD, []),
+        (facts(SOC, state="open"), Action.ANSWER, []),
+        (facts(SOC, state="open", note=True), Action.NOTE, []),
         (facts(SOC), Action.HOLD, []),
-        (facts(STRANGER), Action.HOLD, ["sender_unregistered"]),
+        (facts(SOC, commands="#priority 2\nplease"), Action.HOLD, ["command_result/soc"]),
+        (facts(STRANGER), Action.HOLD, ["sender_unregistered/customer"]),
         (facts(STRANGER, noticed=True), Action.HOLD, []),
         (facts(STRANGER, automatic="Auto-Submitted: auto-replied"), Action.HOLD, []),
     ],
@@ -64,4 +79,4 @@ def facts(
 def test_the_first_matching_rule_decides(given: Facts, action: Action, notices: list[str]) -> None:
     decision = decide(given)
     assert decision.action is action
-    assert [n.template for n in decision.notices] == notices
+    assert [f"{n.template}/{n.audience}" for n in decision.notices] == notices

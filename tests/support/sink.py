@@ -95,6 +95,27 @@ class Sink:
                 self._cond.wait(left)
             return list(self.mails)
 
+    def wait_to(self, address: str, count: int = 1, timeout: float = 15.0) -> list[Received]:
+        """Block until `count` mails for `address` arrived; returns those."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len(self._to(address)) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(
+                        f"expected {count} mails to {address}, got {len(self._to(address))}"
+                    )
+                self._cond.wait(left)
+            return self._to(address)
+
+    def settle_to(self, address: str, seconds: float = 1.0) -> list[Received]:
+        """Wait a while to see that nothing more arrives for `address`; returns its mails."""
+        time.sleep(seconds)
+        return self.to(address)
+
+    def _to(self, address: str) -> list[Received]:
+        return [m for m in self.mails if address.lower() in (r.lower() for r in m.rcpt_tos)]
+
     def to(self, address: str) -> list[Received]:
         with self._cond:
             return [m for m in self.mails if address.lower() in (r.lower() for r in m.rcpt_tos)]

@@ -1,0 +1,225 @@
+"""§3.5.5, R2.4: escalations: Duty Management alerted, Account and Service Delivery Managers
+notified, the requester told; still open after 3 days (24 hours for P1): Director level.
+
+Every escalation and each of its steps is stored, for later analysis.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, insert, select, update
+
+from gateway import service_levels, store
+from gateway.notices import answer, reply_language
+from gateway.runtime import Runtime
+from gateway.store import RequestRow
+
+ESCALATIONS = store.ESCALATIONS
+STEPS = store.ESCALATION_STEPS
+Deliveries = list[tuple[int, str]]
+# Who hears of a new escalation, besides Duty Management and the requester (R2.4).
+NOTIFIED_ROLES = (
+    ("account_manager", "Account Manager"),
+    ("service_delivery_manager", "Service Delivery Manager"),
+)
+
+
+def open_escalation(
+    conn: Connection,
+    rt: Runtime,
+    sr: RequestRow,
+    *,
+    source: str,
+    requested_by: str,
+    reason: str,
+    now: datetime,
+) -> Deliveries:
+    """Open an escalation of `sr`, or, if one is open, record the new request on it."""
+    current = open_of(conn, sr.id)
+    if current is not None:
+        _step(conn, current, now, "requested_again", f"{source}: {requested_by}: {reason}")
+        return _tell_requester(conn, rt, sr, current, now)
+    escalation_id = int(
+        conn.execute(
+            insert(ESCALATIONS)
+            .values(
+                sr_id=sr.id,
+                source=source,
+                requested_by=requested_by,
+                reason=reason[:2000],
+                level="duty_management",
+                opened_at=now,
+                closed_at=None,
+            )
+            .returning(ESCALATIONS.c.id)
+        ).scalar_one()
+    )
+    _step(conn, escalation_id, now, "opened", f"{source}: {requested_by}: {reason}")
+    due = service_levels.arm(
+        conn, rt.settings, sr, "escalation_director", now, now, escalation_id=escalation_id
+    )
+    context = {
+        **_context(sr, rt),
+        "reason": reason,
+        "requested_by": requested_by,
+        "source": source,
+        "director_at": _local(due, rt),
+    }
+    deliveries = [
+        _mail(
+            conn,
+            rt,
+            sr,
+            "escalation_opened",
+            "soc",
+            rt.settings.duty_management_address,
+            context,
+            now,
+        )
+    ]
+    _step(conn, escalation_id, now, "duty_management_alerted", rt.settings.duty_management_address)
+    for role, title in NOTIFIED_ROLES:
+        for address, name in store.contacts_with_role(conn, sr.customer_id, role):
+            deliveries.append(
+                _mail(
+                    conn,
+                    rt,
+                    sr,
+                    "escalation_notice",
+                    "staff",
+                    address,
+                    {**context, "name": name, "role": title},
+                    now,
+                )
+            )
+            _step(conn, escalation_id, now, f"{role}_notified", address)
+    return deliveries + _tell_requester(conn, rt, sr, escalation_id, now)
+
+
+def close_escalation(conn: Connection, sr_id: int, by: str, reason: str, now: datetime) -> bool:
+    """De-escalate: the open escalation of the SR is closed, its Director clock stopped."""
+    current = open_of(conn, sr_id)
+    if current is None:
+        return False
+    conn.execute(update(ESCALATIONS).where(ESCALATIONS.c.id == current).values(closed_at=now))
+    _step(conn, current, now, "closed", f"{by}: {reason}".strip(": "))
+    for row in store.open_deadlines(conn, sr_id, ("escalation_director",)):
+        store.set_deadline(conn, row.id, met_at=now, next_at=None)
+    return True
+
+
+def escalate_to_director(
+    conn: Connection, rt: Runtime, escalation_id: int, now: datetime
+) -> Deliveries:
+    """The clock's step: an escalation still open after its time goes to Director level."""
+    row = conn.execute(select(ESCALATIONS).where(ESCALATIONS.c.id == escalation_id)).one()
+    if row.closed_at is not None:
+        return []
+    conn.execute(
+        update(ESCALATIONS).where(ESCALATIONS.c.id == escalation_id).values(level="director")
+    )
+    sr = store.request_row(conn, row.sr_id)
+    _step(conn, escalation_id, now, "director_escalated", rt.settings.director_address)
+    context = {
+        **_context(sr, rt),
+        "reason": row.reason,
+        "requested_by": row.requested_by,
+        "opened_at": _local(row.opened_at, rt),
+        "source": row.source,
+    }
+    return [
+        _mail(
+            conn, rt, sr, "escalation_director", "soc", rt.settings.director_address, context, now
+        )
+    ]
+
+
+def open_of(conn: Connection, sr_id: int) -> int | None:
+    return conn.scalar(
+        select(ESCALATIONS.c.id).where(
+            ESCALATIONS.c.sr_id == sr_id, ESCALATIONS.c.closed_at.is_(None)
+        )
+    )
+
+
+def _tell_requester(
+    conn: Connection, rt: Runtime, sr: RequestRow, escalation_id: int, now: datetime
+) -> Deliveries:
+    """The requesting contact is told the escalation is recorded and who handles it (R2.4)."""
+    if not sr.requester:
+        return []
+    language = reply_language(sr.language, sr.calendar, now)
+    context = {
+        **_context(sr, rt),
+        "contact_name": sr.requester_name,
+        "outside_hours": language.outside_hours,
+        "wanted_language": language.wanted,
+    }
+    latest, thread = store.thread_of(conn, sr.id)
+    delivery = answer(
+        conn,
+        rt,
+        template="escalation_recorded",
+        recipient=sr.requester,
+        mail=None,
+        context=context,
+        now=now,
+        language=language.code,
+        sr_id=sr.id,
+        label=sr.public_id,
+        in_reply_to=latest,
+        references=thread,
+    )
+    _step(conn, escalation_id, now, "requester_told", sr.requester)
+    return [delivery]
+
+
+def _mail(
+    conn: Connection,
+    rt: Runtime,
+    sr: RequestRow,
+    template: str,
+    audience: str,
+    recipient: str,
+    context: dict[str, Any],
+    now: datetime,
+) -> tuple[int, str]:
+    return answer(
+        conn,
+        rt,
+        template=template,
+        recipient=recipient,
+        mail=None,
+        context=context,
+        now=now,
+        audience=audience,
+        sr_id=sr.id,
+        label=sr.public_id,
+        auto_submitted="auto-generated",
+    )
+
+
+def _step(conn: Connection, escalation_id: int, now: datetime, step: str, detail: str) -> None:
+    conn.execute(
+        insert(STEPS).values(escalation_id=escalation_id, at=now, step=step, detail=detail[:2000])
+    )
+
+
+def _context(sr: RequestRow, rt: Runtime) -> dict[str, Any]:
+    return {
+        "sr_id": sr.public_id,
+        "title": sr.title,
+        "priority": sr.priority,
+        "customer": sr.customer,
+        "requester": sr.requester or "",
+        "soc_phone": rt.settings.soc_phone,
+        "soc_address": rt.settings.gateway_address,
+        "duty_management": rt.settings.duty_management_address,
+    }
+
+
+def _local(instant: datetime, rt: Runtime) -> str:
+    return f"{instant.astimezone(ZoneInfo(rt.settings.soc_timezone)):%Y-%m-%d %H:%M %Z}"

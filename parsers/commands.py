@@ -1,0 +1,94 @@
+"""The SOC's mail commands: `#command argument` lines at the top of a mail (R2.2).
+
+    #priority 2          set the priority (1–4); also #p2
+    #state waiting       open | waiting | resolved | closed; also #open #wait #resolve #close
+    #assign me           assign the SR to an analyst (an address of SOC staff, or "me")
+    #escalate reason     open an escalation (§3.5.5); #deescalate [reason] closes it
+    #note                the whole mail is an internal note, never sent to the customer
+    #sow-sent            SecureHands/scan: the Statement of Work was sent (meets its target)
+    #sow-agreed          the SOW is agreed or signed: the scheduling target starts
+    #scheduled           the session or scan is scheduled (meets the scheduling target)
+
+Commands are read only from the first lines, up to the first line that is not a command;
+what follows is the text of the mail. Only SOC staff may give them: from anyone else the same
+lines are ordinary text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_LINE = re.compile(r"^\s*#([A-Za-z][A-Za-z0-9-]*)\b[ \t]*(.*?)\s*$")
+
+# spelling -> (command, fixed argument or None)
+ALIASES: dict[str, tuple[str, str | None]] = {
+    "priority": ("priority", None),
+    "prio": ("priority", None),
+    "p1": ("priority", "1"),
+    "p2": ("priority", "2"),
+    "p3": ("priority", "3"),
+    "p4": ("priority", "4"),
+    "state": ("state", None),
+    "open": ("state", "open"),
+    "reopen": ("state", "open"),
+    "wait": ("state", "waiting"),
+    "waiting": ("state", "waiting"),
+    "resolve": ("state", "resolved"),
+    "resolved": ("state", "resolved"),
+    "close": ("state", "closed"),
+    "closed": ("state", "closed"),
+    "assign": ("assign", None),
+    "escalate": ("escalate", None),
+    "deescalate": ("deescalate", None),
+    "de-escalate": ("deescalate", None),
+    "note": ("note", None),
+    "sow-sent": ("sow_sent", None),
+    "sow-agreed": ("sow_agreed", None),
+    "sow-signed": ("sow_agreed", None),
+    "scheduled": ("scheduled", None),
+}
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str  # canonical: priority, state, assign, escalate, deescalate, note, sow_sent …
+    argument: str
+    line: str  # as written, for the confirmation
+
+
+@dataclass(frozen=True)
+class Commands:
+    commands: tuple[Command, ...]
+    unknown: tuple[str, ...]  # lines that looked like commands but are none
+    text: str  # the mail without its command lines
+
+    @property
+    def note(self) -> bool:
+        return any(c.name == "note" for c in self.commands)
+
+
+def read_commands(text: str) -> Commands:
+    """Split the leading command lines off `text`."""
+    lines = text.replace("\r\n", "\n").split("\n")
+    commands: list[Command] = []
+    unknown: list[str] = []
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        if not line.strip():
+            index += 1
+            continue
+        found = _LINE.match(line)
+        if not found:
+            break
+        word, argument = found.group(1).lower(), found.group(2)
+        if word in ALIASES:
+            name, fixed = ALIASES[word]
+            commands.append(Command(name, fixed if fixed is not None else argument, line.strip()))
+        else:
+            unknown.append(line.strip())
+        index += 1
+    if not commands and not unknown:
+        return Commands((), (), text.strip())
+    return Commands(tuple(commands), tuple(unknown), "\n".join(lines[index:]).strip())
