@@ -30,6 +30,7 @@ products = typer.Typer(no_args_is_help=True, help="Products and entitlements of 
 staff = typer.Typer(no_args_is_help=True, help="SOC staff addresses.")
 requests = typer.Typer(no_args_is_help=True, help="Service Requests.")
 review = typer.Typer(no_args_is_help=True, help="Mail that opened nothing: the review queue.")
+escalations = typer.Typer(no_args_is_help=True, help="Escalations and their steps (§3.5.5).")
 deliveries = typer.Typer(no_args_is_help=True, help="Outgoing mail (the outbox).")
 for group, name in (
     (customers, "customers"),
@@ -38,6 +39,7 @@ for group, name in (
     (staff, "staff"),
     (requests, "requests"),
     (review, "review"),
+    (escalations, "escalations"),
     (deliveries, "deliveries"),
 ):
     app.add_typer(group, name=name)
@@ -107,7 +109,7 @@ def run(
             if demo.load(session, rt.now()):
                 logging.getLogger("gateway").info("demo customer %r loaded", demo.CUSTOMER)
     _banner(rt)
-    _serve(Services(rt, smtp=True, imap=True, workers=True, sweep=True))
+    _serve(Services(rt, smtp=True, imap=True, workers=True, sweep=True, clock=True))
 
 
 @app.command()
@@ -126,6 +128,14 @@ def imap() -> None:
         raise _fail("GATEWAY_IMAP_URL is not set")
     local = in_process(rt.outbox.broker)
     _serve(Services(rt, imap=True, workers=local, sweep=True))
+
+
+@app.command("clock")
+def run_clock() -> None:
+    """The clock alone: alerts, escalations, daily reviews (several may run on PostgreSQL)."""
+    rt = _runtime()
+    local = in_process(rt.outbox.broker)
+    _serve(Services(rt, clock=True, workers=local, sweep=True))
 
 
 @app.command()
@@ -388,6 +398,20 @@ def review_list(
     with _session() as (session, _rt):
         rows = listings.held_mails(session, status=status, limit=limit)
     _print(rows, as_json, ("id", "received_at", "from", "subject", "reason"))
+
+
+@escalations.command("list")
+def escalations_list(
+    open_only: Annotated[bool, typer.Option("--open", help="Only those still open.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Every escalation with its steps, newest first."""
+    with _session() as (session, _rt):
+        rows = listings.escalations(session, open_only=open_only)
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    _print(rows, False, ("sr_id", "level", "source", "requested_by", "opened_at", "closed_at"))
 
 
 @deliveries.command("list")

@@ -10,6 +10,7 @@ from typing import Any
 
 import dramatiq
 
+from gateway import clock
 from gateway.imap import Poller
 from gateway.outbox import in_process, sweep
 from gateway.runtime import Runtime
@@ -30,6 +31,7 @@ class Services:
     imap: bool = False
     workers: bool = False
     sweep: bool = False
+    clock: bool = False
     stopping: threading.Event = field(default_factory=threading.Event)
     listener: Listener | None = None
     worker: dramatiq.Worker | None = None
@@ -48,6 +50,9 @@ class Services:
             self.worker.start()
         if self.sweep:
             self._thread("sweep", self._sweep_loop)
+        if self.clock:
+            clock.prepare(self.rt)
+            self._thread("clock", self._clock_loop)
         if self.imap and settings.imap_url:
             poller = Poller(self.rt, settings.imap_url, self.stopping)
             self._thread("imap", poller.run)
@@ -96,6 +101,16 @@ class Services:
                 log.exception("delivery sweep failed; trying again")
             requeue_after = settings.requeue_after
             self.stopping.wait(settings.sweep_interval)
+
+    def _clock_loop(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                busy = clock.tick(self.rt) >= clock.BATCH
+            except Exception:  # an edge: a database hiccup must not stop the clock
+                log.exception("clock tick failed; trying again")
+                busy = False
+            if not busy:  # a full batch: more may be due at once
+                self.stopping.wait(self.rt.settings.clock_interval)
 
 
 def run_until_signal(services: Services) -> None:

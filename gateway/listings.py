@@ -14,6 +14,7 @@ from gateway.models import (
     Deadline,
     Delivery,
     Entitlement,
+    Escalation,
     Message,
     ServiceRequest,
     SocStaff,
@@ -177,6 +178,32 @@ def held_mails(
             "status": row.status,
         }
         for row in session.execute(query)
+    ]
+
+
+def escalations(session: Session, *, open_only: bool = False) -> list[dict[str, Any]]:
+    """§3.5.5: every escalation, with its steps, for later analysis."""
+    query = (
+        select(Escalation, ServiceRequest.public_id)
+        .join(ServiceRequest, ServiceRequest.id == Escalation.sr_id)
+        .options(selectinload(Escalation.steps))
+        .order_by(Escalation.opened_at.desc(), Escalation.id.desc())
+    )
+    if open_only:
+        query = query.where(Escalation.closed_at.is_(None))
+    return [
+        {
+            "id": e.id,
+            "sr_id": public_id,
+            "source": e.source,
+            "requested_by": e.requested_by,
+            "reason": e.reason,
+            "level": e.level,
+            "opened_at": _when(e.opened_at),
+            "closed_at": _when(e.closed_at),
+            "steps": [{"at": _when(s.at), "step": s.step, "detail": s.detail} for s in e.steps],
+        }
+        for e, public_id in session.execute(query)
     ]
 
 

@@ -1,0 +1,205 @@
+"""The SOC side by mail: answers relayed to the customer, internal notes, commands (R2.1, R2.2)."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from gateway import listings
+from gateway.models import Deadline, Message, ServiceRequest
+from tests.support.harness import Gateway, eventually, mail
+from tests.support.sink import Received, Sink
+
+ALICE = "alice@example.com"
+ANALYST = "analyst@securecall.example"
+SOC_QUEUE = "soc-queue@securecall.example"
+NOTES = "notes@securecall.example"
+
+
+def sr_id_of(received: Received) -> str:
+    return re.search(r"SR-[0-9A-Z]{4}-[0-9A-Z]{4}", received.message["Subject"]).group(0)
+
+
+def opened(gateway: Gateway, sink: Sink, **kwargs: Any) -> tuple[str, Received]:
+    """An SR opened by Alice; returns its ID and the SOC's notification of it."""
+    assert gateway.send(mail(message_id="<first@example.com>", **kwargs)).code == 250
+    notification = sink.wait_to(SOC_QUEUE)[0]
+    return sr_id_of(notification), notification
+
+
+def outlook_reply(
+    notification: Received, body: str, sender: str = ANALYST, to: str = "soc@securecall.example"
+) -> bytes:
+    """An analyst's answer as Outlook writes it: new text on top, the notification quoted below."""
+    quoted = (
+        f"{body}\n\nSam Analyst\nSecureCall SOC\n\n"
+        "-----Original Message-----\n"
+        "From: SecureCall SOC <soc@securecall.example>\n"
+        "Sent: Wednesday, November 18, 2026 10:00 AM\n"
+        f"To: {SOC_QUEUE}\n"
+        f"Subject: {notification.message['Subject']}\n\n"
+        f"{notification.text}"
+    )
+    return mail(
+        sender=sender,
+        to=to,
+        subject=f"RE: {notification.message['Subject']}",
+        body=quoted,
+        in_reply_to=notification.message["Message-ID"],
+        references=notification.message["Message-ID"],
+        name="Sam Analyst",
+    )
+
+
+def show(gateway: Gateway, sr_id: str) -> dict[str, Any]:
+    with gateway.runtime.sessions.begin() as session:
+        shown = listings.request(session, sr_id)
+    assert shown is not None
+    return shown
+
+
+def test_a_soc_answer_reaches_the_customer_threaded_and_without_the_quoted_notification(
+    gateway: Gateway, sink: Sink
+) -> None:
+    sr_id, notification = opened(gateway, sink)
+    assert "Answer this mail to reply" in notification.text  # internal text, to be kept inside
+    reply = outlook_reply(notification, "Hello Alice,\n\nwe restarted the tunnel on our side.")
+    assert gateway.send(reply, mail_from=ANALYST).code == 250
+    # The customer gets the answer, from the gateway, threaded under her own mail
+    answer = sink.wait_to(ALICE, 2)[1]  # after the acknowledgement
+    headers = answer.message
+    assert headers["From"] == "SecureCall SOC <soc@securecall.example>"
+    assert headers["Subject"] == f"Re: [{sr_id}] VPN tunnel to Frankfurt is down"
+    assert headers["In-Reply-To"] == "<first@example.com>"
+    assert "<first@example.com>" in headers["References"]
+    assert headers["Auto-Submitted"] is None  # a person wrote it
+    assert "we restarted the tunnel on our side." in answer.text
+    for internal in (
+        "Answer this mail",
+        "Original Message",
+        "Entitlement",
+        "#priority",
+        SOC_QUEUE,
+        "New P3 SR",
+    ):
+        assert internal not in answer.text
+    assert "Sam Analyst, SecureCall Security Operations Center" in answer.text
+    # And it is the SR's Initial Response (§3.5.3): that clock stops
+    shown = show(gateway, sr_id)
+    assert shown["initial_response_at"] is not None
+    (target,) = [d for d in shown["deadlines"] if d["kind"] == "initial_response"]
+    assert target["met_at"] == shown["initial_response_at"]
+    assert shown["messages"][1]["author"] == "soc"
+
+
+def test_the_customers_answer_to_the_relayed_mail_threads_back(
+    gateway: Gateway, sink: Sink
+) -> None:
+    sr_id, notification = opened(gateway, sink)
+    gateway.send(outlook_reply(notification, "Please send the IKE logs."), mail_from=ANALYST)
+    relayed = sink.wait_to(ALICE, 2)[1]
+    again = mail(
+        subject="the logs",
+        body="Attached are the logs you asked for.",
+        in_reply_to=relayed.message["Message-ID"],
+    )
+    assert gateway.send(again).code == 250
+    eventually(lambda: len(show(gateway, sr_id)["messages"]) == 3)
+    # The SOC is told of the customer's reply, so that it can answer from there again
+    replies = eventually(
+        lambda: [m for m in sink.to(SOC_QUEUE) if "Customer reply" in m.message["Subject"]]
+    )
+    assert "Attached are the logs" in replies[0].text
+
+
+def test_every_customer_contact_on_the_sr_gets_the_answer(gateway: Gateway, sink: Sink) -> None:
+    sr_id, notification = opened(gateway, sink)
+    colleague = mail(
+        sender="dana@example.com",
+        subject=f"Re: [{sr_id}] VPN",
+        body="Adding myself: I manage this account.",
+    )
+    assert gateway.send(colleague, mail_from="dana@example.com").code == 250
+    gateway.send(outlook_reply(notification, "The tunnel is back."), mail_from=ANALYST)
+    assert "The tunnel is back." in sink.wait_to("dana@example.com")[0].text
+    assert "The tunnel is back." in sink.wait_to(ALICE, 2)[1].text
+
+
+def test_an_internal_note_never_reaches_the_customer(gateway: Gateway, sink: Sink) -> None:
+    sr_id, notification = opened(gateway, sink)
+    by_address = outlook_reply(
+        notification, "Customer runs an old firmware; check 7.0.12.", to=NOTES
+    )
+    assert gateway.send(by_address, mail_from=ANALYST, rcpt=NOTES).code == 250
+    by_command = outlook_reply(notification, "#note\nThe firewall admin is on leave.")
+    assert gateway.send(by_command, mail_from=ANALYST).code == 250
+    notes = [m["reply_text"] for m in show(gateway, sr_id)["messages"] if m["author"] == "soc"]
+    assert [n.split("\n")[0] for n in notes] == [
+        "Customer runs an old firmware; check 7.0.12.",
+        "The firewall admin is on leave.",
+    ]
+    with gateway.runtime.sessions.begin() as session:
+        internal = session.scalars(select(Message.internal).where(Message.author_kind == "soc"))
+        assert list(internal) == [True, True]
+    sink.settle(1.0)
+    assert len(sink.to(ALICE)) == 1  # only the acknowledgement
+    assert show(gateway, sr_id)["initial_response_at"] is None  # a note is no answer
+
+
+def test_soc_commands_set_priority_state_and_assignee_and_are_confirmed(
+    gateway: Gateway, sink: Sink
+) -> None:
+    sr_id, notification = opened(gateway, sink)
+    commands = "#priority 2\n#state waiting\n#assign me\n#flyaway\n\nWe are on it."
+    assert gateway.send(outlook_reply(notification, commands), mail_from=ANALYST).code == 250
+    shown = show(gateway, sr_id)
+    assert (shown["priority"], shown["state"]) == (2, "waiting")
+    with gateway.runtime.sessions.begin() as session:
+        sr = session.scalars(select(ServiceRequest).where(ServiceRequest.public_id == sr_id)).one()
+        assert sr.assigned_to == ANALYST
+        # R3.4: the Initial Response target moved to 2 hours after opening
+        (target,) = session.scalars(select(Deadline).where(Deadline.kind == "initial_response"))
+        assert target.due_at - target.started_at == timedelta(hours=2)
+        assert target.started_at == sr.created_at
+    confirmation = sink.wait_to(ANALYST)[0]
+    assert confirmation.message["Subject"] == f"[{sr_id}] Commands: 3 done, 1 refused"
+    assert "REFUSED  #flyaway  -  unknown command" in confirmation.text
+    # The text after the commands still goes to the customer, without the command lines
+    relayed = sink.wait_to(ALICE, 2)[1]
+    assert "We are on it." in relayed.text
+    assert "#priority" not in relayed.text
+
+
+def test_a_command_from_a_customer_changes_nothing_and_stays_text(
+    gateway: Gateway, sink: Sink
+) -> None:
+    sr_id, _notification = opened(gateway, sink)
+    sneaky = mail(subject=f"Re: [{sr_id}] VPN", body="#priority 1\n#close\n#assign me\nThanks!")
+    assert gateway.send(sneaky).code == 250
+    shown = eventually(lambda: (s := show(gateway, sr_id)) and len(s["messages"]) == 2 and s)
+    assert (shown["priority"], shown["state"]) == (3, "open")
+    assert shown["messages"][1]["reply_text"].startswith("#priority 1\n#close")
+    sink.settle(0.5)
+    assert sink.to(ALICE)[1:] == []  # no confirmation, nothing else
+
+
+def test_commands_naming_no_sr_are_refused_with_the_reason(gateway: Gateway, sink: Sink) -> None:
+    orphan = mail(sender=ANALYST, subject="quick one", body="#priority 1\nplease bump")
+    assert gateway.send(orphan, mail_from=ANALYST).code == 250
+    (refusal,) = sink.wait_to(ANALYST)
+    assert "REFUSED  #priority 1  -  no Service Request named" in refusal.text
+
+
+def test_closing_an_sr_by_command(gateway: Gateway, sink: Sink) -> None:
+    sr_id, notification = opened(gateway, sink)
+    gateway.send(
+        outlook_reply(notification, "#close\nSolved by the firmware update."), mail_from=ANALYST
+    )
+    shown = show(gateway, sr_id)
+    assert shown["state"] == "closed"
+    with gateway.runtime.sessions.begin() as session:
+        running = session.scalars(select(Deadline).where(Deadline.next_at.is_not(None)))
+        assert [d.kind for d in running] == []  # no clock runs on a closed SR
