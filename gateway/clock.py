@@ -17,7 +17,7 @@ from sqlalchemy import Connection
 
 from gateway import escalations, reviews, service_levels, store
 from gateway.db import transaction
-from gateway.notices import answer
+from gateway.notices import alert
 from gateway.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -129,18 +129,15 @@ def _alert(
     context: dict[str, Any],
     now: datetime,
 ) -> tuple[int, str]:
-    return answer(
+    return alert(
         conn,
         rt,
         template=template,
         recipient=rt.settings.soc_queue_address,
-        mail=None,
         context=context,
         now=now,
-        audience="soc",
         sr_id=sr.id,
         label=sr.public_id,
-        auto_submitted="auto-generated",
     )
 
 

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, insert, select, update
 
 from gateway import service_levels, store
-from gateway.notices import answer, reply_language
+from gateway.notices import alert, answer, reply_language
 from gateway.runtime import Runtime
 from gateway.store import RequestRow
 
@@ -187,18 +187,16 @@ def _mail(
     context: dict[str, Any],
     now: datetime,
 ) -> tuple[int, str]:
-    return answer(
+    return alert(
         conn,
         rt,
         template=template,
         recipient=recipient,
-        mail=None,
         context=context,
         now=now,
         audience=audience,
         sr_id=sr.id,
         label=sr.public_id,
-        auto_submitted="auto-generated",
     )
 
 

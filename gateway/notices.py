@@ -89,3 +89,33 @@ def answer(
     if sr_id is not None:
         store.add_thread_ref(conn, message_id, sr_id)
     return delivery_id, "mail"
+
+
+def alert(
+    conn: Connection,
+    rt: Runtime,
+    *,
+    template: str,
+    recipient: str,
+    context: dict[str, Any],
+    now: datetime,
+    audience: str = "soc",
+    sr_id: int | None = None,
+    label: str = "",
+    raw_mail_id: int | None = None,
+) -> tuple[int, str]:
+    """An automatic mail to the SOC or to staff (RFC 3834: Auto-Submitted: auto-generated)."""
+    return answer(
+        conn,
+        rt,
+        template=template,
+        recipient=recipient,
+        mail=None,
+        context=context,
+        now=now,
+        audience=audience,
+        sr_id=sr_id,
+        label=label,
+        raw_mail_id=raw_mail_id,
+        auto_submitted="auto-generated",
+    )

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, func, select, update
 
 from gateway import store
-from gateway.notices import answer
+from gateway.notices import alert
 from gateway.runtime import Runtime
 from gateway.store import REQUESTS, RequestRow
 
@@ -41,18 +41,16 @@ def notify_tam(conn: Connection, rt: Runtime, sr: RequestRow, now: datetime) -> 
         "type": sr.type,
     }
     return [
-        answer(
+        alert(
             conn,
             rt,
             template="tam_notice",
             recipient=address,
-            mail=None,
             context={**context, "name": name},
             now=now,
             audience="staff",
             sr_id=sr.id,
             label=sr.public_id,
-            auto_submitted="auto-generated",
         )
         for address, name in tams
     ]
@@ -93,17 +91,15 @@ def tam_digest(conn: Connection, rt: Runtime, now: datetime) -> Deliveries:
         ]
         for address, name in tams:
             deliveries.append(
-                answer(
+                alert(
                     conn,
                     rt,
                     template="tam_digest",
                     recipient=address,
-                    mail=None,
                     context={"name": name, "requests": listed, "day": f"{now:%Y-%m-%d}"},
                     now=now,
                     audience="staff",
                     label="tam-digest",
-                    auto_submitted="auto-generated",
                 )
             )
         conn.execute(
@@ -171,17 +167,14 @@ def progress_review(conn: Connection, rt: Runtime, now: datetime) -> Deliveries:
     }
     leaders = store.staff_with_role(conn, "team_leader") or [(rt.settings.soc_queue_address, "")]
     return [
-        answer(
+        alert(
             conn,
             rt,
             template="progress_review",
             recipient=address,
-            mail=None,
             context={**context, "name": name},
             now=now,
-            audience="soc",
             label="progress-review",
-            auto_submitted="auto-generated",
         )
         for address, name in leaders
     ]

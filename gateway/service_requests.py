@@ -14,7 +14,7 @@ from sqlalchemy import Connection
 
 from gateway import entitlements, escalations, reviews, service_levels, soc, store
 from gateway.hours import Calendar
-from gateway.notices import answer, reply_language
+from gateway.notices import alert, answer, reply_language
 from gateway.runtime import Runtime
 from gateway.store import RequestRow, Thread
 from gateway.triage import Action, Decision, Facts, Notice
@@ -284,19 +284,16 @@ def _soc_notification(
         "escalation_asked": facts.escalation_asked,
         "note_address": rt.settings.note_address,
     }
-    return answer(
+    return alert(
         conn,
         rt,
         template=notice.template,
         recipient=rt.settings.soc_queue_address,
-        mail=None,
         context=context,
         now=facts.now,
-        audience="soc",
         sr_id=sr.id,
         label=sr.public_id,
         raw_mail_id=stored,
-        auto_submitted="auto-generated",
     )
 
 
@@ -319,19 +316,16 @@ def _soc_alert(
         "reason": extra.get("requested_reason", ""),
         "excerpt": facts.reply_text[:4000],
     }
-    return answer(
+    return alert(
         conn,
         rt,
         template=notice.template,
         recipient=rt.settings.soc_queue_address,
-        mail=None,
         context=context,
         now=facts.now,
-        audience="soc",
         sr_id=sr.id,
         label=sr.public_id,
         raw_mail_id=stored,
-        auto_submitted="auto-generated",
     )
 
 
