@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, insert, select, update
 
 from gateway import service_levels, store
-from gateway.notices import alert, answer, reply_language
+from gateway.notices import alert, in_customer_thread, reply_language
 from gateway.runtime import Runtime
 from gateway.store import RequestRow
 
@@ -158,20 +158,16 @@ def _tell_requester(
         "outside_hours": language.outside_hours,
         "wanted_language": language.wanted,
     }
-    latest, thread = store.thread_of(conn, sr.id)
-    delivery = answer(
+    delivery = in_customer_thread(
         conn,
         rt,
+        sr_id=sr.id,
+        label=sr.public_id,
         template="escalation_recorded",
         recipient=sr.requester,
-        mail=None,
         context=context,
         now=now,
         language=language.code,
-        sr_id=sr.id,
-        label=sr.public_id,
-        in_reply_to=latest,
-        references=thread,
     )
     _step(conn, escalation_id, now, "requester_told", sr.requester)
     return [delivery]

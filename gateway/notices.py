@@ -119,3 +119,36 @@ def alert(
         raw_mail_id=raw_mail_id,
         auto_submitted="auto-generated",
     )
+
+
+def in_customer_thread(
+    conn: Connection,
+    rt: Runtime,
+    *,
+    sr_id: int,
+    label: str,
+    template: str,
+    recipient: str,
+    context: dict[str, Any],
+    now: datetime,
+    language: str,
+    auto_submitted: str = "auto-replied",
+) -> tuple[int, str]:
+    """A mail that lands in the customer's own thread of an SR: In-Reply-To their newest mail,
+    References the mails they sent and received on it (RFC 5322 §3.6.4)."""
+    latest, thread = store.thread_of(conn, sr_id)
+    return answer(
+        conn,
+        rt,
+        template=template,
+        recipient=recipient,
+        mail=None,
+        context=context,
+        now=now,
+        language=language,
+        sr_id=sr_id,
+        label=label,
+        auto_submitted=auto_submitted,
+        in_reply_to=latest,
+        references=thread,
+    )

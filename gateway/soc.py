@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from gateway import escalations, reviews, service_levels, store
-from gateway.notices import answer, reply_language
+from gateway.notices import answer, in_customer_thread, reply_language
 from gateway.runtime import Runtime
 from gateway.store import RequestRow
 from gateway.triage import Action, Decision, Facts
@@ -80,37 +80,31 @@ def relay(
     conn: Connection, rt: Runtime, sr: RequestRow, text: str, analyst: str, now: datetime
 ) -> list[tuple[int, str]]:
     """The analyst's answer to each of the customer's contacts on the SR (R2.1)."""
-    latest, thread = store.thread_of(conn, sr.id)
     language = reply_language(sr.language, sr.calendar, now)
-    deliveries = []
-    for address, name in store.customer_participants(conn, sr.id):
-        context = {
-            "sr_id": sr.public_id,
-            "title": sr.title,
-            "body": text,
-            "analyst": analyst,
-            "contact_name": name,
-            "soc_phone": rt.settings.soc_phone,
-            "outside_hours": language.outside_hours,
-            "wanted_language": language.wanted,
-        }
-        deliveries.append(
-            answer(
-                conn,
-                rt,
-                template="soc_answer",
-                recipient=address,
-                mail=None,
-                context=context,
-                now=now,
-                language=language.code,
-                sr_id=sr.id,
-                label=sr.public_id,
-                auto_submitted="",
-                in_reply_to=latest,
-                references=thread,
-            )
+    deliveries = [
+        in_customer_thread(
+            conn,
+            rt,
+            sr_id=sr.id,
+            label=sr.public_id,
+            template="soc_answer",
+            recipient=address,
+            context={
+                "sr_id": sr.public_id,
+                "title": sr.title,
+                "body": text,
+                "analyst": analyst,
+                "contact_name": name,
+                "soc_phone": rt.settings.soc_phone,
+                "outside_hours": language.outside_hours,
+                "wanted_language": language.wanted,
+            },
+            now=now,
+            language=language.code,
+            auto_submitted="",  # a person wrote it
         )
+        for address, name in store.customer_participants(conn, sr.id)
+    ]
     if deliveries and sr.initial_response_at is None:
         # §3.5.3: Initial Response is the first answer of a member of the SOC.
         store.set_request(conn, sr.id, initial_response_at=now)
