@@ -26,10 +26,10 @@ from sqlalchemy import insert, select, text, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gateway import clock, store  # noqa: E402
-from gateway.config import Settings  # noqa: E402
-from gateway.ids import new_sr_id  # noqa: E402
-from gateway.runtime import build  # noqa: E402
+from gateway import clock, store
+from gateway.config import Settings
+from gateway.ids import new_sr_id
+from gateway.runtime import build
 
 ADMIN = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 BATCH = 10_000
@@ -39,28 +39,68 @@ def fill(rt, requests: int) -> None:  # type: ignore[no-untyped-def]
     now = datetime.now(UTC)
     with rt.sessions.begin() as session:
         conn = session.connection()
-        customer = conn.execute(insert(store.CUSTOMERS).values(
-            name="Bench Corp", timezone="Europe/Berlin", country="DE", created_at=now,
-        ).returning(store.CUSTOMERS.c.id)).scalar_one()
+        customer = conn.execute(
+            insert(store.CUSTOMERS)
+            .values(
+                name="Bench Corp",
+                timezone="Europe/Berlin",
+                country="DE",
+                created_at=now,
+            )
+            .returning(store.CUSTOMERS.c.id)
+        ).scalar_one()
     for start in range(0, requests, BATCH):
         count = min(BATCH, requests - start)
         with rt.sessions.begin() as session:
             conn = session.connection()
-            ids = conn.execute(insert(store.REQUESTS).returning(store.REQUESTS.c.id), [
-                {"public_id": new_sr_id(), "customer_id": customer, "requester_id": None,
-                 "title": f"bench {start + n}", "type": "incident", "priority": 3,
-                 "requested_priority": None, "requested_reason": "", "state": "open",
-                 "language": "en", "entitlement": {}, "follow_up_of_id": None,
-                 "created_at": now, "updated_at": now, "initial_response_at": None}
-                for n in range(count)
-            ]).scalars().all()
+            ids = (
+                conn.execute(
+                    insert(store.REQUESTS).returning(store.REQUESTS.c.id),
+                    [
+                        {
+                            "public_id": new_sr_id(),
+                            "customer_id": customer,
+                            "requester_id": None,
+                            "title": f"bench {start + n}",
+                            "type": "incident",
+                            "priority": 3,
+                            "requested_priority": None,
+                            "requested_reason": "",
+                            "state": "open",
+                            "language": "en",
+                            "entitlement": {},
+                            "follow_up_of_id": None,
+                            "created_at": now,
+                            "updated_at": now,
+                            "initial_response_at": None,
+                        }
+                        for n in range(count)
+                    ],
+                )
+                .scalars()
+                .all()
+            )
             later = now + timedelta(days=30)
-            conn.execute(insert(store.DEADLINES), [
-                {"sr_id": sr, "escalation_id": None, "kind": kind, "started_at": now,
-                 "due_at": later, "warn_at": None, "warned_at": None, "breached_at": None,
-                 "met_at": None, "next_at": later, "created_at": now}
-                for sr in ids for kind in ("initial_response", "update")
-            ])
+            conn.execute(
+                insert(store.DEADLINES),
+                [
+                    {
+                        "sr_id": sr,
+                        "escalation_id": None,
+                        "kind": kind,
+                        "started_at": now,
+                        "due_at": later,
+                        "warn_at": None,
+                        "warned_at": None,
+                        "breached_at": None,
+                        "met_at": None,
+                        "next_at": later,
+                        "created_at": now,
+                    }
+                    for sr in ids
+                    for kind in ("initial_response", "update")
+                ],
+            )
     with rt.sessions.begin() as session:
         session.execute(text("ANALYZE"))
 
@@ -80,8 +120,10 @@ def main() -> None:
         rt = build(settings)
         began = time.perf_counter()
         fill(rt, args.requests)
-        print(f"{args.requests} open SRs, {2 * args.requests} Deadlines on PostgreSQL "
-              f"(filled in {time.perf_counter() - began:.1f} s)")
+        print(
+            f"{args.requests} open SRs, {2 * args.requests} Deadlines on PostgreSQL "
+            f"(filled in {time.perf_counter() - began:.1f} s)"
+        )
         clock.tick(rt)  # warm the connection pool and the statement cache
         idle = []
         for _ in range(args.idle_runs):
@@ -89,22 +131,39 @@ def main() -> None:
             handled = clock.tick(rt)
             idle.append(time.perf_counter() - began)
             assert handled == 0
-        print(f"idle sweep: median {statistics.median(idle) * 1000:.2f} ms, "
-              f"worst {max(idle) * 1000:.2f} ms over {args.idle_runs} sweeps (target < 50 ms)")
+        print(
+            f"idle sweep: median {statistics.median(idle) * 1000:.2f} ms, "
+            f"worst {max(idle) * 1000:.2f} ms over {args.idle_runs} sweeps (target < 50 ms)"
+        )
         with rt.sessions.begin() as session:
-            plan = session.execute(text(
-                "EXPLAIN SELECT * FROM deadlines WHERE next_at <= now() ORDER BY next_at LIMIT 500"
-            )).scalars().all()
+            plan = (
+                session.execute(
+                    text(
+                        "EXPLAIN SELECT * FROM deadlines WHERE next_at <= now() "
+                        "ORDER BY next_at LIMIT 500"
+                    )
+                )
+                .scalars()
+                .all()
+            )
         print("  plan: " + " / ".join(line.strip() for line in plan[:2]))
         with rt.sessions.begin() as session:
             conn = session.connection()
-            chosen = conn.execute(
-                select(store.DEADLINES.c.id).where(store.DEADLINES.c.kind == "initial_response")
-                .limit(args.due)
-            ).scalars().all()
+            chosen = (
+                conn.execute(
+                    select(store.DEADLINES.c.id)
+                    .where(store.DEADLINES.c.kind == "initial_response")
+                    .limit(args.due)
+                )
+                .scalars()
+                .all()
+            )
             past = datetime.now(UTC) - timedelta(seconds=1)
-            conn.execute(update(store.DEADLINES).where(store.DEADLINES.c.id.in_(chosen))
-                         .values(due_at=past, next_at=past))
+            conn.execute(
+                update(store.DEADLINES)
+                .where(store.DEADLINES.c.id.in_(chosen))
+                .values(due_at=past, next_at=past)
+            )
         began = time.perf_counter()
         handled = ticks = 0
         while ticks < 100:
@@ -114,13 +173,16 @@ def main() -> None:
             if not done:
                 break
         elapsed = time.perf_counter() - began
-        print(f"{args.due} due deadlines: {handled} handled in {elapsed:.2f} s over {ticks} ticks "
-              f"({handled / elapsed:.0f}/s; target < 5 s), each writing its breach alert")
+        print(
+            f"{args.due} due deadlines: {handled} handled in {elapsed:.2f} s over {ticks} ticks "
+            f"({handled / elapsed:.0f}/s; target < 5 s), each writing its breach alert"
+        )
         rt.sessions.kw["bind"].dispose()
     finally:
         with psycopg.connect(ADMIN, autocommit=True) as conn:
-            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                         "WHERE datname = %s", (name,))
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+            )
             conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
 
 

@@ -31,6 +31,7 @@ staff = typer.Typer(no_args_is_help=True, help="SOC staff addresses.")
 requests = typer.Typer(no_args_is_help=True, help="Service Requests.")
 review = typer.Typer(no_args_is_help=True, help="Mail that opened nothing: the review queue.")
 escalations = typer.Typer(no_args_is_help=True, help="Escalations and their steps (§3.5.5).")
+domains = typer.Typer(no_args_is_help=True, help="What each sender domain's mail must prove.")
 deliveries = typer.Typer(no_args_is_help=True, help="Outgoing mail (the outbox).")
 for group, name in (
     (customers, "customers"),
@@ -40,6 +41,7 @@ for group, name in (
     (requests, "requests"),
     (review, "review"),
     (escalations, "escalations"),
+    (domains, "domains"),
     (deliveries, "deliveries"),
 ):
     app.add_typer(group, name=name)
@@ -347,6 +349,36 @@ def staff_remove(email: str) -> None:
     with _session() as (session, _rt):
         directory.remove_staff(session, email)
     typer.echo(f"staff {email} removed")
+
+
+@domains.command("set")
+def domains_set(
+    domain: str,
+    policy: Annotated[str, typer.Option(help="dmarc, dkim_or_spf or none.")],
+) -> None:
+    """Set the authentication policy of a sender domain (R6.4)."""
+    with _session() as (session, rt):
+        directory.set_domain_policy(session, domain, policy, rt.now())
+    typer.echo(f"{domain}: {policy}")
+
+
+@domains.command("list")
+def domains_list(as_json: JsonFlag = False) -> None:
+    """Domains with a policy of their own (others use the defaults of the settings)."""
+    with _session() as (session, _rt):
+        rows = [
+            {"domain": d.domain, "policy": d.policy, "updated_at": d.updated_at.isoformat()}
+            for d in directory.domain_policies(session)
+        ]
+    _print(rows, as_json, ("domain", "policy", "updated_at"))
+
+
+@domains.command("remove")
+def domains_remove(domain: str) -> None:
+    """Remove a domain's own policy: the defaults apply again."""
+    with _session() as (session, _rt):
+        directory.remove_domain_policy(session, domain)
+    typer.echo(f"{domain}: default policy")
 
 
 # --- reading -----------------------------------------------------------------------------------

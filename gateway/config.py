@@ -70,12 +70,27 @@ class Settings(BaseSettings):
     review_time: str = "07:00"  # the team leaders' daily progress review
     tam_digest_time: str = "08:00"  # the TAMs' daily digest of new P3/P4 SRs
     clock_interval: float = 5.0  # seconds between two looks at the due Deadlines
+    # Sender authentication (R6.4)
+    auth_policy: str = "dkim_or_spf"  # contacts' domains without a policy of their own
+    soc_auth_policy: str = "dmarc"  # SOC staff: their answers and commands must be genuine
+    dns_servers: CommaList = ()  # unset: the system's resolver
+    trusted_authserv_ids: CommaList = ()  # Authentication-Results to believe (IMAP, relays)
+    trusted_relays: CommaList = ()  # IPs whose SMTP connections carry an upstream's verdict
     # Policies
     notice_interval_hours: float = 24.0  # at most one notice per unregistered sender per interval
     default_timezone: str = "Europe/Berlin"
     default_country: str = "DE"
 
-    @field_validator("intake_addresses", mode="before")
+    @field_validator("auth_policy", "soc_auth_policy")
+    @classmethod
+    def _policy(cls, value: str) -> str:
+        if value not in ("dmarc", "dkim_or_spf", "none"):
+            raise ValueError("must be dmarc, dkim_or_spf or none")
+        return value
+
+    @field_validator(
+        "intake_addresses", "dns_servers", "trusted_authserv_ids", "trusted_relays", mode="before"
+    )
     @classmethod
     def _split(cls, value: Any) -> Any:
         if isinstance(value, str):

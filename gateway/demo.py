@@ -16,6 +16,9 @@ CONTACTS = (  # address, name, language, role
     ("dana@example.com", "Dana Doyle", "en", "account_manager"),
 )
 STAFF = (("analyst@securecall.example", "Sam Analyst", "analyst"),)
+# The demo's domains have no DNS to prove anything: their mail is accepted unauthenticated (and
+# the verdict recorded), so that a newcomer can write from any client. Real ones need DKIM/SPF.
+UNAUTHENTICATED_DOMAINS = ("example.com", "example.de", "example.fr", "securecall.example")
 
 
 def load(session: Session, now: datetime) -> bool:
@@ -46,4 +49,6 @@ def load(session: Session, now: datetime) -> bool:
     )
     for email, name, role in STAFF:
         directory.add_staff(session, email, name, role)
+    for domain in UNAUTHENTICATED_DOMAINS:
+        directory.set_domain_policy(session, domain, "none", now)
     return True

@@ -13,11 +13,21 @@ import holidays
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.models import Contact, Customer, Entitlement, Product, ServiceRequest, SocStaff
+from gateway.authentication import POLICIES
+from gateway.models import (
+    Contact,
+    Customer,
+    DomainPolicy,
+    Entitlement,
+    Product,
+    ServiceRequest,
+    SocStaff,
+)
 
 LANGUAGES = ("en", "de", "fr")
 CONTACT_ROLES = ("technical_contact", "account_manager", "service_delivery_manager", "tam")
 STAFF_ROLES = ("analyst", "team_leader", "duty_manager")
+POLICY_NAMES = tuple(POLICIES)
 _ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
 
 
@@ -265,3 +275,31 @@ def remove_staff(session: Session, email: str) -> None:
 
 def staff(session: Session) -> list[SocStaff]:
     return list(session.scalars(select(SocStaff).order_by(SocStaff.email)))
+
+
+# --- sender authentication policies per domain (R6.4) -----------------------------------------
+
+
+def set_domain_policy(session: Session, domain: str, policy: str, now: datetime) -> DomainPolicy:
+    domain = domain.strip().lower().lstrip("@")
+    if "." not in domain or "@" in domain or " " in domain:
+        raise DirectoryError(f"not a domain: {domain!r}")
+    policy = _choice(policy, POLICY_NAMES, "policy")
+    row = session.get(DomainPolicy, domain)
+    if row is None:
+        row = DomainPolicy(domain=domain, policy=policy, updated_at=now)
+        session.add(row)
+    row.policy, row.updated_at = policy, now
+    session.flush()
+    return row
+
+
+def remove_domain_policy(session: Session, domain: str) -> None:
+    row = session.get(DomainPolicy, domain.strip().lower())
+    if row is None:
+        raise DirectoryError(f"no policy for {domain!r}")
+    session.delete(row)
+
+
+def domain_policies(session: Session) -> list[DomainPolicy]:
+    return list(session.scalars(select(DomainPolicy).order_by(DomainPolicy.domain)))

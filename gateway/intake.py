@@ -12,11 +12,13 @@ import hashlib
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from gateway import store
+from gateway.authentication import UNCHECKED, Verdict, check_smtp, from_trusted_header
 from gateway.db import transaction
 from gateway.ids import is_our_message_id
 from gateway.runtime import Runtime
@@ -47,6 +49,8 @@ class RawMail:
     source: str  # smtp | imap
     mail_from: str | None = None  # SMTP envelope sender; None when read from a mailbox
     rcpt_tos: tuple[str, ...] = ()
+    peer: str | None = None  # the connecting IP (SMTP)
+    helo: str | None = None  # what the client said in EHLO/HELO (SMTP)
 
 
 @dataclass(frozen=True)
@@ -71,9 +75,10 @@ class StorageError(Exception):
 def receive(raw: RawMail, rt: Runtime) -> Receipt:
     """Store, decide and act on one mail; enqueue its Deliveries after the commit (R6.2)."""
     mail = parse(raw.data)
-    key = dedup_key(mail)
     try:
-        receipt = _store(raw, mail, key, rt)
+        verdict, policy = authenticate(raw, mail, rt)
+        key = dedup_key(mail, proven=verdict.satisfies(policy))
+        receipt = _store(raw, mail, key, rt, verdict, policy)
     except IntegrityError as exc:  # the same mail, committed a moment ago by a parallel delivery
         receipt = _duplicate_of(key, rt, exc)
     except SQLAlchemyError as exc:
@@ -92,22 +97,52 @@ def receive(raw: RawMail, rt: Runtime) -> Receipt:
     return receipt
 
 
-def dedup_key(mail: ParsedMail) -> str:
-    """Same Message-ID from the same sender, or (without one) the same content: the same mail."""
+def dedup_key(mail: ParsedMail, proven: bool = True) -> str:
+    """Same Message-ID from the same sender, or (without one) the same content: the same mail.
+
+    A copy whose sender was not proven never stands for one that was: a forger who guessed a
+    Message-ID cannot have the genuine mail dropped as a duplicate of the forgery.
+    """
     if mail.message_id:
         basis = f"id\0{mail.from_addr}\0{mail.message_id}"
     else:
         basis = f"content\0{mail.fingerprint}"
+    if not proven:
+        basis += "\0unproven"
     return hashlib.sha256(basis.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _store(raw: RawMail, mail: ParsedMail, key: str, rt: Runtime) -> Receipt:
+def authenticate(raw: RawMail, mail: ParsedMail, rt: Runtime) -> tuple[Verdict, str]:
+    """R6.4: the policy of the sender's domain, and the verdict of the checks it asks for.
+
+    Done before the mail's transaction: DNS lookups never hold the database.
+    """
+    settings = rt.settings
+    with transaction(rt.sessions) as conn:
+        policy = store.policy_for(
+            conn, mail.from_addr, settings.auth_policy, settings.soc_auth_policy
+        )
+    domain = mail.from_addr.rpartition("@")[2]
+    if policy == "none":
+        return Verdict("none", domain), policy
+    if raw.source == "smtp" and raw.peer and raw.peer not in settings.trusted_relays:
+        verdict = check_smtp(
+            raw.data, domain, raw.peer, raw.helo or "", raw.mail_from or "", rt.resolver
+        )
+    else:
+        verdict = from_trusted_header(raw.data, domain, frozenset(settings.trusted_authserv_ids))
+    return verdict, policy
+
+
+def _store(
+    raw: RawMail, mail: ParsedMail, key: str, rt: Runtime, verdict: Verdict, policy: str
+) -> Receipt:
     try:
         with transaction(rt.sessions) as conn:
             existing = store.stored_id(conn, key)
             if existing is not None:
                 return Receipt("duplicate", existing, reason="already stored")
-            return _process(conn, raw, mail, key, rt)
+            return _process(conn, raw, mail, key, rt, verdict, policy)
     except SQLAlchemyError:
         raise
     except Exception as exc:  # a bug or a mail no rule foresaw: keep it, in quarantine
@@ -133,21 +168,36 @@ def _duplicate_of(key: str, rt: Runtime, exc: IntegrityError) -> Receipt:
     return Receipt("duplicate", existing, reason="already stored")
 
 
-def _process(conn: Connection, raw: RawMail, mail: ParsedMail, key: str, rt: Runtime) -> Receipt:
-    facts = gather(conn, raw, mail, rt)
+def _process(
+    conn: Connection,
+    raw: RawMail,
+    mail: ParsedMail,
+    key: str,
+    rt: Runtime,
+    verdict: Verdict,
+    policy: str,
+) -> Receipt:
+    facts = gather(conn, raw, mail, rt, verdict, policy)
     decision = decide(facts)
     status = {Action.HOLD: "review", Action.BOUNCE: "bounce"}.get(decision.action, "accepted")
     reason = _reason(decision, facts)
-    stored = add_stored(conn, raw, mail, key, facts.now, status, reason)
+    stored = add_stored(conn, raw, mail, key, facts.now, status, reason, verdict.as_record())
     applied: Applied = APPLY[decision.action](conn, rt, facts, decision, stored)
     return Receipt(decision.action.value, stored, applied.sr_public_id, applied.deliveries, reason)
 
 
-def gather(conn: Connection, raw: RawMail, mail: ParsedMail, rt: Runtime) -> Facts:
+def gather(
+    conn: Connection,
+    raw: RawMail,
+    mail: ParsedMail,
+    rt: Runtime,
+    verdict: Verdict = UNCHECKED,
+    policy: str = "none",
+) -> Facts:
     """Read what triage needs: the sender in the directory, the SR the mail answers."""
     now = rt.now()
     sender = store.sender_of(conn, mail.from_addr)
-    thread, foreign = _thread(conn, mail, sender)
+    thread, foreign = _thread(conn, mail, sender, rt)
     reply = latest_reply(mail.text) if is_reply(mail) else mail.text
     # R2.2: commands are read from SOC staff only; from anyone else they are ordinary text.
     commands = read_commands(reply) if sender.kind == "soc" else Commands((), (), reply)
@@ -173,6 +223,8 @@ def gather(conn: Connection, raw: RawMail, mail: ParsedMail, rt: Runtime) -> Fac
         commands=commands,
         to_note_address=settings.note_address.lower() in recipients,
         escalation_asked=escalation_asked,
+        verdict=verdict,
+        authenticated=verdict.satisfies(policy),
     )
 
 
@@ -181,11 +233,19 @@ def _noticed(conn: Connection, address: str, now: datetime, rt: Runtime) -> bool
     return bool(address) and store.notices_since(conn, address, "sender_unregistered", since) > 0
 
 
-def _thread(conn: Connection, mail: ParsedMail, sender: Sender) -> tuple[Thread | None, bool]:
-    """The SR named by token, else by In-Reply-To/References; kept only if the sender belongs."""
+def _thread(
+    conn: Connection, mail: ParsedMail, sender: Sender, rt: Runtime
+) -> tuple[Thread | None, bool]:
+    """The SR named by token, else by In-Reply-To/References; kept only if the sender belongs.
+
+    A Message-ID in our own domain counts only if its HMAC verifies (a forged one is ignored).
+    """
+    ours = f"@{rt.settings.domain}>"
+    keys = dict(rt.keys)
+    references = [m for m in mail.thread_ids if not m.endswith(ours) or is_our_message_id(m, keys)]
     candidates = [
         *store.requests_named(conn, sr_tokens(mail.subject)),
-        *store.requests_answered(conn, mail.thread_ids),
+        *store.requests_answered(conn, references),
     ]
     for sr in candidates:
         if sender.kind == "soc" or sr.customer_id == sender.customer_id:
@@ -205,6 +265,8 @@ def _looped(mail: ParsedMail, rt: Runtime) -> bool:
 
 def _reason(decision: Decision, facts: Facts) -> str:
     detail = facts.bounce or facts.automatic or ""
+    if not facts.authenticated:
+        detail = (detail + "; " if detail else "") + facts.verdict.summary()
     if facts.foreign_thread:
         detail = (detail + "; " if detail else "") + "named an SR the sender does not belong to"
     return f"{decision.rule} ({detail})" if detail else decision.rule
@@ -218,6 +280,7 @@ def add_stored(
     now: datetime,
     status: str,
     reason: str,
+    authentication: dict[str, Any] | None = None,
 ) -> int:
     return store.add_stored(
         conn,
@@ -233,4 +296,5 @@ def add_stored(
         status=status,
         reason=reason,
         received_at=now,
+        authentication=authentication,
     )

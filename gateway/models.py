@@ -140,8 +140,18 @@ class StoredMail(Base):
     data: Mapped[bytes] = mapped_column(LargeBinary)
     status: Mapped[str] = mapped_column(String(16))  # accepted | review | bounce | quarantined
     reason: Mapped[str] = mapped_column(Text, default="")
+    authentication: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the sender's verdict
     received_at: Mapped[datetime]
     __table_args__ = (Index("ix_raw_mails_status_received", "status", "received_at"),)
+
+
+class DomainPolicy(Base):
+    """R6.4: what a sender domain's mail must show to open or update an SR."""
+
+    __tablename__ = "domain_policies"
+    domain: Mapped[str] = mapped_column(String(253), primary_key=True)
+    policy: Mapped[str] = mapped_column(String(16))  # dmarc | dkim_or_spf | none
+    updated_at: Mapped[datetime]
 
 
 class ServiceRequest(Base):

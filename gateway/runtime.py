@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from gateway.config import Settings
 from gateway.db import Sessions, make_engine, make_sessions, migrate
+from gateway.dns import Resolver
 from gateway.outbox import Outbox, make_broker
 
 
@@ -21,6 +22,7 @@ class Runtime:
     sessions: Sessions
     outbox: Outbox
     keys: Mapping[str, bytes]
+    resolver: Resolver
     clock: Callable[[], datetime] = utcnow
 
     def now(self) -> datetime:
@@ -39,10 +41,13 @@ def build(
     """
     engine = make_engine(settings.database, pool_size=max(10, settings.smtp_workers + 4))
     migrate(engine)
+    resolver = Resolver(settings.dns_servers)
+    resolver.install()
     return Runtime(
         settings=settings,
         sessions=make_sessions(engine),
         outbox=outbox if outbox is not None else Outbox(make_broker(settings.broker_url)),
         keys=settings.hmac_keys,
+        resolver=resolver,
         clock=clock,
     )

@@ -45,11 +45,14 @@ class IntakeHandler:
         content = envelope.original_content or b""
         if isinstance(content, str):
             content = content.encode("utf-8", "surrogateescape")
+        peer = session.peer[0] if isinstance(session.peer, tuple) else None
         raw = RawMail(
             data=content,
             source="smtp",
             mail_from=envelope.mail_from or "",
             rcpt_tos=tuple(envelope.rcpt_tos),
+            peer=peer,
+            helo=session.host_name,
         )
         loop = asyncio.get_running_loop()
         try:

@@ -23,6 +23,7 @@ from gateway.models import (
     Customer,
     Deadline,
     Delivery,
+    DomainPolicy,
     Escalation,
     EscalationStep,
     Message,
@@ -44,6 +45,7 @@ THREAD_REFS: Table = ThreadRef.__table__  # type: ignore[assignment]
 DEADLINES: Table = Deadline.__table__  # type: ignore[assignment]
 DELIVERIES: Table = Delivery.__table__  # type: ignore[assignment]
 ESCALATIONS: Table = Escalation.__table__  # type: ignore[assignment]
+DOMAIN_POLICIES: Table = DomainPolicy.__table__  # type: ignore[assignment]
 ESCALATION_STEPS: Table = EscalationStep.__table__  # type: ignore[assignment]
 
 
@@ -563,3 +565,19 @@ def ensure_job(conn: Connection, kind: str, due: datetime, now: datetime) -> Non
             "created_at": now,
         },
     )
+
+
+# --- sender authentication policies (R6.4) ------------------------------------------------------
+
+_DOMAIN_POLICY = select(DOMAIN_POLICIES.c.policy).where(
+    DOMAIN_POLICIES.c.domain == bindparam("domain")
+)
+
+
+def policy_for(conn: Connection, address: str, contacts: str, staff: str) -> str:
+    """The sender domain's own policy, else `staff` for SOC staff and `contacts` for others."""
+    domain = address.rpartition("@")[2].lower()
+    explicit = conn.scalar(_DOMAIN_POLICY, {"domain": domain}) if domain else None
+    if explicit:
+        return str(explicit)
+    return staff if address and is_staff(conn, address) else contacts

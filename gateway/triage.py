@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from gateway.authentication import UNCHECKED, Verdict
 from gateway.store import Sender, Thread
 from parsers.commands import Commands
 from parsers.mail import ParsedMail
@@ -43,6 +44,8 @@ class Facts:
     commands: Commands = field(default_factory=lambda: Commands((), (), ""))  # SOC staff only
     to_note_address: bool = False
     escalation_asked: bool = False  # a contact asks to escalate (keyword or escalation address)
+    verdict: Verdict = UNCHECKED  # what SPF, DKIM and DMARC (or a trusted upstream) found
+    authenticated: bool = True  # the verdict satisfies the sender domain's policy (R6.4)
 
 
 @dataclass(frozen=True)
@@ -98,13 +101,23 @@ REFUSE_COMMANDS = Notice(
 )
 # R1.8: at most one polite notice per sender and interval, never to automatic mail.
 NOTIFY_UNREGISTERED = Notice(
-    "sender_unregistered", "customer", lambda f: bool(f.mail.from_addr) and not f.noticed_recently
+    "sender_unregistered",
+    "customer",
+    # ... and only to a sender whose address is proven: no backscatter to forged ones.
+    lambda f: bool(f.mail.from_addr) and not f.noticed_recently and f.authenticated,
 )
 _OPENED = (ACKNOWLEDGE, NOTIFY_SOC_OPENED, ALERT_PRIORITY1)
 
 RULES: tuple[Rule, ...] = (
     Rule("the gateway's own mail came back", lambda f: f.looped, Action.HOLD),
     Rule("a bounce or delivery report", lambda f: f.bounce is not None, Action.BOUNCE),
+    # R6.4: a contact's or SOC address not proven by SPF/DKIM/DMARC opens and updates nothing,
+    # and nobody is told anything (the real owner of a forged address would be the one told).
+    Rule(
+        "a sender who could not be authenticated",
+        lambda f: f.sender.kind in ("contact", "soc") and not f.authenticated,
+        Action.HOLD,
+    ),
     Rule(
         "automatic mail on an SR",
         lambda f: f.thread is not None and f.automatic is not None,

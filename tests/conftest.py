@@ -188,3 +188,25 @@ def dovecot() -> Iterator[Dovecot]:
 
 def fixture_bytes(name: str) -> bytes:
     return (FIXTURES / name).read_bytes()
+
+
+@pytest.fixture(scope="session")
+def dns() -> Iterator[Any]:
+    """A DNS server on loopback publishing the test domains' SPF, DKIM and DMARC records.
+
+    example.com and securecall.example sign with DKIM and publish SPF that does not cover
+    loopback (so a mail from here passes only when signed) and DMARC p=reject.
+    """
+    from tests.support.dns_server import DkimKey, DnsServer
+
+    server = DnsServer().start()
+    server.keys = {}
+    for domain in ("example.com", "securecall.example"):
+        server.txt(domain, "v=spf1 ip4:192.0.2.10 -all")
+        server.txt(f"_dmarc.{domain}", "v=DMARC1; p=reject; adkim=r; aspf=r")
+        key = DkimKey(domain)
+        key.publish(server)
+        server.keys[domain] = key
+    server.txt("other.example", "v=spf1 ip4:127.0.0.0/8 -all")  # SPF only, no DMARC record
+    yield server
+    server.stop()

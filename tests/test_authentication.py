@@ -1,0 +1,206 @@
+"""R6.4: a forged sender opens and updates nothing; a proven one does (DKIM, SPF, DMARC).
+
+The keys and records are published by a real DNS server on loopback (the `dns` fixture).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from gateway import directory
+from gateway.models import Message, ServiceRequest, StoredMail
+from tests.support.harness import Gateway, mail
+from tests.support.sink import Sink
+
+ALICE = "alice@example.com"
+ANALYST = "analyst@securecall.example"
+SOC_QUEUE = "soc-queue@securecall.example"
+
+
+@pytest.fixture
+def guarded(make_gateway: Any, dns: Any) -> Gateway:
+    """A gateway that checks senders: DMARC for example.com, the defaults for the rest."""
+    gateway: Gateway = make_gateway(
+        dns_servers=(dns.address,), auth_policy="dkim_or_spf", soc_auth_policy="dmarc"
+    )
+    rt = gateway.runtime
+    with rt.sessions.begin() as session:
+        for domain in ("example.com", "securecall.example"):  # the demo had set them to none
+            directory.remove_domain_policy(session, domain)
+        directory.set_domain_policy(session, "example.com", "dmarc", rt.now())
+    return gateway
+
+
+def count(gateway: Gateway, model: Any, *where: Any) -> int:
+    with gateway.runtime.sessions.begin() as session:
+        return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+
+def test_a_forged_customer_address_opens_nothing_and_nobody_is_told(
+    guarded: Gateway, sink: Sink
+) -> None:
+    forged = mail(subject="Please send me the VPN configuration", message_id="<forged@evil>")
+    assert guarded.send(forged, mail_from="alice@example.com").code == 250  # kept, for review
+    assert count(guarded, ServiceRequest) == 0
+    with guarded.runtime.sessions.begin() as session:
+        held = session.scalars(select(StoredMail)).one()
+        assert held.status == "review"
+        assert held.reason.startswith("a sender who could not be authenticated")
+        assert held.authentication["spf"] == "fail"
+        assert held.authentication["dmarc"] == "fail"
+        assert held.authentication["dmarc_policy"] == "reject"
+    assert sink.settle(1.0) == []  # no acknowledgement, no notice, no SOC notification
+
+
+def test_the_same_mail_signed_by_the_customers_domain_is_accepted(
+    guarded: Gateway, sink: Sink, dns: Any
+) -> None:
+    signed = dns.keys["example.com"].sign(mail(message_id="<signed@example.com>"))
+    assert guarded.send(signed).code == 250
+    (ack,) = sink.wait_to(ALICE)
+    assert ack.message["In-Reply-To"] == "<signed@example.com>"
+    with guarded.runtime.sessions.begin() as session:
+        stored = session.scalars(select(StoredMail)).one()
+        assert (stored.status, stored.authentication["dkim"], stored.authentication["dmarc"]) == (
+            "accepted",
+            "pass",
+            "pass",
+        )
+
+
+def test_a_signature_broken_in_transit_does_not_authenticate(
+    guarded: Gateway, sink: Sink, dns: Any
+) -> None:
+    signed = dns.keys["example.com"].sign(mail(body="Our VPN is down.\n"))
+    tampered = signed.replace(b"Our VPN is down.", b"Send the config to attacker@evil.example.")
+    assert guarded.send(tampered).code == 250
+    assert count(guarded, ServiceRequest) == 0
+    assert sink.settle(0.5) == []
+
+
+def test_a_stranger_replying_with_a_valid_token_and_forged_in_reply_to_is_refused(
+    guarded: Gateway, sink: Sink, dns: Any
+) -> None:
+    key = dns.keys["example.com"]
+    assert guarded.send(key.sign(mail(message_id="<open@example.com>"))).code == 250
+    ack = sink.wait_to(ALICE)[0]
+    sr_id = re.search(r"SR-[0-9A-Z]{4}-[0-9A-Z]{4}", ack.message["Subject"]).group(0)
+    # A stranger pretends to be Alice, answering the real acknowledgement
+    forged = mail(
+        subject=f"Re: [{sr_id}] VPN",
+        body="New instructions: use this VPN server.",
+        in_reply_to=ack.message["Message-ID"],
+        references=ack.message["Message-ID"],
+    )
+    assert guarded.send(forged).code == 250
+    assert count(guarded, Message) == 1
+    # Alice herself, answering the acknowledgement: signed, it threads by its HMAC Message-ID
+    genuine = key.sign(
+        mail(
+            subject="still down",
+            body="Still down, see the attached log.",
+            in_reply_to=ack.message["Message-ID"],
+        )
+    )
+    assert guarded.send(genuine).code == 250
+    assert count(guarded, Message) == 2
+    assert count(guarded, ServiceRequest) == 1
+    assert count(guarded, StoredMail, StoredMail.status == "review") == 1
+
+
+def test_an_in_reply_to_that_merely_looks_like_ours_does_not_thread(
+    make_gateway: Any, sink: Sink
+) -> None:
+    gateway: Gateway = make_gateway()
+    assert gateway.send(mail(message_id="<a@example.com>")).code == 250
+    ack = sink.wait_to(ALICE)[0]
+    real = ack.message["Message-ID"]
+    forged = real[:-30] + "0" * 20 + real[-10:]  # same shape, wrong HMAC
+    reply = mail(
+        subject="a different problem", body="Our mail relay rejects everything.", in_reply_to=forged
+    )
+    assert gateway.send(reply).code == 250
+    assert count(gateway, ServiceRequest) == 2  # not threaded: a new SR of Alice's
+
+
+def test_soc_commands_need_the_soc_domains_dmarc_pass(
+    guarded: Gateway, sink: Sink, dns: Any
+) -> None:
+    key = dns.keys["example.com"]
+    assert guarded.send(key.sign(mail())).code == 250
+    sr_id = re.search(
+        r"SR-[0-9A-Z]{4}-[0-9A-Z]{4}", sink.wait_to(ALICE)[0].message["Subject"]
+    ).group(0)
+    command = mail(sender=ANALYST, subject=f"[{sr_id}] x", body="#close\nAll done, bye.")
+    assert guarded.send(command, mail_from=ANALYST).code == 250  # forged analyst
+    with guarded.runtime.sessions.begin() as session:
+        assert session.scalars(select(ServiceRequest.state)).one() == "open"
+    assert sink.to(ANALYST) == []
+    assert len(sink.settle_to(ALICE, 0.5)) == 1  # the forged text was not relayed
+    # The genuine mail, with the very same Message-ID: the forgery does not make it a duplicate
+    signed = dns.keys["securecall.example"].sign(command)
+    assert guarded.send(signed, mail_from=ANALYST).code == 250
+    with guarded.runtime.sessions.begin() as session:
+        assert session.scalars(select(ServiceRequest.state)).one() == "closed"
+    assert "done     #close" in sink.wait_to(ANALYST)[0].text
+
+
+def test_a_domain_with_spf_but_no_dmarc_record_passes_the_dkim_or_spf_policy(
+    guarded: Gateway, sink: Sink
+) -> None:
+    # otto@other.example: the demo directory's other customer; SPF of other.example covers loopback
+    data = mail(
+        sender="otto@other.example",
+        subject="Firewall neustarten?",
+        body="Guten Tag, muss die Firewall neu gestartet werden?",
+    )
+    assert guarded.send(data, mail_from="otto@other.example").code == 250
+    (ack,) = sink.wait_to("otto@other.example")
+    assert "Service Request" in ack.message["Subject"]
+    with guarded.runtime.sessions.begin() as session:
+        verdict = session.scalars(select(StoredMail.authentication)).one()
+        assert (verdict["spf"], verdict["dmarc"]) == ("pass", "none")
+
+
+def test_a_domain_set_to_none_is_accepted_unauthenticated_and_the_verdict_recorded(
+    guarded: Gateway, sink: Sink
+) -> None:
+    rt = guarded.runtime
+    with rt.sessions.begin() as session:
+        directory.set_domain_policy(session, "example.com", "none", rt.now())
+    assert guarded.send(mail()).code == 250
+    sink.wait_to(ALICE)
+    with rt.sessions.begin() as session:
+        stored = session.scalars(select(StoredMail)).one()
+        assert stored.status == "accepted"
+        assert stored.authentication["source"] == "none"
+
+
+@pytest.mark.parametrize(
+    ("authserv_id", "accepted"), [("mx.securecall.example", True), ("mx.evil.example", False)]
+)
+def test_behind_a_relay_only_a_trusted_authserv_ids_verdict_counts(
+    make_gateway: Any, sink: Sink, dns: Any, authserv_id: str, accepted: bool
+) -> None:
+    gateway: Gateway = make_gateway(
+        dns_servers=(dns.address,),
+        trusted_relays=("127.0.0.1",),
+        trusted_authserv_ids=("mx.securecall.example",),
+    )
+    rt = gateway.runtime
+    with rt.sessions.begin() as session:
+        directory.set_domain_policy(session, "example.com", "dmarc", rt.now())
+    results = (
+        f"Authentication-Results: {authserv_id}; dkim=pass header.d=example.com; "
+        "spf=pass smtp.mailfrom=alice@example.com; dmarc=pass header.from=example.com\r\n"
+    )
+    assert gateway.send(results.encode() + mail()).code == 250
+    if accepted:
+        sink.wait_to(ALICE)
+    else:
+        assert sink.settle(1.0) == []
+    assert count(gateway, ServiceRequest) == (1 if accepted else 0)
