@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     review_time: str = "07:00"  # the team leaders' daily progress review
     tam_digest_time: str = "08:00"  # the TAMs' daily digest of new P3/P4 SRs
     clock_interval: float = 5.0  # seconds between two looks at the due Deadlines
+    # Loops and floods (R6.1)
+    autoreply_per_hour: int = 5  # automatic replies to one address per hour …
+    autoreply_per_day: int = 20  # … and per day
+    autoreply_per_sr_hour: int = 10  # automatic replies about one SR per hour
+    smtp_sender_rate: int = 60  # mails accepted per envelope sender per minute (then 451)
     # Sender authentication (R6.4)
     auth_policy: str = "dkim_or_spf"  # contacts' domains without a policy of their own
     soc_auth_policy: str = "dmarc"  # SOC staff: their answers and commands must be genuine

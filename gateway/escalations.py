@@ -36,12 +36,17 @@ def open_escalation(
     requested_by: str,
     reason: str,
     now: datetime,
+    tell_requester: bool = True,
 ) -> Deliveries:
-    """Open an escalation of `sr`, or, if one is open, record the new request on it."""
+    """Open an escalation of `sr`, or, if one is open, record the new request on it.
+
+    `tell_requester` is False when the requester had too many automatic replies (R6.1).
+    """
+    told = _tell_requester if tell_requester else _nobody
     current = open_of(conn, sr.id)
     if current is not None:
         _step(conn, current, now, "requested_again", f"{source}: {requested_by}: {reason}")
-        return _tell_requester(conn, rt, sr, current, now)
+        return told(conn, rt, sr, current, now)
     escalation_id = int(
         conn.execute(
             insert(ESCALATIONS)
@@ -96,7 +101,7 @@ def open_escalation(
                 )
             )
             _step(conn, escalation_id, now, f"{role}_notified", address)
-    return deliveries + _tell_requester(conn, rt, sr, escalation_id, now)
+    return deliveries + told(conn, rt, sr, escalation_id, now)
 
 
 def close_escalation(conn: Connection, sr_id: int, by: str, reason: str, now: datetime) -> bool:
@@ -143,6 +148,12 @@ def open_of(conn: Connection, sr_id: int) -> int | None:
             ESCALATIONS.c.sr_id == sr_id, ESCALATIONS.c.closed_at.is_(None)
         )
     )
+
+
+def _nobody(
+    conn: Connection, rt: Runtime, sr: RequestRow, escalation_id: int, now: datetime
+) -> Deliveries:
+    return []
 
 
 def _tell_requester(

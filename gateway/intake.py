@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from gateway import store
 from gateway.authentication import UNCHECKED, Verdict, check_smtp, from_trusted_header
+from gateway.config import Settings
 from gateway.db import transaction
 from gateway.ids import is_our_message_id
 from gateway.runtime import Runtime
@@ -36,6 +37,7 @@ from parsers.signals import (
     is_reply,
     requested_priority,
     sr_tokens,
+    verification_reason,
 )
 
 log = logging.getLogger(__name__)
@@ -225,6 +227,24 @@ def gather(
         escalation_asked=escalation_asked,
         verdict=verdict,
         authenticated=verdict.satisfies(policy),
+        verification=verification_reason(mail.subject, reply) if sender.kind == "unknown" else None,
+        autoreply_allowed=_autoreply_allowed(conn, mail.from_addr, thread, now, settings),
+    )
+
+
+def _autoreply_allowed(
+    conn: Connection, address: str, thread: Thread | None, now: datetime, settings: Settings
+) -> bool:
+    """R6.1: under the per-address (hour and day) and per-SR (hour) limits of automatic replies."""
+    hour, day = store.autoreplies_to(
+        conn, address, now - timedelta(hours=1), now - timedelta(days=1)
+    )
+    if hour >= settings.autoreply_per_hour or day >= settings.autoreply_per_day:
+        return False
+    if thread is None:
+        return True
+    return store.autoreplies_about(conn, thread.sr_id, now - timedelta(hours=1)) < (
+        settings.autoreply_per_sr_hour
     )
 
 
@@ -267,6 +287,10 @@ def _reason(decision: Decision, facts: Facts) -> str:
     detail = facts.bounce or facts.automatic or ""
     if not facts.authenticated:
         detail = (detail + "; " if detail else "") + facts.verdict.summary()
+    if facts.verification:
+        detail = (detail + "; " if detail else "") + facts.verification
+    if not facts.autoreply_allowed and decision.action not in (Action.HOLD, Action.BOUNCE):
+        detail = (detail + "; " if detail else "") + "automatic-reply limit reached: none sent"
     if facts.foreign_thread:
         detail = (detail + "; " if detail else "") + "named an SR the sender does not belong to"
     return f"{decision.rule} ({detail})" if detail else decision.rule

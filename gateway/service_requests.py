@@ -194,6 +194,7 @@ def _escalate(
             requested_by=facts.sender.address,
             reason=facts.mail.subject,
             now=facts.now,
+            tell_requester=facts.autoreply_allowed,
         )
     )
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -26,7 +28,25 @@ class IntakeHandler:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         self.addresses = rt.settings.accepted_addresses
+        self.rate = SenderRate(rt.settings.smtp_sender_rate, window=60.0)
         self.executor = ThreadPoolExecutor(rt.settings.smtp_workers, thread_name_prefix="intake")
+
+    async def handle_MAIL(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
+        """R6.1: a sender over its rate is asked to come back later (451), never refused."""
+        peer = session.peer[0] if isinstance(session.peer, tuple) else ""
+        wait = self.rate.admit(address.lower() or f"<>@{peer}")
+        if wait:
+            return f"451 4.7.1 Too many messages from {address or '<>'}; try again in {wait} s"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 OK"
 
     async def handle_RCPT(
         self,
@@ -66,6 +86,30 @@ class IntakeHandler:
 
     def close(self) -> None:
         self.executor.shutdown(wait=True)
+
+
+class SenderRate:
+    """A sliding window of accepted mails per sender, in this listener's memory."""
+
+    MAX_SENDERS = 100_000  # the oldest senders are forgotten beyond this
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.limit, self.window = limit, window
+        self.seen: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def admit(self, sender: str) -> int:
+        """0 if `sender` may send now (and it is counted), else the seconds to wait."""
+        now = time.monotonic()
+        times = self.seen.pop(sender, None) or deque()
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        self.seen[sender] = times
+        if len(self.seen) > self.MAX_SENDERS:
+            self.seen.popitem(last=False)
+        if len(times) >= self.limit:
+            return max(1, int(times[0] + self.window - now) + 1)
+        times.append(now)
+        return 0
 
 
 class Listener(Controller):  # type: ignore[misc]

@@ -11,7 +11,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Insert, Table, bindparam, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Insert,
+    Table,
+    bindparam,
+    case,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -581,3 +592,38 @@ def policy_for(conn: Connection, address: str, contacts: str, staff: str) -> str
     if explicit:
         return str(explicit)
     return staff if address and is_staff(conn, address) else contacts
+
+
+# --- limits on automatic replies (R6.1) --------------------------------------------------------
+
+_AUTOREPLIES_TO = select(
+    func.count(),
+    func.coalesce(func.sum(case((DELIVERIES.c.created_at >= bindparam("hour"), 1), else_=0)), 0),
+).where(
+    DELIVERIES.c.recipient == bindparam("recipient"),
+    DELIVERIES.c.auto_submitted == "auto-replied",
+    DELIVERIES.c.created_at >= bindparam("day"),
+)
+_AUTOREPLIES_ABOUT = (
+    select(func.count())
+    .select_from(DELIVERIES)
+    .where(
+        DELIVERIES.c.sr_id == bindparam("sr_id"),
+        DELIVERIES.c.auto_submitted == "auto-replied",
+        DELIVERIES.c.created_at >= bindparam("since"),
+    )
+)
+
+
+def autoreplies_to(
+    conn: Connection, recipient: str, hour: datetime, day: datetime
+) -> tuple[int, int]:
+    """Automatic replies to `recipient` since `hour` and since `day`."""
+    day_count, hour_count = conn.execute(
+        _AUTOREPLIES_TO, {"recipient": recipient, "hour": hour, "day": day}
+    ).one()
+    return int(hour_count), int(day_count)
+
+
+def autoreplies_about(conn: Connection, sr_id: int, since: datetime) -> int:
+    return conn.scalar(_AUTOREPLIES_ABOUT, {"sr_id": sr_id, "since": since}) or 0

@@ -46,6 +46,8 @@ class Facts:
     escalation_asked: bool = False  # a contact asks to escalate (keyword or escalation address)
     verdict: Verdict = UNCHECKED  # what SPF, DKIM and DMARC (or a trusted upstream) found
     authenticated: bool = True  # the verdict satisfies the sender domain's policy (R6.4)
+    verification: str | None = None  # a third party's sign-up or verification mail
+    autoreply_allowed: bool = True  # under the per-address and per-SR limits (R6.1)
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,8 @@ def _soc_in_thread(f: Facts) -> bool:
     return f.sender.kind == "soc" and f.thread is not None
 
 
-ACKNOWLEDGE = Notice("request_opened", "customer")
+# R6.1: automatic replies stop at the per-address and per-SR limits, which ends any loop.
+ACKNOWLEDGE = Notice("request_opened", "customer", lambda f: f.autoreply_allowed)
 # R2.1: every new SR and every customer reply reaches the SOC queue, to be answered from there.
 NOTIFY_SOC_OPENED = Notice("request_opened", "soc")
 NOTIFY_SOC_REPLY = Notice("customer_replied", "soc")
@@ -104,7 +107,12 @@ NOTIFY_UNREGISTERED = Notice(
     "sender_unregistered",
     "customer",
     # ... and only to a sender whose address is proven: no backscatter to forged ones.
-    lambda f: bool(f.mail.from_addr) and not f.noticed_recently and f.authenticated,
+    lambda f: (
+        bool(f.mail.from_addr)
+        and not f.noticed_recently
+        and f.authenticated
+        and f.autoreply_allowed
+    ),
 )
 _OPENED = (ACKNOWLEDGE, NOTIFY_SOC_OPENED, ALERT_PRIORITY1)
 
@@ -164,6 +172,8 @@ RULES: tuple[Rule, ...] = (
         Action.HOLD,
         (REFUSE_COMMANDS,),
     ),
+    # "Ticket Trick": a service's verification mail to the support address is held, unanswered.
+    Rule("a third party's verification mail", lambda f: f.verification is not None, Action.HOLD),
     Rule("an unregistered sender", lambda f: True, Action.HOLD, (NOTIFY_UNREGISTERED,)),
 )
 

@@ -306,3 +306,26 @@ def asks_for_escalation(subject: str, text: str) -> bool:
     """An escalation asked for in the subject or in the first line of the mail."""
     first = next((line for line in text.splitlines() if line.strip()), "")
     return bool(_ESCALATE.search(subject) or _ESCALATE.search(first))
+
+
+# --- third-party verification mail ("Ticket Trick") --------------------------------------------
+
+_VERIFICATION = re.compile(
+    r"\b(?:(?:verify|confirm|activate|validate)\s+(?:your\s+)?(?:e-?mail(?:\s+address)?|account|"
+    r"registration|sign[- ]?up|subscription)|verification\s+(?:code|link|e-?mail)|"
+    r"one[- ]time\s+(?:pass)?code|security\s+code|sign[- ]?in\s+code|magic\s+link|"
+    r"reset\s+your\s+password|password\s+reset|welcome\s+to\s+\w+|"
+    r"bestätigen\s+sie\s+ihre|bestätigungs(?:code|link|-?e-?mail)|verifizieren\s+sie|"
+    r"confirmez\s+votre|vérifiez\s+votre|code\s+de\s+(?:vérification|confirmation))",
+    re.IGNORECASE,
+)
+
+
+def verification_reason(subject: str, text: str) -> str | None:
+    """Why a mail looks like a service's sign-up or verification mail, or None.
+
+    Help desks that answer such mails with the mail's content let anyone who registers an account
+    with the support address read the verification link: they are held, and nobody is answered.
+    """
+    found = _VERIFICATION.search(subject) or _VERIFICATION.search(text[:3000])
+    return f"looks like a verification mail ({found.group(0)!r})" if found else None

@@ -1,0 +1,104 @@
+"""Tricks and floods (R6.1, R1.8): Ticket Trick, auto-responder loops, senders over their rate."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from email import message_from_bytes
+from typing import Any
+
+from sqlalchemy import func, select
+
+from gateway.models import ServiceRequest, StoredMail
+from tests.support.harness import Gateway, OffsetClock, eventually, mail, smtp_send
+from tests.support.sink import Received, Sink
+
+ALICE = "alice@example.com"
+
+
+def count(gateway: Gateway, model: Any, *where: Any) -> int:
+    with gateway.runtime.sessions.begin() as session:
+        return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+
+def test_a_services_verification_mail_is_held_and_nothing_is_sent_back(
+    gateway: Gateway, sink: Sink
+) -> None:
+    # Someone registered the support address at a chat service; its verification mail arrives
+    verification = mail(
+        sender="no-reply@chat.example", subject="Confirm your email address",
+        body="Welcome! Your verification code is 402 881.\nOr open https://chat.example/v/8f2c",
+    )
+    assert gateway.send(verification, mail_from="no-reply@chat.example").code == 250
+    assert sink.settle(1.0) == []  # not answered, not relayed, no SR
+    with gateway.runtime.sessions.begin() as session:
+        held = session.scalars(select(StoredMail)).one()
+    assert held.status == "review"
+    assert held.reason.startswith("a third party's verification mail")
+    assert count(gateway, ServiceRequest) == 0
+
+
+class AutoResponder:
+    """A contact's auto-responder that answers every mail with a new one (no threading headers,
+    no RFC 3834 markers): the worst kind, which only the gateway's limits can stop."""
+
+    def __init__(self, gateway: Gateway, sink: Sink, limit: int = 40) -> None:
+        self.gateway, self.sink, self.limit = gateway, sink, limit
+        self.sent = 0
+        self.lock = threading.Lock()
+        original = sink.add
+
+        def add(received: Received) -> None:
+            original(received)
+            if ALICE in received.rcpt_tos:
+                threading.Thread(target=self.answer, args=(received,), daemon=True).start()
+
+        sink.add = add  # type: ignore[method-assign]
+
+    def answer(self, received: Received) -> None:
+        with self.lock:
+            if self.sent >= self.limit:
+                return
+            self.sent += 1
+        subject = message_from_bytes(received.data)["Subject"]
+        reply = mail(subject="I am out of the office", body=f"About: {subject}\nBack on Monday.")
+        self.gateway.send(reply)
+
+
+def test_an_auto_responder_answering_every_acknowledgement_is_stopped_by_the_limit(
+    make_gateway: Any, sink: Sink
+) -> None:
+    gateway = make_gateway(autoreply_per_hour=5)
+    responder = AutoResponder(gateway, sink)
+    assert gateway.send(mail(subject="VPN down")).code == 250
+    eventually(lambda: responder.sent == 5, timeout=30)
+    sink.settle(2.0)
+    assert len(sink.to(ALICE)) == 5  # five acknowledgements in the hour, then silence
+    assert responder.sent == 5
+    assert count(gateway, ServiceRequest) == 6  # its mails are still kept, as SRs to triage
+    with gateway.runtime.sessions.begin() as session:
+        last = session.scalars(select(StoredMail).order_by(StoredMail.id.desc())).first()
+    assert "automatic-reply limit reached" in last.reason
+
+
+def test_the_limit_lifts_after_the_hour(make_gateway: Any, sink: Sink) -> None:
+    clock = OffsetClock()
+    gateway = make_gateway(autoreply_per_hour=2, clock=clock)
+    for n in range(3):
+        assert gateway.send(mail(subject=f"problem {n}")).code == 250
+    assert len(sink.settle_to(ALICE, 1.0)) == 2
+    clock.advance(timedelta(minutes=61))
+    assert gateway.send(mail(subject="problem 3")).code == 250
+    assert len(sink.wait_to(ALICE, 3)) == 3
+
+
+def test_a_sender_over_its_rate_is_asked_to_retry_later(make_gateway: Any, sink: Sink) -> None:
+    gateway = make_gateway(smtp_sender_rate=3)
+    port = gateway.settings.smtp_port
+    replies = [smtp_send(port, mail(subject=f"flood {n}")) for n in range(4)]
+    assert [r.code for r in replies] == [250, 250, 250, 451]
+    assert "try again in" in replies[3].text
+    other = smtp_send(port, mail(sender="bernd@example.de", subject="unrelated"),
+                      mail_from="bernd@example.de")
+    assert other.code == 250  # the limit is per sender
+    assert count(gateway, StoredMail) == 4
