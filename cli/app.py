@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from cli.serve import Services, run_until_signal
 from gateway import demo, directory, listings
 from gateway.config import Settings
+from gateway.intake import NotQuarantined, retry_quarantined
 from gateway.outbox import Outbox, in_process, make_broker
 from gateway.runtime import Runtime, build
 
@@ -32,6 +33,7 @@ requests = typer.Typer(no_args_is_help=True, help="Service Requests.")
 review = typer.Typer(no_args_is_help=True, help="Mail that opened nothing: the review queue.")
 escalations = typer.Typer(no_args_is_help=True, help="Escalations and their steps (§3.5.5).")
 domains = typer.Typer(no_args_is_help=True, help="What each sender domain's mail must prove.")
+quarantine = typer.Typer(no_args_is_help=True, help="Mail that could not be processed, kept.")
 deliveries = typer.Typer(no_args_is_help=True, help="Outgoing mail (the outbox).")
 for group, name in (
     (customers, "customers"),
@@ -42,6 +44,7 @@ for group, name in (
     (review, "review"),
     (escalations, "escalations"),
     (domains, "domains"),
+    (quarantine, "quarantine"),
     (deliveries, "deliveries"),
 ):
     app.add_typer(group, name=name)
@@ -444,6 +447,66 @@ def escalations_list(
         typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
     _print(rows, False, ("sr_id", "level", "source", "requested_by", "opened_at", "closed_at"))
+
+
+@quarantine.command("list")
+def quarantine_list(limit: int = 200, as_json: JsonFlag = False) -> None:
+    """Mail that could not be processed (R6.3): kept whole, with the reason."""
+    with _session() as (session, _rt):
+        rows = listings.held_mails(session, status="quarantined", limit=limit)
+    _print(rows, as_json, ("id", "received_at", "from", "subject", "reason"))
+
+
+@quarantine.command("show")
+def quarantine_show(stored_id: int, as_json: JsonFlag = False) -> None:
+    """One quarantined (or any stored) mail: envelope, reason, headers, parse defects."""
+    with _session() as (session, _rt):
+        shown = listings.stored_mail(session, stored_id)
+    if shown is None:
+        raise _fail(f"no stored mail {stored_id}")
+    if as_json:
+        typer.echo(json.dumps(shown, indent=2, ensure_ascii=False))
+        return
+    for key in (
+        "id",
+        "status",
+        "reason",
+        "received_at",
+        "source",
+        "mail_from",
+        "from",
+        "subject",
+        "size",
+    ):
+        typer.echo(f"{key:12} {shown[key]}")
+    typer.echo("\n" + shown["headers"])
+    for defect in shown["defects"]:
+        typer.echo(f"defect: {defect}")
+
+
+@quarantine.command("retry")
+def quarantine_retry(stored_id: int, as_json: JsonFlag = False) -> None:
+    """Run a quarantined mail through intake again; on success it leaves the quarantine."""
+    rt = _runtime()
+    try:
+        receipt = retry_quarantined(stored_id, rt)
+    except NotQuarantined as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        rt.outbox.broker.close()
+    result = {
+        "outcome": receipt.outcome,
+        "stored_id": receipt.stored_id,
+        "sr_id": receipt.sr_id,
+        "reason": receipt.reason,
+    }
+    typer.echo(
+        json.dumps(result, indent=2)
+        if as_json
+        else f"{receipt.outcome}: stored as {receipt.stored_id} {receipt.sr_id or receipt.reason}"
+    )
+    if receipt.outcome == "quarantined":
+        raise typer.Exit(1)
 
 
 @deliveries.command("list")

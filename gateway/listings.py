@@ -20,6 +20,7 @@ from gateway.models import (
     SocStaff,
     StoredMail,
 )
+from parsers.mail import parse
 
 
 def _when(value: datetime | None) -> str | None:
@@ -179,6 +180,31 @@ def held_mails(
         }
         for row in session.execute(query)
     ]
+
+
+def stored_mail(session: Session, stored_id: int) -> dict[str, Any] | None:
+    """One stored mail as kept: envelope, reason, verdict, its header block and parse defects."""
+    row = session.get(StoredMail, stored_id)
+    if row is None:
+        return None
+    head = bytes(row.data).replace(b"\r\n", b"\n").partition(b"\n\n")[0]
+    return {
+        "id": row.id,
+        "status": row.status,
+        "reason": row.reason,
+        "source": row.source,
+        "received_at": _when(row.received_at),
+        "mail_from": row.mail_from,
+        "rcpt_tos": row.rcpt_tos,
+        "peer": row.peer,
+        "from": row.sender,
+        "subject": row.subject,
+        "message_id": row.message_id,
+        "size": row.size,
+        "authentication": row.authentication,
+        "headers": head[:16_384].decode("utf-8", "replace"),
+        "defects": list(parse(bytes(row.data)).defects),
+    }
 
 
 def escalations(session: Session, *, open_only: bool = False) -> list[dict[str, Any]]:

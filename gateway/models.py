@@ -133,6 +133,8 @@ class StoredMail(Base):
     message_id: Mapped[str | None] = mapped_column(String(998))
     source: Mapped[str] = mapped_column(String(8))  # smtp | imap
     mail_from: Mapped[str | None] = mapped_column(String(320))  # envelope; None over IMAP
+    peer: Mapped[str | None] = mapped_column(String(64))  # connecting IP (SMTP)
+    helo: Mapped[str | None] = mapped_column(String(255))  # EHLO/HELO name (SMTP)
     rcpt_tos: Mapped[list[str]] = mapped_column(JSON)
     sender: Mapped[str] = mapped_column(String(320))  # From header address
     subject: Mapped[str] = mapped_column(Text)

@@ -152,6 +152,14 @@ def stored_id(conn: Connection, dedup_key: str) -> int | None:
     return conn.scalar(_STORED_BY_KEY, {"key": dedup_key})
 
 
+def stored_row(conn: Connection, stored_id: int) -> Any:
+    return conn.execute(select(STORED).where(STORED.c.id == stored_id)).first()
+
+
+def remove_stored(conn: Connection, stored_id: int) -> None:
+    conn.execute(STORED.delete().where(STORED.c.id == stored_id))
+
+
 def add_stored(conn: Connection, **values: Any) -> int:
     return int(conn.execute(_ADD_STORED, values).scalar_one())
 

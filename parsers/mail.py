@@ -14,6 +14,8 @@ from email.utils import getaddresses, parsedate_to_datetime
 from types import MappingProxyType
 
 import mailparser
+import nh3
+from tnefparse import TNEF
 
 from parsers.markup import html_to_text
 
@@ -34,6 +36,9 @@ SIGNAL_HEADERS = (
 )
 MAX_PARTS = 500  # a mail with more MIME parts than this is treated as hostile; the rest is a defect
 MAX_DEPTH = 20
+MAX_HEADER_BYTES = 256 * 1024  # a header block larger than this is not parsed (quarantine)
+MAX_TNEF_BYTES = 20 * 1024 * 1024  # a winmail.dat larger than this is kept, not opened
+MAX_TNEF_FILES = 64  # files taken out of one winmail.dat
 _MSGID = re.compile(r"<([^<>\s]+)>")
 # WHATWG: these labels are decoded as windows-1252, which is what senders mean by them.
 _CHARSET_ALIASES = {
@@ -95,14 +100,18 @@ class ParsedMail:
 
 def parse(raw: bytes) -> ParsedMail:
     """Parse one mail. Broken structure, charsets and headers become defects, never exceptions."""
+    if _header_size(raw) > MAX_HEADER_BYTES:
+        return _unparsable(raw, f"header block over {MAX_HEADER_BYTES} bytes")
     try:
         parsed = mailparser.parse_from_bytes(raw)
-    except Exception as exc:
+    except Exception as exc:  # mail-parser's own guard for hostile nesting, and the unforeseen
         return _unparsable(raw, f"{type(exc).__name__}: {exc}")
     message: Message = parsed.message
     defects = [_defect_text(d) for d in parsed.defects]
     plains, htmls, attachments = _walk(message, defects)
-    html = "\n".join(htmls) if htmls else None
+    # HTML from a customer is never shown as sent (R6.5): scripts, event handlers and
+    # javascript: links are gone from here on. The raw mail keeps what arrived.
+    html = nh3.clean("\n".join(htmls), link_rel="noopener noreferrer nofollow") if htmls else None
     text = "\n".join(plains) if plains else (html_to_text(html) if html else "")
     text = text.replace("\r\n", "\n").replace("\r", "\n").strip()
     sender_name, sender = _first_address(parsed.from_)
@@ -127,6 +136,11 @@ def parse(raw: bytes) -> ParsedMail:
         defects=tuple(defects),
         fingerprint=fingerprint(raw),
     )
+
+
+def _header_size(raw: bytes) -> int:
+    ends = [i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0]
+    return min(ends) if ends else len(raw)
 
 
 def fingerprint(raw: bytes) -> str:
@@ -185,7 +199,10 @@ def _walk(message: Message, defects: list[str]) -> tuple[list[str], list[str], l
             )
             break
         if _is_attachment(part):
-            attachments.append(_attachment(part, len(attachments) + 1))
+            attachment = _attachment(part, len(attachments) + 1)
+            attachments.append(attachment)
+            if _is_tnef(attachment):
+                attachments += _tnef_files(attachment, defects)
         elif part.get_content_type() == "text/plain":
             plains.append(_decode_text(part, defects))
         elif part.get_content_type() == "text/html":
@@ -226,6 +243,39 @@ def _attachment(part: Message, number: int) -> Attachment:
     return Attachment(
         filename=_filename(part, content_type, number), content_type=content_type, data=data
     )
+
+
+def _is_tnef(attachment: Attachment) -> bool:
+    return attachment.content_type in ("application/ms-tnef", "application/vnd.ms-tnef") or (
+        attachment.filename.lower() == "winmail.dat"
+    )
+
+
+def _tnef_files(winmail: Attachment, defects: list[str]) -> list[Attachment]:
+    """The files inside Outlook's winmail.dat, named `winmail.dat/<name>`, within limits.
+
+    Only the attachments are read; the compressed RTF body is never decompressed.
+    """
+    if winmail.size > MAX_TNEF_BYTES:
+        defects.append(f"{winmail.filename}: over {MAX_TNEF_BYTES} bytes, not opened")
+        return []
+    try:
+        found = TNEF(winmail.data, do_checksum=False).attachments
+    except Exception as exc:  # a broken winmail.dat is a defect; the file itself is kept
+        defects.append(f"{winmail.filename}: not readable as TNEF ({type(exc).__name__})")
+        return []
+    if len(found) > MAX_TNEF_FILES:
+        defects.append(f"{winmail.filename}: {len(found)} files, only {MAX_TNEF_FILES} taken")
+    files = []
+    for number, item in enumerate(found[:MAX_TNEF_FILES], start=1):
+        try:
+            name = item.long_filename() or item.name or f"file-{number}"
+        except Exception:  # a garbled name is replaced, not fatal
+            name = f"file-{number}"
+        data = item.data if isinstance(item.data, bytes) else b""
+        safe = re.sub(r"[\x00-\x1f\x7f/\\]+", "_", str(name)).strip(" .")[:200] or f"file-{number}"
+        files.append(Attachment(f"{winmail.filename}/{safe}", "application/octet-stream", data))
+    return files
 
 
 def _filename(part: Message, content_type: str, number: int) -> str:

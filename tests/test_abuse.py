@@ -26,7 +26,8 @@ def test_a_services_verification_mail_is_held_and_nothing_is_sent_back(
 ) -> None:
     # Someone registered the support address at a chat service; its verification mail arrives
     verification = mail(
-        sender="no-reply@chat.example", subject="Confirm your email address",
+        sender="no-reply@chat.example",
+        subject="Confirm your email address",
         body="Welcome! Your verification code is 402 881.\nOr open https://chat.example/v/8f2c",
     )
     assert gateway.send(verification, mail_from="no-reply@chat.example").code == 250
@@ -98,7 +99,8 @@ def test_a_sender_over_its_rate_is_asked_to_retry_later(make_gateway: Any, sink:
     replies = [smtp_send(port, mail(subject=f"flood {n}")) for n in range(4)]
     assert [r.code for r in replies] == [250, 250, 250, 451]
     assert "try again in" in replies[3].text
-    other = smtp_send(port, mail(sender="bernd@example.de", subject="unrelated"),
-                      mail_from="bernd@example.de")
+    other = smtp_send(
+        port, mail(sender="bernd@example.de", subject="unrelated"), mail_from="bernd@example.de"
+    )
     assert other.code == 250  # the limit is per sender
     assert count(gateway, StoredMail) == 4
