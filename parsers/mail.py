@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.errors import HeaderParseError
 from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
@@ -99,7 +100,18 @@ class ParsedMail:
 
 
 def parse(raw: bytes) -> ParsedMail:
-    """Parse one mail. Broken structure, charsets and headers become defects, never exceptions."""
+    """Parse one mail. Broken structure, charsets and headers become defects, never exceptions.
+
+    Whatever no rule below foresaw still ends as a defect ("unparsable"), never as an exception:
+    intake then keeps the mail whole, in quarantine.
+    """
+    try:
+        return _parse(raw)
+    except Exception as exc:  # the promise of this module, kept even against its own bugs
+        return _unparsable(raw, f"{type(exc).__name__}: {exc}"[:500])
+
+
+def _parse(raw: bytes) -> ParsedMail:
     if _header_size(raw) > MAX_HEADER_BYTES:
         return _unparsable(raw, f"header block over {MAX_HEADER_BYTES} bytes")
     try:
@@ -322,7 +334,7 @@ def _decode_words(value: str) -> str:
             value = raw.decode("cp1252", errors="replace")
     try:
         return str(make_header(decode_header(value)))
-    except (LookupError, UnicodeError, ValueError, AssertionError):
+    except (LookupError, UnicodeError, ValueError, AssertionError, HeaderParseError):
         return value
 
 
