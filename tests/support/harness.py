@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import smtplib
@@ -184,8 +185,13 @@ class Process:
 
     def start(self, wait_port: int | None = None, timeout: float = 30.0) -> Process:
         self.out = self.log.open("ab")
+        # A session of its own: SIGKILL reaches the process and every child it forked.
         self.proc = subprocess.Popen(
-            self.argv, env=self.env, stdout=self.out, stderr=subprocess.STDOUT
+            self.argv,
+            env=self.env,
+            stdout=self.out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         if wait_port is not None:
             deadline = time.monotonic() + timeout
@@ -198,9 +204,14 @@ class Process:
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
         self._close()
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
