@@ -2,8 +2,8 @@
 
 On the SMTP path the gateway checks SPF for the connecting IP (RFC 7208), every DKIM signature
 (RFC 6376) and DMARC alignment with the From domain (RFC 7489). Mail read from a mailbox, or
-relayed by a trusted MX, carries its verdict in Authentication-Results headers (RFC 8601); only
-those of the configured authserv-ids count, the topmost first, and all others are ignored.
+relayed by a trusted MX, carries its verdict in an Authentication-Results header (RFC 8601): the
+topmost one counts if a configured authserv-id wrote it; all others are ignored.
 """
 
 from __future__ import annotations
@@ -162,21 +162,25 @@ def _dmarc_record(domain: str, resolver: Resolver) -> dict[str, str] | None:
 
 
 def from_trusted_header(data: bytes, from_domain: str, trusted: frozenset[str]) -> Verdict:
-    """The verdict of the topmost Authentication-Results header of a trusted authserv-id."""
-    if not trusted:
-        return Verdict("none", from_domain.lower())
+    """The verdict of the topmost Authentication-Results header, if a trusted authserv-id wrote it.
+
+    The upstream MX prepends its verdict, so only the topmost header can be its own: one further
+    down was in the mail before, whatever authserv-id it claims (RFC 8601 §5, §7.1).
+    """
     headers = BytesHeaderParser().parsebytes(data)
-    for value in headers.get_all("Authentication-Results") or []:
-        try:
-            parsed = authres.AuthenticationResultsHeader.parse(
-                f"Authentication-Results: {' '.join(str(value).split())}"
-            )
-        except Exception as exc:  # a malformed header is simply not trusted
-            log.info("unreadable Authentication-Results header: %s", exc)
-            continue
-        if str(parsed.authserv_id).lower() in trusted:
-            return _verdict_of(parsed, from_domain.lower())
-    return Verdict("none", from_domain.lower())
+    values = headers.get_all("Authentication-Results") or []
+    if not trusted or not values:
+        return Verdict("none", from_domain.lower())
+    try:
+        parsed = authres.AuthenticationResultsHeader.parse(
+            f"Authentication-Results: {' '.join(str(values[0]).split())}"
+        )
+    except Exception as exc:  # a malformed header is simply not trusted
+        log.info("unreadable Authentication-Results header: %s", exc)
+        return Verdict("none", from_domain.lower())
+    if str(parsed.authserv_id).lower() not in trusted:
+        return Verdict("none", from_domain.lower())
+    return _verdict_of(parsed, from_domain.lower())
 
 
 def _verdict_of(header: Any, from_domain: str) -> Verdict:

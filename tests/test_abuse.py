@@ -104,3 +104,25 @@ def test_a_sender_over_its_rate_is_asked_to_retry_later(make_gateway: Any, sink:
     )
     assert other.code == 250  # the limit is per sender
     assert count(gateway, StoredMail) == 4
+
+
+def test_mail_carrying_the_gateways_x_loop_is_held_unanswered(gateway: Gateway, sink: Sink) -> None:
+    looped = mail(subject="Re: something", headers={"X-Loop": "soc@securecall.example"})
+    assert gateway.send(looped).code == 250
+    assert sink.settle(0.8) == []
+    assert count(gateway, ServiceRequest) == 0
+
+
+def test_an_unknown_and_a_foreign_sr_id_get_the_same_answer(gateway: Gateway, sink: Sink) -> None:
+    """SR IDs are not enumerable: a stranger learns nothing from the ID he names."""
+    assert gateway.send(mail()).code == 250
+    real = sink.wait_to(ALICE)[0].message["Subject"].split("]")[0].lstrip("[")
+    answers = []
+    for n, sr_id in enumerate((real, "SR-0000-0000")):
+        stranger = f"probe{n}@nowhere.example"
+        data = mail(sender=stranger, subject=f"Re: [{sr_id}] status?", body="What is the status?")
+        assert gateway.send(data, mail_from=stranger).code == 250
+        (answer,) = sink.wait_to(stranger)
+        answers.append((answer.message["Subject"], answer.text))
+    assert answers[0] == answers[1]
+    assert real not in answers[0][1]

@@ -204,3 +204,44 @@ def test_behind_a_relay_only_a_trusted_authserv_ids_verdict_counts(
     else:
         assert sink.settle(1.0) == []
     assert count(gateway, ServiceRequest) == (1 if accepted else 0)
+
+
+@pytest.mark.parametrize(
+    ("authserv_id", "accepted"), [("mx.securecall.example", True), ("mx.evil.example", False)]
+)
+def test_from_a_mailbox_only_a_trusted_authserv_ids_verdict_counts(
+    make_gateway: Any, sink: Sink, dovecot: Any, authserv_id: str, accepted: bool
+) -> None:
+    from imapclient import IMAPClient
+
+    from gateway.imap import parse_mailbox_url
+    from tests.support.harness import eventually, unique
+
+    url = dovecot.add_user(unique("auth"))
+    box = parse_mailbox_url(url)
+    results = (f"Authentication-Results: {authserv_id}; dkim=pass header.d=example.com; "
+               "dmarc=pass header.from=example.com\r\n")
+    # the upstream MX put its verdict on top; a sender's own forged one lies further down
+    forged = "Authentication-Results: mx.securecall.example; dmarc=pass\r\n"
+    data = results.encode() + b"Received: from mx by imap\r\n" + forged.encode() + mail()
+
+    def deliver() -> bool:
+        with IMAPClient("127.0.0.1", port=box.port, ssl=False, timeout=30) as client:
+            try:
+                client.login(box.username, box.password)
+            except Exception:  # noqa: BLE001 - the passwd-file is re-read within a second
+                return False
+            client.append("INBOX", data)
+            return True
+
+    eventually(deliver, timeout=10, interval=0.2)
+    gateway: Gateway = make_gateway(imap_url=url, imap=True, auth_policy="dmarc",
+                                    trusted_authserv_ids=("mx.securecall.example",))
+    rt = gateway.runtime
+    with rt.sessions.begin() as session:
+        directory.set_domain_policy(session, "example.com", "dmarc", rt.now())
+    eventually(lambda: count(gateway, StoredMail) == 1, timeout=20)
+    assert count(gateway, ServiceRequest) == (1 if accepted else 0)
+    with rt.sessions.begin() as session:
+        verdict = session.scalars(select(StoredMail.authentication)).one()
+    assert verdict["source"] == ("header" if accepted else "none")
