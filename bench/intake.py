@@ -189,6 +189,18 @@ def send(
     return results
 
 
+def drain(arrivals: Any, quiet: float = 3.0, limit: float = 300.0) -> int:
+    """Take what is still arriving until nothing came for `quiet` seconds (bounded)."""
+    drained, deadline = 0, time.monotonic() + limit
+    while time.monotonic() < deadline:
+        try:
+            arrivals.get(timeout=quiet)
+        except Exception:
+            return drained
+        drained += 1
+    return drained
+
+
 def collect(arrivals: Any, wanted: set[str], timeout: float) -> dict[str, float]:
     """Wait until an acknowledgement for every wanted Message-ID arrived (or the timeout)."""
     got: dict[str, float] = {}
@@ -337,6 +349,7 @@ def measure_gateway(kind: str, args: argparse.Namespace, work: Path) -> dict[str
             "intake_rate": len(accepted) / (last_250 - first),
             "rate": len(acks) / (last_ack - first),
         }
+        drain(arrivals)  # the SOC's notifications of the burst are still on their way
         paced = send(port, int(args.rate * args.duration), args.clients, rate=args.rate)
         paced_ok = {m: e for m, _, e, code in paced if code == 250}
         paced_acks = collect(arrivals, set(paced_ok), args.timeout)

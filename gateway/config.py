@@ -39,7 +39,10 @@ class Settings(BaseSettings):
     imap_quarantine_folder: str = "Quarantine"
     imap_mark: str = "move"  # move: to the Processed folder; flag: keyword $SecureCallProcessed
     imap_poll_interval: float = 30.0
-    imap_idle_timeout: float = 600.0  # re-issue IDLE well inside RFC 2177's 29 minutes
+    # IDLE is ended and the mailbox polled this often (RFC 2177 asks for less than 29 minutes).
+    # Short, because a mail that lands between the poll and the new IDLE is only announced at
+    # the server's own next check (Dovecot: every 30 s by default).
+    imap_idle_timeout: float = 60.0
     imap_use_idle: bool = True  # False: poll every imap_poll_interval even where IDLE is offered
     imap_ca_file: str = ""  # CA certificates to trust for the IMAP server (a private CA)
     # Outbound

@@ -66,7 +66,11 @@ class _SerialConnection(sqlite3.Connection):
     _lock: threading.Lock | None = None
     _holding = False
 
-    def begin_write(self, database: str) -> None:
+    def begin_read(self) -> None:
+        """A reader: a deferred transaction, no lock (in WAL mode it never waits for a writer)."""
+        self.execute("BEGIN")
+
+    def begin_write(self, database: str, durable: bool = True) -> None:
         if self._lock is None:
             with _WRITE_LOCKS_GUARD:
                 self._lock = _WRITE_LOCKS.setdefault(database, threading.Lock())
@@ -74,6 +78,7 @@ class _SerialConnection(sqlite3.Connection):
             raise sqlite3.OperationalError("database is locked (in-process write lock)")
         self._holding = True
         try:
+            self.execute("PRAGMA synchronous=FULL" if durable else "PRAGMA synchronous=NORMAL")
             self.execute("BEGIN IMMEDIATE")
         except BaseException:
             self._release()
@@ -119,7 +124,11 @@ def _sqlite_pragmas(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
         # Take the write lock up front: no deadlock when two readers both want to write.
-        conn.connection.dbapi_connection.begin_write(database)
+        options = conn.get_execution_options()
+        if options.get("readonly", False):
+            conn.connection.dbapi_connection.begin_read()
+            return
+        conn.connection.dbapi_connection.begin_write(database, options.get("durable", True))
 
 
 def make_sessions(engine: Engine) -> Sessions:
@@ -127,10 +136,25 @@ def make_sessions(engine: Engine) -> Sessions:
 
 
 @contextmanager
-def transaction(sessions: Sessions) -> Iterator[Connection]:
-    """One transaction, for Core statements: committed on success, rolled back on error."""
+def transaction(
+    sessions: Sessions, *, durable: bool = True, readonly: bool = False
+) -> Iterator[Connection]:
+    """One transaction, for Core statements: committed on success, rolled back on error.
+
+    `readonly=True` only reads: on SQLite it takes no write lock (readers never wait in WAL mode).
+    `durable=False` commits without waiting for the disk (SQLite: no fsync; PostgreSQL:
+    synchronous_commit off). A process crash loses nothing either way; a power loss may undo
+    the last such commits. For bookkeeping whose loss only repeats work (a Delivery's claim or
+    "sent" mark), never for accepting mail.
+    """
     with sessions.begin() as session:
-        yield session.connection()
+        conn = session.connection(execution_options={"durable": durable, "readonly": readonly})
+        if conn.dialect.name == "postgresql":
+            if readonly:
+                conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+            elif not durable:
+                conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+        yield conn
 
 
 def alembic_config(engine: Engine | None = None) -> Config:

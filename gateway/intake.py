@@ -120,7 +120,7 @@ def authenticate(raw: RawMail, mail: ParsedMail, rt: Runtime) -> tuple[Verdict, 
     Done before the mail's transaction: DNS lookups never hold the database.
     """
     settings = rt.settings
-    with transaction(rt.sessions) as conn:
+    with transaction(rt.sessions, readonly=True) as conn:
         policy = store.policy_for(
             conn, mail.from_addr, settings.auth_policy, settings.soc_auth_policy
         )

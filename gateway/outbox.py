@@ -79,7 +79,7 @@ def sweep(
     sessions: Sessions, outbox: Outbox, now: datetime, *, requeue_after: float, stale_after: float
 ) -> int:
     """Enqueue Deliveries left pending, and release those a lost worker left sending."""
-    with transaction(sessions) as conn:
+    with transaction(sessions, durable=False) as conn:  # marks only: losing one repeats work
         released = store.release_stale_sending(conn, now - timedelta(seconds=stale_after))
         due = store.take_due_deliveries(conn, now, timedelta(seconds=requeue_after))
     if released:

@@ -219,8 +219,10 @@ def test_from_a_mailbox_only_a_trusted_authserv_ids_verdict_counts(
 
     url = dovecot.add_user(unique("auth"))
     box = parse_mailbox_url(url)
-    results = (f"Authentication-Results: {authserv_id}; dkim=pass header.d=example.com; "
-               "dmarc=pass header.from=example.com\r\n")
+    results = (
+        f"Authentication-Results: {authserv_id}; dkim=pass header.d=example.com; "
+        "dmarc=pass header.from=example.com\r\n"
+    )
     # the upstream MX put its verdict on top; a sender's own forged one lies further down
     forged = "Authentication-Results: mx.securecall.example; dmarc=pass\r\n"
     data = results.encode() + b"Received: from mx by imap\r\n" + forged.encode() + mail()
@@ -229,14 +231,18 @@ def test_from_a_mailbox_only_a_trusted_authserv_ids_verdict_counts(
         with IMAPClient("127.0.0.1", port=box.port, ssl=False, timeout=30) as client:
             try:
                 client.login(box.username, box.password)
-            except Exception:  # noqa: BLE001 - the passwd-file is re-read within a second
+            except Exception:
                 return False
             client.append("INBOX", data)
             return True
 
     eventually(deliver, timeout=10, interval=0.2)
-    gateway: Gateway = make_gateway(imap_url=url, imap=True, auth_policy="dmarc",
-                                    trusted_authserv_ids=("mx.securecall.example",))
+    gateway: Gateway = make_gateway(
+        imap_url=url,
+        imap=True,
+        auth_policy="dmarc",
+        trusted_authserv_ids=("mx.securecall.example",),
+    )
     rt = gateway.runtime
     with rt.sessions.begin() as session:
         directory.set_domain_policy(session, "example.com", "dmarc", rt.now())

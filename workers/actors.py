@@ -22,7 +22,7 @@ MAX_BACKOFF = timedelta(hours=1)
 
 def deliver(delivery_id: int, rt: Runtime, transport: Transport, renderer: Renderer) -> str:
     """Claim, render, compose, send, record. Returns the Delivery's new status, or `skipped`."""
-    with transaction(rt.sessions) as conn:
+    with transaction(rt.sessions, durable=False) as conn:
         delivery = store.claim_delivery(conn, delivery_id, rt.now())
     if delivery is None:
         return "skipped"  # already sent, failed, or being sent by someone else
@@ -38,7 +38,7 @@ def deliver(delivery_id: int, rt: Runtime, transport: Transport, renderer: Rende
         if delivery.attempts >= rt.settings.send_attempts:
             return _finish(rt, delivery_id, "failed", f"gave up after {delivery.attempts}: {exc}")
         delay = _backoff(delivery.attempts, rt.settings.send_backoff)
-        with transaction(rt.sessions) as conn:
+        with transaction(rt.sessions, durable=False) as conn:
             store.retry_delivery(conn, delivery_id, rt.now() + delay, f"{exc}")
         if not isinstance(exc, TemporaryFailure):
             log.exception("delivery %s: unexpected failure, will retry", delivery_id)
@@ -47,7 +47,7 @@ def deliver(delivery_id: int, rt: Runtime, transport: Transport, renderer: Rende
 
 
 def _finish(rt: Runtime, delivery_id: int, status: str, error: str = "") -> str:
-    with transaction(rt.sessions) as conn:
+    with transaction(rt.sessions, durable=False) as conn:
         store.finish_delivery(conn, delivery_id, status, rt.now(), error)
     if error:
         log.warning("delivery %s %s: %s", delivery_id, status, error)

@@ -37,7 +37,7 @@ first_valid_gid = 1
 mail_location = maildir:{mail}/%u/Maildir
 mail_uid = {mail_user}
 mail_gid = {mail_group}
-mailbox_idle_check_interval = 30 secs
+mailbox_idle_check_interval = 1 secs
 mail_max_userip_connections = 100
 passdb {{
   driver = passwd-file
