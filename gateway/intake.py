@@ -30,6 +30,7 @@ from parsers.commands import Commands, read_commands
 from parsers.mail import ParsedMail, parse
 from parsers.replies import latest_reply
 from parsers.signals import (
+    PriorityRequest,
     asks_for_escalation,
     automatic_reason,
     bounce_reason,
@@ -140,11 +141,12 @@ def _store(
     raw: RawMail, mail: ParsedMail, key: str, rt: Runtime, verdict: Verdict, policy: str
 ) -> Receipt:
     try:
+        reading = read(raw, mail, rt)
         with transaction(rt.sessions) as conn:
             existing = store.stored_id(conn, key)
             if existing is not None:
                 return Receipt("duplicate", existing, reason="already stored")
-            return _process(conn, raw, mail, key, rt, verdict, policy)
+            return _process(conn, raw, mail, key, rt, verdict, policy, reading)
     except SQLAlchemyError:
         raise
     except Exception as exc:  # a bug or a mail no rule foresaw: keep it, in quarantine
@@ -178,18 +180,49 @@ def _process(
     rt: Runtime,
     verdict: Verdict,
     policy: str,
+    reading: Reading,
 ) -> Receipt:
     if mail.defects and mail.defects[0].startswith("unparsable"):
         # Beyond the parser's limits (R6.3): kept whole, in quarantine, for `quarantine retry`.
         stored = add_stored(conn, raw, mail, key, rt.now(), "quarantined", mail.defects[0])
         return Receipt("quarantined", stored, reason=mail.defects[0])
-    facts = gather(conn, raw, mail, rt, verdict, policy)
+    facts = gather(conn, raw, mail, rt, verdict, policy, reading)
     decision = decide(facts)
     status = {Action.HOLD: "review", Action.BOUNCE: "bounce"}.get(decision.action, "accepted")
     reason = _reason(decision, facts)
     stored = add_stored(conn, raw, mail, key, facts.now, status, reason, verdict.as_record())
     applied: Applied = APPLY[decision.action](conn, rt, facts, decision, stored)
     return Receipt(decision.action.value, stored, applied.sr_public_id, applied.deliveries, reason)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What the mail itself says, read before its transaction: text work never holds the lock."""
+
+    reply: str  # the newest part, quoted history and signature removed (replies only)
+    recipients: frozenset[str]
+    automatic: str | None
+    bounce: str | None
+    looped: bool
+    requested: PriorityRequest | None
+    language: str | None
+    escalation_words: bool
+    verification: str | None
+
+
+def read(raw: RawMail, mail: ParsedMail, rt: Runtime) -> Reading:
+    reply = latest_reply(mail.text) if is_reply(mail) else mail.text
+    return Reading(
+        reply=reply,
+        recipients=frozenset(a.lower() for a in (*raw.rcpt_tos, *mail.to, *mail.cc)),
+        automatic=automatic_reason(mail),
+        bounce=bounce_reason(mail, raw.mail_from),
+        looped=_looped(mail, rt),
+        requested=requested_priority(mail.subject, reply),
+        language=detect_language(f"{mail.subject}\n{reply}"),
+        escalation_words=asks_for_escalation(mail.subject, reply),
+        verification=verification_reason(mail.subject, reply),
+    )
 
 
 def gather(
@@ -199,19 +232,19 @@ def gather(
     rt: Runtime,
     verdict: Verdict = UNCHECKED,
     policy: str = "none",
+    reading: Reading | None = None,
 ) -> Facts:
-    """Read what triage needs: the sender in the directory, the SR the mail answers."""
+    """Add what the database knows: the sender in the directory, the SR the mail answers."""
+    reading = reading or read(raw, mail, rt)
     now = rt.now()
     sender = store.sender_of(conn, mail.from_addr)
     thread, foreign = _thread(conn, mail, sender, rt)
-    reply = latest_reply(mail.text) if is_reply(mail) else mail.text
+    reply = reading.reply
     # R2.2: commands are read from SOC staff only; from anyone else they are ordinary text.
     commands = read_commands(reply) if sender.kind == "soc" else Commands((), (), reply)
-    recipients = {a.lower() for a in (*raw.rcpt_tos, *mail.to, *mail.cc)}
     settings = rt.settings
     escalation_asked = sender.kind == "contact" and (
-        settings.escalation_address.lower() in recipients
-        or asks_for_escalation(mail.subject, reply)
+        settings.escalation_address.lower() in reading.recipients or reading.escalation_words
     )
     return Facts(
         mail=mail,
@@ -219,19 +252,19 @@ def gather(
         sender=sender,
         thread=thread,
         foreign_thread=foreign,
-        automatic=automatic_reason(mail),
-        bounce=bounce_reason(mail, raw.mail_from),
-        looped=_looped(mail, rt),
-        requested=requested_priority(mail.subject, reply),
+        automatic=reading.automatic,
+        bounce=reading.bounce,
+        looped=reading.looped,
+        requested=reading.requested,
         noticed_recently=sender.kind == "unknown" and _noticed(conn, mail.from_addr, now, rt),
         reply_text=reply,
-        language=detect_language(f"{mail.subject}\n{reply}"),
+        language=reading.language,
         commands=commands,
-        to_note_address=settings.note_address.lower() in recipients,
+        to_note_address=settings.note_address.lower() in reading.recipients,
         escalation_asked=escalation_asked,
         verdict=verdict,
         authenticated=verdict.satisfies(policy),
-        verification=verification_reason(mail.subject, reply) if sender.kind == "unknown" else None,
+        verification=reading.verification if sender.kind == "unknown" else None,
         autoreply_allowed=_autoreply_allowed(conn, mail.from_addr, thread, now, settings),
     )
 
@@ -351,9 +384,10 @@ def retry_quarantined(stored_id: int, rt: Runtime) -> Receipt:
     verdict, policy = authenticate(raw, mail, rt)
     key = dedup_key(mail, proven=verdict.satisfies(policy))
     try:
+        reading = read(raw, mail, rt)
         with transaction(rt.sessions) as conn:
             store.remove_stored(conn, stored_id)
-            receipt = _process(conn, raw, mail, key, rt, verdict, policy)
+            receipt = _process(conn, raw, mail, key, rt, verdict, policy, reading)
     except IntegrityError:
         return Receipt("duplicate", stored_id, reason="the same mail was stored since; kept here")
     except SQLAlchemyError as exc:

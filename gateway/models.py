@@ -258,6 +258,8 @@ class Delivery(Base):
     __table_args__ = (
         Index("ix_deliveries_status_next", "status", "next_attempt_at"),
         Index("ix_deliveries_recipient_template", "recipient", "template", "created_at"),
+        # counting a recipient's automatic replies of the last day (R6.1) is an index range
+        Index("ix_deliveries_recipient_auto", "recipient", "auto_submitted", "created_at"),
     )
 
 
