@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import threading
@@ -65,6 +66,9 @@ class Services:
                 settings.smtp_port,
                 ", ".join(settings.intake_addresses),
             )
+        # What start-up built lives as long as the process: keep it out of the collector's full
+        # passes, which otherwise paused every thread for 50-80 ms a few times a minute.
+        gc.freeze()
 
     def stop(self) -> None:
         self.stopping.set()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from alembic import command
 from alembic.config import Config
@@ -54,6 +56,11 @@ _WRITE_LOCKS_GUARD = threading.Lock()
 WRITE_LOCK_TIMEOUT = 60.0
 
 
+def _write_lock(database: str) -> threading.Lock:
+    with _WRITE_LOCKS_GUARD:
+        return _WRITE_LOCKS.setdefault(database, threading.Lock())
+
+
 class _SerialConnection(sqlite3.Connection):
     """A SQLite connection that takes its database's in-process write lock around a transaction.
 
@@ -72,8 +79,7 @@ class _SerialConnection(sqlite3.Connection):
 
     def begin_write(self, database: str, durable: bool = True) -> None:
         if self._lock is None:
-            with _WRITE_LOCKS_GUARD:
-                self._lock = _WRITE_LOCKS.setdefault(database, threading.Lock())
+            self._lock = _write_lock(database)
         if not self._lock.acquire(timeout=WRITE_LOCK_TIMEOUT):
             raise sqlite3.OperationalError("database is locked (in-process write lock)")
         self._holding = True
@@ -108,7 +114,75 @@ class _SerialConnection(sqlite3.Connection):
             self._lock.release()
 
 
+_SAFETY_CHECKPOINT_PAGES = 10_000  # ~40 MB of WAL
+CHECKPOINT_WAL_BYTES = 1024 * 1024  # a WAL smaller than this is left alone
+CHECKPOINT_PERIOD = 0.25
+RESTART_FRAMES = 2_000  # ~8 MB: past this the WAL is brought back to its beginning
+
+
+class _Checkpointer(threading.Thread):
+    """Copies a SQLite database's WAL into the database file, outside the write lock.
+
+    Left to SQLite, the commit that pushes the WAL past 1,000 pages copies it back and fsyncs the
+    database file while it still holds the write lock; under steady intake those commits took
+    up to a second and every mail behind them waited. Here a thread of its own, on a connection
+    of its own, runs a PASSIVE checkpoint (it blocks neither writers nor readers) four times a
+    second. Writers keep appending while it copies, so the WAL is never found fully copied and
+    never starts over; once it is past RESTART_FRAMES, the few frames left are copied holding the
+    write lock, and the next writer starts the WAL from its beginning. One per database file and
+    process; it ends when the file is gone.
+    """
+
+    _running: ClassVar[dict[str, _Checkpointer]] = {}
+    _guard = threading.Lock()
+
+    def __init__(self, database: str) -> None:
+        super().__init__(name=f"checkpoint {Path(database).name}", daemon=True)
+        self.database = database
+        self.wal = f"{database}-wal"
+
+    @classmethod
+    def start_for(cls, database: str) -> None:
+        with cls._guard:
+            running = cls._running.get(database)
+            if running is not None and running.is_alive():
+                return
+            cls._running[database] = checkpointer = cls(database)
+        checkpointer.start()
+
+    def run(self) -> None:
+        try:
+            while os.path.exists(self.database):
+                try:
+                    if os.path.getsize(self.wal) >= CHECKPOINT_WAL_BYTES:
+                        self.checkpoint()
+                except OSError:
+                    pass  # no WAL yet, or it was just removed by the last connection closing
+                except sqlite3.Error as exc:
+                    log.warning("background checkpoint of %s failed: %s", self.database, exc)
+                time.sleep(CHECKPOINT_PERIOD)
+        finally:
+            with self._guard:
+                if self._running.get(self.database) is self:
+                    del self._running[self.database]
+
+    def checkpoint(self) -> None:
+        conn = sqlite3.connect(self.database, timeout=1.0, isolation_level=None)
+        try:
+            _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            lock = _write_lock(self.database)
+            if frames >= RESTART_FRAMES and lock.acquire(timeout=1.0):
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                finally:
+                    lock.release()
+        finally:
+            conn.close()
+
+
 def _sqlite_pragmas(engine: Engine) -> None:
+    database = str(Path(engine.url.database or ":memory:").resolve())
+
     @event.listens_for(engine, "connect")
     def _connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # transactions are begun below, not by pysqlite
@@ -117,9 +191,12 @@ def _sqlite_pragmas(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=FULL")  # R6.2: 250 only after the commit is on disk
         cursor.execute("PRAGMA busy_timeout=60000")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # Checkpoints run in the background (_Checkpointer); a commit checkpoints itself only if
+        # the WAL has grown past this many pages, as a safety net when no checkpointer runs.
+        cursor.execute(f"PRAGMA wal_autocheckpoint={_SAFETY_CHECKPOINT_PAGES}")
         cursor.close()
-
-    database = str(Path(engine.url.database or ":memory:").resolve())
+        if engine.url.database not in (None, "", ":memory:"):
+            _Checkpointer.start_for(database)  # the file exists now: it ends when the file goes
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:

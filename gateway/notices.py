@@ -12,6 +12,7 @@ from sqlalchemy import Connection
 from gateway import store
 from gateway.hours import Calendar
 from gateway.ids import outgoing_message_id
+from gateway.outbox import MAIL_QUEUE
 from gateway.runtime import Runtime
 from parsers.mail import ParsedMail
 
@@ -51,6 +52,7 @@ def answer(
     auto_submitted: str = "auto-replied",
     in_reply_to: str | None = None,
     references: Sequence[str] = (),
+    queue: str = MAIL_QUEUE,
 ) -> tuple[int, str]:
     """A Delivery that threads under `mail` (or `in_reply_to` and `references`) in the
     recipient's client (RFC 5322 §3.6.4). `auto_submitted=""` marks mail a person wrote.
@@ -76,7 +78,7 @@ def answer(
         in_reply_to=in_reply_to,
         references=" ".join(list(references)[-MAX_REFERENCES:]),
         auto_submitted=auto_submitted,
-        queue="mail",
+        queue=queue,
         status="pending",
         attempts=0,
         next_attempt_at=now,
@@ -88,7 +90,7 @@ def answer(
     )
     if sr_id is not None:
         store.add_thread_ref(conn, message_id, sr_id)
-    return delivery_id, "mail"
+    return delivery_id, queue
 
 
 def alert(
@@ -103,6 +105,7 @@ def alert(
     sr_id: int | None = None,
     label: str = "",
     raw_mail_id: int | None = None,
+    queue: str = MAIL_QUEUE,
 ) -> tuple[int, str]:
     """An automatic mail to the SOC or to staff (RFC 3834: Auto-Submitted: auto-generated)."""
     return answer(
@@ -118,6 +121,7 @@ def alert(
         label=label,
         raw_mail_id=raw_mail_id,
         auto_submitted="auto-generated",
+        queue=queue,
     )
 
 

@@ -19,9 +19,19 @@ from gateway.db import Sessions, transaction
 log = logging.getLogger(__name__)
 
 SEND_DELIVERY = "send_delivery"  # actor: render, compose and send one Delivery
-MAIL_QUEUE = "mail"  # acknowledgements, notices, alerts
+MAIL_QUEUE = "mail"  # to customers (acknowledgements, answers, notices) and alerts to the SOC
+SOC_QUEUE = "soc"  # the SOC's copy of each new SR and customer reply
 BULK_QUEUE = "bulk"  # bulletins, so that a large one never delays an acknowledgement
-QUEUES = (MAIL_QUEUE, BULK_QUEUE)
+QUEUES = (MAIL_QUEUE, SOC_QUEUE, BULK_QUEUE)
+# One actor per queue, all sending a Delivery; a worker with messages of several waiting takes
+# the lowest priority first: when mail comes in faster than it can all go out, the customer's
+# acknowledgement and the SOC's alerts go before the SOC's copies, and bulletins go last.
+ACTORS = {
+    MAIL_QUEUE: SEND_DELIVERY,
+    SOC_QUEUE: f"{SEND_DELIVERY}_soc",
+    BULK_QUEUE: f"{SEND_DELIVERY}_bulk",
+}
+PRIORITIES = {MAIL_QUEUE: 0, SOC_QUEUE: 10, BULK_QUEUE: 20}
 
 
 def make_broker(url: str) -> dramatiq.Broker:
@@ -59,7 +69,7 @@ class Outbox:
         for delivery_id, queue in deliveries:
             message = dramatiq.Message(
                 queue_name=queue,
-                actor_name=SEND_DELIVERY,
+                actor_name=ACTORS.get(queue, SEND_DELIVERY),
                 args=(delivery_id,),
                 kwargs={},
                 options={},

@@ -15,6 +15,7 @@ from sqlalchemy import Connection
 from gateway import entitlements, escalations, reviews, service_levels, soc, store
 from gateway.hours import Calendar
 from gateway.notices import alert, answer, reply_language
+from gateway.outbox import SOC_QUEUE
 from gateway.runtime import Runtime
 from gateway.store import RequestRow, Thread
 from gateway.triage import Action, Decision, Facts, Notice
@@ -295,6 +296,7 @@ def _soc_notification(
         sr_id=sr.id,
         label=sr.public_id,
         raw_mail_id=stored,
+        queue=SOC_QUEUE,  # after the customer's acknowledgement and the SOC's alerts
     )
 
 

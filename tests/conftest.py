@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from gateway.db import make_engine, migrate
 from gateway.models import Base
+from gateway.outbox import QUEUES
 from tests.support import services
 from tests.support.dovecot import Dovecot
 from tests.support.harness import Gateway, OffsetClock, populate, settings_for
@@ -107,7 +108,7 @@ def rabbitmq_url() -> str:
     from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
     broker = RabbitmqBroker(url=services.RABBITMQ_URL)
-    for queue in ("mail", "bulk"):
+    for queue in QUEUES:
         broker.declare_queue(queue)
     broker.flush_all()
     broker.close()

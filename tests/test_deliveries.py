@@ -9,15 +9,19 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from cli.serve import Services
 from gateway import notices, store
 from gateway.config import Settings
 from gateway.db import transaction
 from gateway.models import Delivery
+from gateway.outbox import ACTORS, BULK_QUEUE, MAIL_QUEUE, QUEUES, SOC_QUEUE
+from gateway.runtime import build
 from gateway.store import Claimed
-from tests.support.harness import Gateway, eventually, mail
+from tests.support.harness import Gateway, eventually, mail, populate, settings_for, smtp_send
 from tests.support.sink import Sink
-from workers.mailer import compose
-from workers.render import Rendered
+from workers.actors import declare
+from workers.mailer import compose, make_transport
+from workers.render import Rendered, Renderer
 
 
 def deliveries(gateway: Gateway, to: str = "alice@example.com") -> list[Delivery]:
@@ -162,3 +166,57 @@ def test_an_unsafe_recipient_address_fails_the_delivery(make_gateway: Any, sink:
     (failed,) = eventually(lambda: [d for d in deliveries(gateway, bad) if d.status == "failed"])
     assert "not a single mail address" in failed.last_error
     assert sink.settle(0.5) == []
+
+
+def test_a_backlog_sends_the_customers_acknowledgements_before_the_socs_copies(
+    tmp_path: Path, sink: Sink, sqlite_url: str
+) -> None:
+    """Ten SRs opened while no worker runs: twenty mails wait. One worker thread then sends the
+    acknowledgements first (queue "mail") and the SOC's copies after (queue "soc")."""
+    settings = settings_for(
+        tmp_path / "var", sqlite_url, sink_port=sink.port, worker_threads=1, autoreply_per_hour=10
+    )
+    rt = build(settings)
+    populate(rt)
+    intake = Services(rt, smtp=True)
+    intake.start()
+    workers = Services(rt, workers=True)
+    try:
+        for n in range(10):
+            assert (
+                smtp_send(
+                    settings.smtp_port, mail(subject=f"Question about firewall rule {n}")
+                ).code
+                == 250
+            )
+        with transaction(rt.sessions, readonly=True) as conn:
+            queues = dict(conn.execute(select(Delivery.recipient, Delivery.queue).distinct()).all())
+        assert queues == {"alice@example.com": "mail", settings.soc_queue_address: "soc"}
+        assert sink.mails == []  # nothing is sent without a worker
+
+        workers.start()
+        order = [m.rcpt_tos[0] for m in sink.wait_for(20)]
+        # the worker may take one copy before the acknowledgements' consumer has filled its
+        # queue; after that, every acknowledgement goes before the rest of the copies
+        assert order.count("alice@example.com") == 10
+        assert order[:11].count("alice@example.com") == 10, order
+    finally:
+        workers.stop()
+        intake.stop()
+        rt.sessions.kw["bind"].dispose()
+
+
+def test_each_queue_has_its_sending_actor_and_the_customers_queue_goes_first(
+    tmp_path: Path, sink: Sink, sqlite_url: str
+) -> None:
+    settings = settings_for(tmp_path / "var", sqlite_url, sink_port=sink.port)
+    rt = build(settings)
+    try:
+        declare(rt.outbox.broker, rt, make_transport(settings.outbound), Renderer())
+        actors = {q: rt.outbox.broker.get_actor(ACTORS[q]) for q in QUEUES}
+        assert {q: a.queue_name for q, a in actors.items()} == {q: q for q in QUEUES}
+        assert actors[MAIL_QUEUE].priority < actors[SOC_QUEUE].priority
+        assert actors[SOC_QUEUE].priority < actors[BULK_QUEUE].priority
+    finally:
+        rt.outbox.broker.close()
+        rt.sessions.kw["bind"].dispose()

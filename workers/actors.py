@@ -1,4 +1,4 @@
-"""The Dramatiq actor `send_delivery`: takes a Delivery id, idempotent, retries 4xx with backoff."""
+"""The Dramatiq actors `send_delivery*`: a Delivery id in, idempotent, 4xx retried with backoff."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import dramatiq
 
 from gateway import store
 from gateway.db import transaction
-from gateway.outbox import MAIL_QUEUE, SEND_DELIVERY
+from gateway.outbox import ACTORS, PRIORITIES, QUEUES
 from gateway.runtime import Runtime
 from workers.mailer import PermanentFailure, TemporaryFailure, Transport, compose
 from workers.render import Renderer, RenderError
@@ -62,19 +62,24 @@ def _backoff(attempts: int, first: float) -> timedelta:
 
 def declare(
     broker: dramatiq.Broker, rt: Runtime, transport: Transport, renderer: Renderer
-) -> dramatiq.Actor[[int], None]:
-    """Register `send_delivery` on `broker`, bound to this process's runtime and transport."""
+) -> list[dramatiq.Actor[[int], None]]:
+    """Register the sending actors on `broker` (one per queue, outbox.ACTORS), bound to this
+    process's runtime and transport."""
 
     def send_delivery(delivery_id: int) -> None:
         deliver(delivery_id, rt, transport, renderer)
 
     fn: Callable[[int], None] = send_delivery
-    return dramatiq.actor(
-        fn,
-        actor_name=SEND_DELIVERY,
-        queue_name=MAIL_QUEUE,
-        broker=broker,
-        max_retries=10_000,  # the Delivery row counts attempts and gives up (send_attempts)
-        min_backoff=1_000,
-        max_backoff=3_600_000,
-    )
+    return [
+        dramatiq.actor(
+            fn,
+            actor_name=ACTORS[queue],
+            queue_name=queue,
+            priority=PRIORITIES[queue],
+            broker=broker,
+            max_retries=10_000,  # the Delivery row counts attempts and gives up (send_attempts)
+            min_backoff=1_000,
+            max_backoff=3_600_000,
+        )
+        for queue in QUEUES
+    ]

@@ -22,4 +22,4 @@ logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name
 runtime = build(settings)
 broker = runtime.outbox.broker
 dramatiq.set_broker(broker)
-send_delivery = declare(broker, runtime, make_transport(settings.outbound), Renderer())
+actors = declare(broker, runtime, make_transport(settings.outbound), Renderer())
