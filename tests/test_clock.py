@@ -41,11 +41,18 @@ def clock_of(gateway: Gateway) -> OffsetClock:
 
 def open_sr(gateway: Gateway, sink: Sink, subject: str = "VPN tunnel down") -> str:
     """Alice opens an SR; returns its ID, read from the SOC's notification of it."""
-    opened = [m for m in sink.to(SOC_QUEUE) if "New P" in m.message["Subject"]]
+
+    def notifications() -> list[Any]:
+        # matched by title too: the SOC's copy of an earlier SR may still be on its way
+        return [
+            m
+            for m in sink.to(SOC_QUEUE)
+            if "New P" in m.message["Subject"] and m.message["Subject"].endswith(f": {subject}")
+        ]
+
+    opened = notifications()
     assert gateway.send(mail(subject=subject)).code == 250
-    notification = eventually(
-        lambda: [m for m in sink.to(SOC_QUEUE) if "New P" in m.message["Subject"]][len(opened) :]
-    )[0]
+    notification = eventually(lambda: notifications()[len(opened) :])[0]
     return re.search(r"SR-[0-9A-Z]{4}-[0-9A-Z]{4}", notification.message["Subject"]).group(0)
 
 
