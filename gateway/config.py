@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     gateway_address: str = "soc@securecall.example"
     gateway_name: str = "SecureCall SOC"
     soc_queue_address: str = "soc-queue@securecall.example"  # notifications and alerts
+    soc_copy_files_limit: int = 10 * 1024 * 1024  # bytes of a customer's files sent with its copy
     note_address: str = "notes@securecall.example"  # SOC staff: an internal note on an SR
     escalation_address: str = "escalation@securecall.example"  # customers: ask to escalate
     duty_management_address: str = "duty-management@securecall.example"

@@ -14,7 +14,7 @@ from gateway.hours import Calendar
 from gateway.ids import outgoing_message_id
 from gateway.outbox import MAIL_QUEUE
 from gateway.runtime import Runtime
-from parsers.mail import ParsedMail
+from parsers.mail import ParsedMail, is_tnef
 
 MAX_REFERENCES = 20  # RFC 5322 §3.6.4 lets References grow; long chains are trimmed from the front
 
@@ -91,6 +91,21 @@ def answer(
     if sr_id is not None:
         store.add_thread_ref(conn, message_id, sr_id)
     return delivery_id, queue
+
+
+def sendable_files(conn: Connection, message: int, limit: int | None = None) -> list[int]:
+    """The ids of a stored message's attachments to send on with a mail: all but Outlook's
+    winmail.dat container (the files taken out of it go instead), in order, while their sizes
+    add up to at most `limit` bytes."""
+    chosen, total = [], 0
+    for attachment_id, name, kind, size in store.attachment_list(conn, message):
+        if is_tnef(name, kind):
+            continue
+        if limit is not None and total + size > limit:
+            break
+        chosen.append(attachment_id)
+        total += size
+    return chosen
 
 
 def alert(

@@ -14,11 +14,12 @@ from sqlalchemy import Connection
 
 from gateway import entitlements, escalations, reviews, service_levels, soc, store
 from gateway.hours import Calendar
-from gateway.notices import alert, answer, reply_language
+from gateway.notices import alert, answer, reply_language, sendable_files
 from gateway.outbox import SOC_QUEUE
 from gateway.runtime import Runtime
 from gateway.store import RequestRow, Thread
 from gateway.triage import Action, Decision, Facts, Notice
+from parsers.mail import is_tnef
 from parsers.signals import asks_for_rca, request_type, title
 
 PRIORITY_BY_EMAIL = 3  # §3.5.2 footnote 2: e-mail SRs are logged as Priority 3
@@ -272,9 +273,16 @@ def _soc_notification(
     """R2.1: a new SR or a customer's reply, to the SOC queue, to be answered from there."""
     assert sr is not None
     mail = facts.mail
+    files: list[int] = []
+    message = store.message_of(conn, stored) if mail.attachments else None
+    if message is not None:  # the customer's files go with the copy, up to the limit
+        files = sendable_files(conn, message, rt.settings.soc_copy_files_limit)
+    sendable = [a for a in mail.attachments if not is_tnef(a.filename, a.content_type)]
     context = {
         **_sr_context(sr, rt),
         **extra,
+        "files": files,
+        "files_held": len(sendable) - len(files),
         "customer": sr.customer,
         "requester": facts.sender.name,
         "requester_address": facts.sender.address,

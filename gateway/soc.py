@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from gateway import escalations, reviews, service_levels, store
-from gateway.notices import answer, in_customer_thread, reply_language
+from gateway.notices import answer, in_customer_thread, reply_language, sendable_files
 from gateway.runtime import Runtime
 from gateway.store import RequestRow
 from gateway.triage import Action, Decision, Facts
@@ -52,7 +52,7 @@ def answer_or_note(
     commanded = facts.commands.commands or facts.commands.unknown
     text = facts.commands.text if commanded else facts.reply_text
     internal = decision.action is Action.NOTE
-    store.add_message(
+    message = store.add_message(
         conn,
         sr_id=thread.sr_id,
         stored=stored,
@@ -68,7 +68,8 @@ def answer_or_note(
     outcomes += [Outcome(line, False, "unknown command") for line in facts.commands.unknown]
     sr = store.request_row(conn, thread.sr_id)
     if not internal and text.strip():
-        run.deliveries += relay(conn, rt, sr, text, facts.sender.name, facts.now)
+        attached = sendable_files(conn, message) if facts.mail.attachments else []
+        run.deliveries += relay(conn, rt, sr, text, facts.sender.name, facts.now, attached)
     store.set_request(conn, sr.id, last_soc_update_at=facts.now, updated_at=facts.now)
     service_levels.rearm_update(conn, rt.settings, sr, facts.now)
     if outcomes:
@@ -77,9 +78,16 @@ def answer_or_note(
 
 
 def relay(
-    conn: Connection, rt: Runtime, sr: RequestRow, text: str, analyst: str, now: datetime
+    conn: Connection,
+    rt: Runtime,
+    sr: RequestRow,
+    text: str,
+    analyst: str,
+    now: datetime,
+    files: list[int] | None = None,
 ) -> list[tuple[int, str]]:
-    """The analyst's answer to each of the customer's contacts on the SR (R2.1)."""
+    """The analyst's answer, with the files attached to it, to each of the customer's contacts
+    on the SR (R2.1)."""
     language = reply_language(sr.language, sr.calendar, now)
     deliveries = [
         in_customer_thread(
@@ -98,6 +106,7 @@ def relay(
                 "soc_phone": rt.settings.soc_phone,
                 "outside_hours": language.outside_hours,
                 "wanted_language": language.wanted,
+                "files": files or [],  # attachment ids, sent with the mail (workers/actors.py)
             },
             now=now,
             language=language.code,

@@ -464,6 +464,45 @@ def request_row(conn: Connection, sr_id: int) -> RequestRow:
     )
 
 
+@dataclass(frozen=True)
+class File:
+    """A stored attachment, to go out with a Delivery."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+
+def attachment_list(conn: Connection, message_id: int) -> list[tuple[int, str, str, int]]:
+    """(id, filename, content type, size) of a stored message's attachments, in their order."""
+    rows = conn.execute(
+        select(
+            ATTACHMENTS.c.id,
+            ATTACHMENTS.c.filename,
+            ATTACHMENTS.c.content_type,
+            ATTACHMENTS.c.size,
+        )
+        .where(ATTACHMENTS.c.message_id == message_id)
+        .order_by(ATTACHMENTS.c.id)
+    )
+    return [(int(i), str(name), str(kind), int(size)) for i, name, kind, size in rows]
+
+
+def message_of(conn: Connection, stored: int) -> int | None:
+    """The Message made of a stored mail."""
+    found = conn.scalar(select(MESSAGES.c.id).where(MESSAGES.c.raw_mail_id == stored).limit(1))
+    return int(found) if found is not None else None
+
+
+def files(conn: Connection, ids: list[int]) -> list[File]:
+    rows = conn.execute(
+        select(ATTACHMENTS.c.filename, ATTACHMENTS.c.content_type, ATTACHMENTS.c.data)
+        .where(ATTACHMENTS.c.id.in_(ids))
+        .order_by(ATTACHMENTS.c.id)
+    )
+    return [File(name, kind, bytes(data)) for name, kind, data in rows]
+
+
 def customer_participants(conn: Connection, sr_id: int) -> list[tuple[str, str]]:
     """(address, name) of the customer's contacts on an SR: its requester and those who wrote."""
     rows = conn.execute(

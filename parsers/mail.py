@@ -258,8 +258,13 @@ def _attachment(part: Message, number: int) -> Attachment:
 
 
 def _is_tnef(attachment: Attachment) -> bool:
-    return attachment.content_type in ("application/ms-tnef", "application/vnd.ms-tnef") or (
-        attachment.filename.lower() == "winmail.dat"
+    return is_tnef(attachment.filename, attachment.content_type)
+
+
+def is_tnef(filename: str, content_type: str) -> bool:
+    """Outlook's winmail.dat: useless to anyone else; its files are kept beside it."""
+    return content_type in ("application/ms-tnef", "application/vnd.ms-tnef") or (
+        filename.lower() == "winmail.dat"
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mailbox
 from datetime import timedelta
+from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +158,41 @@ def test_a_subject_with_line_breaks_never_becomes_an_extra_header(tmp_path: Path
     assert message["Bcc"] is None
     assert b"\nBcc:" not in message.as_bytes()
     assert message["Subject"] == "[SR-1] Hello Bcc: victim@example.org body"
+
+
+def test_attached_files_keep_their_bytes_and_never_add_a_header(tmp_path: Path) -> None:
+    settings = Settings(var_dir=tmp_path, secret_key="k")
+    delivery = Claimed(
+        id=1,
+        template="soc_answer",
+        audience="customer",
+        language="en",
+        recipient="alice@example.com",
+        context={},
+        message_id="<x.2@securecall.example>",
+        in_reply_to=None,
+        references="",
+        auto_submitted="",
+        attempts=1,
+    )
+    files = [
+        store.File("a\r\nBcc: victim@example.org\r\n.pdf", "application/pdf", b"%PDF-1.7\r\n"),
+        store.File("winmail.dat/Résumé.txt", "text/plain\r\nX-Evil: 1", "é\n".encode()),
+        store.File("forwarded", "message/rfc822", b"From: x@example.org\r\n\r\nhi\r\n"),
+    ]
+    flat = compose(delivery, Rendered("s", "t\n", None), settings, files).as_bytes()
+    assert b"\nBcc:" not in flat
+    assert b"\nX-Evil:" not in flat
+    parsed = message_from_bytes(flat, policy=policy.default)
+    got = [
+        (p.get_filename(), p.get_content_type(), p.get_payload(decode=True))
+        for p in parsed.iter_attachments()
+    ]
+    assert got == [
+        ("a Bcc: victim@example.org .pdf", "application/pdf", b"%PDF-1.7\r\n"),
+        ("Résumé.txt", "application/octet-stream", "é\n".encode()),
+        ("forwarded.eml", "application/octet-stream", b"From: x@example.org\r\n\r\nhi\r\n"),
+    ]
 
 
 def test_an_unsafe_recipient_address_fails_the_delivery(make_gateway: Any, sink: Sink) -> None:

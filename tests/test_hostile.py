@@ -133,6 +133,28 @@ def test_line_breaks_in_a_subject_or_name_never_make_an_extra_header(
         assert b"\r\nX-Evil:" not in head
 
 
+def test_line_breaks_in_a_file_name_never_make_an_extra_header(
+    gateway: Gateway, sink: Sink
+) -> None:
+    """The customer's files go out with the SOC's copy; their names are header parameters."""
+    data = with_attachment("x.txt", "text/plain", b"log line\n").replace(
+        b'filename="x.txt"', b"filename*=utf-8''evil%0D%0ABcc%3A%20x%40evil.example%0D%0A.txt"
+    )
+    assert gateway.send(data).code == 250
+    (copy,) = sink.wait_to(SOC_QUEUE)
+    assert "bcc" not in {key.lower() for key in copy.message}
+    (part,) = copy.message.iter_attachments()
+    assert part.get_content() == "log line\n"
+    assert part.get_filename() == "evil_Bcc: x@evil.example_.txt"  # one line
+    assert [key.lower() for key in part] == [
+        "content-type",
+        "mime-version",
+        "content-transfer-encoding",
+        "content-disposition",
+    ]
+    assert b"\r\nBcc:" not in copy.data
+
+
 def test_a_script_in_the_title_is_escaped_in_the_acknowledgements_html(
     gateway: Gateway, sink: Sink
 ) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from typing import Any
 
 from sqlalchemy import select
@@ -12,6 +14,7 @@ from gateway import listings
 from gateway.models import Deadline, Message, ServiceRequest
 from tests.support.harness import Gateway, eventually, mail
 from tests.support.sink import Received, Sink
+from tests.support.tnef import winmail
 
 ALICE = "alice@example.com"
 ANALYST = "analyst@securecall.example"
@@ -93,6 +96,61 @@ def test_a_soc_answer_reaches_the_customer_threaded_and_without_the_quoted_notif
     (target,) = [d for d in shown["deadlines"] if d["kind"] == "initial_response"]
     assert target["met_at"] == shown["initial_response_at"]
     assert shown["messages"][1]["author"] == "soc"
+
+
+def with_files(data: bytes, files: list[tuple[str, str, bytes]]) -> bytes:
+    message = message_from_bytes(data, policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    for name, kind, content in files:
+        maintype, subtype = kind.split("/")
+        message.add_attachment(content, maintype, subtype, filename=name)
+    return message.as_bytes(policy=policy.SMTP)
+
+
+def test_files_attached_to_a_soc_answer_reach_the_customer_byte_for_byte(
+    gateway: Gateway, sink: Sink
+) -> None:
+    sr_id, notification = opened(gateway, sink)
+    report = bytes(range(256)) * 64
+    reply = with_files(
+        outlook_reply(notification, "Hello Alice,\n\nour report is attached."),
+        [
+            ("Bericht über den Tunnel.pdf", "application/pdf", report),
+            # Outlook's winmail.dat: its file goes to the customer, the container does not
+            ("winmail.dat", "application/ms-tnef", winmail([("tunnel.conf", b"mtu 1400\n")])),
+        ],
+    )
+    assert gateway.send(reply, mail_from=ANALYST).code == 250
+    answer = sink.wait_to(ALICE, 2)[1]
+    assert "our report is attached." in answer.text
+    files = {p.get_filename(): p.get_content() for p in answer.message.iter_attachments()}
+    assert files == {"Bericht über den Tunnel.pdf": report, "tunnel.conf": b"mtu 1400\n"}
+    kinds = {p.get_filename(): p.get_content_type() for p in answer.message.iter_attachments()}
+    assert kinds["Bericht über den Tunnel.pdf"] == "application/pdf"
+    assert sr_id in answer.message["Subject"]
+
+
+def test_the_socs_copy_carries_the_customers_files_up_to_the_limit(
+    make_gateway: Any, sink: Sink
+) -> None:
+    gateway = make_gateway(soc_copy_files_limit=5000)
+    capture, log = bytes(range(256)) * 16, b"Nov 18 09:00 tunnel down\n" * 300  # 4 KB, 7.5 KB
+    data = with_files(
+        mail(message_id="<files@example.com>"),
+        [
+            ("capture.pcap", "application/vnd.tcpdump.pcap", capture),
+            ("firewall.log", "text/plain", log),
+        ],
+    )
+    assert gateway.send(data).code == 250
+    copy = sink.wait_to(SOC_QUEUE)[0]
+    files = {p.get_filename(): p.get_content() for p in copy.message.iter_attachments()}
+    assert files == {"capture.pcap": capture}  # the log would pass the 5,000 bytes
+    assert "firewall.log (7500 bytes)" in copy.text
+    assert "Not attached here: 1 file(s) over the size limit" in copy.text
+    # the customer's own acknowledgement carries nothing back
+    (ack,) = sink.wait_to(ALICE)
+    assert list(ack.message.iter_attachments()) == []
 
 
 def test_the_customers_answer_to_the_relayed_mail_threads_back(

@@ -30,7 +30,11 @@ def deliver(delivery_id: int, rt: Runtime, transport: Transport, renderer: Rende
         rendered = renderer.render(
             delivery.template, delivery.audience, delivery.language, delivery.context
         )
-        message = compose(delivery, rendered, rt.settings)
+        files: list[store.File] = []
+        if delivery.context.get("files"):
+            with transaction(rt.sessions, readonly=True) as conn:
+                files = store.files(conn, [int(i) for i in delivery.context["files"]])
+        message = compose(delivery, rendered, rt.settings, files)
         transport.send(message, rt.settings.gateway_address, [delivery.recipient])
     except (PermanentFailure, RenderError, ValueError) as exc:
         return _finish(rt, delivery_id, "failed", f"{type(exc).__name__}: {exc}")
