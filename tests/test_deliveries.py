@@ -136,11 +136,11 @@ def test_without_a_relay_outbound_mail_is_written_to_a_maildir(
     assert "Service Request received" in written["Subject"]
 
 
-def test_a_subject_with_line_breaks_never_becomes_an_extra_header(tmp_path: Path) -> None:
-    settings = Settings(var_dir=tmp_path, secret_key="k")
-    delivery = Claimed(
+def claimed(template: str, auto_submitted: str = "auto-replied") -> Claimed:
+    """A Delivery as a worker holds it, for composing without a database."""
+    return Claimed(
         id=1,
-        template="request_opened",
+        template=template,
         audience="customer",
         language="en",
         recipient="alice@example.com",
@@ -148,9 +148,14 @@ def test_a_subject_with_line_breaks_never_becomes_an_extra_header(tmp_path: Path
         message_id="<x.1@securecall.example>",
         in_reply_to=None,
         references="",
-        auto_submitted="auto-replied",
+        auto_submitted=auto_submitted,
         attempts=1,
     )
+
+
+def test_a_subject_with_line_breaks_never_becomes_an_extra_header(tmp_path: Path) -> None:
+    settings = Settings(var_dir=tmp_path, secret_key="k")
+    delivery = claimed("request_opened")
     rendered = Rendered(
         subject="[SR-1] Hello\r\nBcc: victim@example.org\r\n\r\nbody", text="t\n", html=None
     )
@@ -162,19 +167,7 @@ def test_a_subject_with_line_breaks_never_becomes_an_extra_header(tmp_path: Path
 
 def test_attached_files_keep_their_bytes_and_never_add_a_header(tmp_path: Path) -> None:
     settings = Settings(var_dir=tmp_path, secret_key="k")
-    delivery = Claimed(
-        id=1,
-        template="soc_answer",
-        audience="customer",
-        language="en",
-        recipient="alice@example.com",
-        context={},
-        message_id="<x.2@securecall.example>",
-        in_reply_to=None,
-        references="",
-        auto_submitted="",
-        attempts=1,
-    )
+    delivery = claimed("soc_answer", auto_submitted="")
     files = [
         store.File("a\r\nBcc: victim@example.org\r\n.pdf", "application/pdf", b"%PDF-1.7\r\n"),
         store.File("winmail.dat/Résumé.txt", "text/plain\r\nX-Evil: 1", "é\n".encode()),
