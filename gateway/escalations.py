@@ -111,8 +111,7 @@ def close_escalation(conn: Connection, sr_id: int, by: str, reason: str, now: da
         return False
     conn.execute(update(ESCALATIONS).where(ESCALATIONS.c.id == current).values(closed_at=now))
     _step(conn, current, now, "closed", f"{by}: {reason}".strip(": "))
-    for row in store.open_deadlines(conn, sr_id, ("escalation_director",)):
-        store.set_deadline(conn, row.id, met_at=now, next_at=None)
+    service_levels.meet(conn, sr_id, "escalation_director", now)
     return True
 
 

@@ -80,8 +80,9 @@ def receive(raw: RawMail, rt: Runtime) -> Receipt:
     mail = parse(raw.data)
     try:
         verdict, policy = authenticate(raw, mail, rt)
-        key = dedup_key(mail, proven=verdict.satisfies(policy))
-        receipt = _store(raw, mail, key, rt, verdict, policy)
+        proven = verdict.satisfies(policy)
+        key = dedup_key(mail, proven=proven)
+        receipt = _store(raw, mail, key, rt, verdict, proven)
     except IntegrityError as exc:  # the same mail, committed a moment ago by a parallel delivery
         receipt = _duplicate_of(key, rt, exc)
     except SQLAlchemyError as exc:
@@ -138,7 +139,7 @@ def authenticate(raw: RawMail, mail: ParsedMail, rt: Runtime) -> tuple[Verdict, 
 
 
 def _store(
-    raw: RawMail, mail: ParsedMail, key: str, rt: Runtime, verdict: Verdict, policy: str
+    raw: RawMail, mail: ParsedMail, key: str, rt: Runtime, verdict: Verdict, proven: bool
 ) -> Receipt:
     try:
         reading = read(raw, mail, rt)
@@ -146,7 +147,7 @@ def _store(
             existing = store.stored_id(conn, key)
             if existing is not None:
                 return Receipt("duplicate", existing, reason="already stored")
-            return _process(conn, raw, mail, key, rt, verdict, policy, reading)
+            return _process(conn, raw, mail, key, rt, verdict, proven, reading)
     except SQLAlchemyError:
         raise
     except Exception as exc:  # a bug or a mail no rule foresaw: keep it, in quarantine
@@ -179,14 +180,14 @@ def _process(
     key: str,
     rt: Runtime,
     verdict: Verdict,
-    policy: str,
+    proven: bool,
     reading: Reading,
 ) -> Receipt:
     if mail.defects and mail.defects[0].startswith("unparsable"):
         # Beyond the parser's limits (R6.3): kept whole, in quarantine, for `quarantine retry`.
         stored = add_stored(conn, raw, mail, key, rt.now(), "quarantined", mail.defects[0])
         return Receipt("quarantined", stored, reason=mail.defects[0])
-    facts = gather(conn, raw, mail, rt, verdict, policy, reading)
+    facts = gather(conn, raw, mail, rt, verdict, proven, reading)
     decision = decide(facts)
     status = {Action.HOLD: "review", Action.BOUNCE: "bounce"}.get(decision.action, "accepted")
     reason = _reason(decision, facts)
@@ -231,7 +232,7 @@ def gather(
     mail: ParsedMail,
     rt: Runtime,
     verdict: Verdict = UNCHECKED,
-    policy: str = "none",
+    proven: bool = True,
     reading: Reading | None = None,
 ) -> Facts:
     """Add what the database knows: the sender in the directory, the SR the mail answers."""
@@ -263,7 +264,7 @@ def gather(
         to_note_address=settings.note_address.lower() in reading.recipients,
         escalation_asked=escalation_asked,
         verdict=verdict,
-        authenticated=verdict.satisfies(policy),
+        authenticated=proven,
         verification=reading.verification if sender.kind == "unknown" else None,
         autoreply_allowed=_autoreply_allowed(conn, mail.from_addr, thread, now, settings),
     )
@@ -321,15 +322,15 @@ def _looped(mail: ParsedMail, rt: Runtime) -> bool:
 
 
 def _reason(decision: Decision, facts: Facts) -> str:
-    detail = facts.bounce or facts.automatic or ""
-    if not facts.authenticated:
-        detail = (detail + "; " if detail else "") + facts.verdict.summary()
-    if facts.verification:
-        detail = (detail + "; " if detail else "") + facts.verification
-    if not facts.autoreply_allowed and decision.action not in (Action.HOLD, Action.BOUNCE):
-        detail = (detail + "; " if detail else "") + "automatic-reply limit reached: none sent"
-    if facts.foreign_thread:
-        detail = (detail + "; " if detail else "") + "named an SR the sender does not belong to"
+    limited = not facts.autoreply_allowed and decision.action not in (Action.HOLD, Action.BOUNCE)
+    parts = [
+        facts.bounce or facts.automatic or "",
+        facts.verdict.summary() if not facts.authenticated else "",
+        facts.verification or "",
+        "automatic-reply limit reached: none sent" if limited else "",
+        "named an SR the sender does not belong to" if facts.foreign_thread else "",
+    ]
+    detail = "; ".join(part for part in parts if part)
     return f"{decision.rule} ({detail})" if detail else decision.rule
 
 
@@ -382,12 +383,13 @@ def retry_quarantined(stored_id: int, rt: Runtime) -> Receipt:
     )
     mail = parse(raw.data)
     verdict, policy = authenticate(raw, mail, rt)
-    key = dedup_key(mail, proven=verdict.satisfies(policy))
+    proven = verdict.satisfies(policy)
+    key = dedup_key(mail, proven=proven)
     try:
         reading = read(raw, mail, rt)
         with transaction(rt.sessions) as conn:
             store.remove_stored(conn, stored_id)
-            receipt = _process(conn, raw, mail, key, rt, verdict, policy, reading)
+            receipt = _process(conn, raw, mail, key, rt, verdict, proven, reading)
     except IntegrityError:
         return Receipt("duplicate", stored_id, reason="the same mail was stored since; kept here")
     except SQLAlchemyError as exc:

@@ -69,7 +69,7 @@ def open_request(
         initial_response_at=None,
         **fields,
     )
-    store.add_message(
+    message = store.add_message(
         conn,
         sr_id=sr_id,
         stored=stored,
@@ -103,7 +103,7 @@ def open_request(
         "follow_up_of": follow_up_of.public_id if follow_up_of else None,
         "rca": asks_for_rca(mail.subject, facts.reply_text),
     }
-    deliveries = _notices(conn, rt, facts, decision, stored, sr, extra)
+    deliveries = _notices(conn, rt, facts, decision, stored, message, sr, extra)
     if requested is not None and requested.priority <= 2:
         deliveries += tuple(reviews.notify_tam(conn, rt, sr, now))  # R2.5: at once for P1/P2
     return Applied(public_id, deliveries + _escalate(conn, rt, facts, decision, sr))
@@ -126,7 +126,7 @@ def add_to_request(
     thread = facts.thread
     assert thread is not None
     author = "automatic" if facts.automatic else "contact"
-    store.add_message(
+    message = store.add_message(
         conn,
         sr_id=thread.sr_id,
         stored=stored,
@@ -145,7 +145,7 @@ def add_to_request(
     sr = store.request_row(conn, thread.sr_id)
     if reopened:
         service_levels.rearm_update(conn, rt.settings, sr, facts.now)
-    deliveries = _notices(conn, rt, facts, decision, stored, sr, {})
+    deliveries = _notices(conn, rt, facts, decision, stored, message, sr, {})
     return Applied(thread.public_id, deliveries + _escalate(conn, rt, facts, decision, sr))
 
 
@@ -166,7 +166,7 @@ def soc_mail(
 
 def hold(conn: Connection, rt: Runtime, facts: Facts, decision: Decision, stored: int) -> Applied:
     """R1.8: the mail is kept for review; it opens and updates nothing."""
-    return Applied(None, _notices(conn, rt, facts, decision, stored, None, {}))
+    return Applied(None, _notices(conn, rt, facts, decision, stored, None, None, {}))
 
 
 APPLY: dict[Action, Callable[[Connection, Runtime, Facts, Decision, int], Applied]] = {
@@ -203,8 +203,11 @@ def _escalate(
 
 # --- the notices of a decision -------------------------------------------------------------------
 
+# Each writer gets the stored mail's id, the id of the Message made of it (None when it was
+# held), the SR, and the facts of it the caller worked out (`extra`).
 NoticeWriter = Callable[
-    [Connection, Runtime, Facts, Notice, int, RequestRow | None, dict[str, Any]], tuple[int, str]
+    [Connection, Runtime, Facts, Notice, int, int | None, RequestRow | None, dict[str, Any]],
+    tuple[int, str],
 ]
 
 
@@ -214,12 +217,13 @@ def _notices(
     facts: Facts,
     decision: Decision,
     stored: int,
+    message: int | None,
     sr: RequestRow | None,
     extra: dict[str, Any],
 ) -> Deliveries:
     return tuple(
         NOTICE_WRITERS[(notice.template, notice.audience)](
-            conn, rt, facts, notice, stored, sr, extra
+            conn, rt, facts, notice, stored, message, sr, extra
         )
         for notice in decision.notices
     )
@@ -231,6 +235,7 @@ def _acknowledgement(
     facts: Facts,
     notice: Notice,
     stored: int,
+    message: int | None,
     sr: RequestRow | None,
     extra: dict[str, Any],
 ) -> tuple[int, str]:
@@ -267,6 +272,7 @@ def _soc_notification(
     facts: Facts,
     notice: Notice,
     stored: int,
+    message: int | None,
     sr: RequestRow | None,
     extra: dict[str, Any],
 ) -> tuple[int, str]:
@@ -274,8 +280,7 @@ def _soc_notification(
     assert sr is not None
     mail = facts.mail
     files: list[int] = []
-    message = store.message_of(conn, stored) if mail.attachments else None
-    if message is not None:  # the customer's files go with the copy, up to the limit
+    if message is not None and mail.attachments:  # the customer's files go with the copy
         files = sendable_files(conn, message, rt.settings.soc_copy_files_limit)
     sendable = [a for a in mail.attachments if not is_tnef(a.filename, a.content_type)]
     context = {
@@ -314,6 +319,7 @@ def _soc_alert(
     facts: Facts,
     notice: Notice,
     stored: int,
+    message: int | None,
     sr: RequestRow | None,
     extra: dict[str, Any],
 ) -> tuple[int, str]:
@@ -346,6 +352,7 @@ def _unregistered(
     facts: Facts,
     notice: Notice,
     stored: int,
+    message: int | None,
     sr: RequestRow | None,
     extra: dict[str, Any],
 ) -> tuple[int, str]:
@@ -378,6 +385,7 @@ def _refused_commands(
     facts: Facts,
     notice: Notice,
     stored: int,
+    message: int | None,
     sr: RequestRow | None,
     extra: dict[str, Any],
 ) -> tuple[int, str]:

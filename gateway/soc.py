@@ -65,7 +65,7 @@ def answer_or_note(
     )
     run = Run(conn, rt, facts.sender.address, facts.now)
     outcomes = [carry_out(run, thread.sr_id, command) for command in facts.commands.commands]
-    outcomes += [Outcome(line, False, "unknown command") for line in facts.commands.unknown]
+    outcomes += _unknown(facts)
     sr = store.request_row(conn, thread.sr_id)
     if not internal and text.strip():
         attached = sendable_files(conn, message) if facts.mail.attachments else []
@@ -146,9 +146,11 @@ def confirm(
 
 
 def refuse_all(facts: Facts, reason: str) -> list[Outcome]:
-    return [Outcome(c.line, False, reason) for c in facts.commands.commands] + [
-        Outcome(line, False, "unknown command") for line in facts.commands.unknown
-    ]
+    return [Outcome(c.line, False, reason) for c in facts.commands.commands] + _unknown(facts)
+
+
+def _unknown(facts: Facts) -> list[Outcome]:
+    return [Outcome(line, False, "unknown command") for line in facts.commands.unknown]
 
 
 # --- the commands --------------------------------------------------------------------------------
@@ -182,10 +184,7 @@ def _state(run: Run, sr: RequestRow, command: Command) -> Outcome:
         values["closed_at"] = run.now
         service_levels.stop_all(run.conn, sr.id)
         escalations.close_escalation(run.conn, sr.id, run.sender, "SR closed", run.now)
-    store.set_request(run.conn, sr.id, **values)
-    service_levels.rearm_update(
-        run.conn, run.rt.settings, store.request_row(run.conn, sr.id), run.now
-    )
+    store.set_request(run.conn, sr.id, **values)  # the not-updated clock: answer_or_note
     return Outcome(command.line, True, f"state {sr.state} -> {state}")
 
 

@@ -282,10 +282,6 @@ def add_thread_ref(conn: Connection, message_id: str, sr_id: int) -> None:
     conn.execute(_ADD_THREAD_REF[conn.dialect.name], {"message_id": message_id, "sr_id": sr_id})
 
 
-def add_deadline(conn: Connection, sr_id: int, kind: str, due: datetime, now: datetime) -> None:
-    conn.execute(_ADD_DEADLINE, {"sr_id": sr_id, "kind": kind, "due_at": due, "created_at": now})
-
-
 def set_request(conn: Connection, sr_id: int, **values: Any) -> None:
     conn.execute(update(REQUESTS).where(REQUESTS.c.id == sr_id).values(**values))
 
@@ -439,10 +435,11 @@ _REQUEST = (
     .join(CUSTOMERS, CUSTOMERS.c.id == REQUESTS.c.customer_id)
     .outerjoin(CONTACTS, CONTACTS.c.id == REQUESTS.c.requester_id)
 )
+_REQUEST_BY_ID = _REQUEST.where(REQUESTS.c.id == bindparam("sr_id"))
 
 
 def request_row(conn: Connection, sr_id: int) -> RequestRow:
-    row = conn.execute(_REQUEST.where(REQUESTS.c.id == bindparam("sr_id")), {"sr_id": sr_id}).one()
+    row = conn.execute(_REQUEST_BY_ID, {"sr_id": sr_id}).one()
     return RequestRow(
         row.id,
         row.public_id,
@@ -486,12 +483,6 @@ def attachment_list(conn: Connection, message_id: int) -> list[tuple[int, str, s
         .order_by(ATTACHMENTS.c.id)
     )
     return [(int(i), str(name), str(kind), int(size)) for i, name, kind, size in rows]
-
-
-def message_of(conn: Connection, stored: int) -> int | None:
-    """The Message made of a stored mail."""
-    found = conn.scalar(select(MESSAGES.c.id).where(MESSAGES.c.raw_mail_id == stored).limit(1))
-    return int(found) if found is not None else None
 
 
 def files(conn: Connection, ids: list[int]) -> list[File]:
