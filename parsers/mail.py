@@ -122,9 +122,12 @@ def _parse(raw: bytes) -> ParsedMail:
     defects = [_defect_text(d) for d in parsed.defects]
     plains, htmls, attachments = _walk(message, defects)
     # HTML from a customer is never shown as sent (R6.5): scripts, event handlers and
-    # javascript: links are gone from here on. The raw mail keeps what arrived.
-    html = nh3.clean("\n".join(htmls), link_rel="noopener noreferrer nofollow") if htmls else None
-    text = "\n".join(plains) if plains else (html_to_text(html) if html else "")
+    # javascript: links are gone from the stored copy. The raw mail keeps what arrived. The
+    # text is read from the HTML as sent: sanitising keeps the words of <title> and <head>,
+    # which html_to_text leaves out.
+    joined = "\n".join(htmls)
+    html = nh3.clean(joined, link_rel="noopener noreferrer nofollow") if htmls else None
+    text = "\n".join(plains) if plains else html_to_text(joined)
     text = text.replace("\r\n", "\n").replace("\r", "\n").strip()
     sender_name, sender = _first_address(parsed.from_)
     if not sender:
@@ -151,7 +154,9 @@ def _parse(raw: bytes) -> ParsedMail:
 
 
 def _header_size(raw: bytes) -> int:
-    ends = [i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0]
+    """Where the header block ends, looked for no further than just past the limit."""
+    window = MAX_HEADER_BYTES + 4
+    ends = [i for i in (raw.find(b"\r\n\r\n", 0, window), raw.find(b"\n\n", 0, window)) if i >= 0]
     return min(ends) if ends else len(raw)
 
 
@@ -213,7 +218,7 @@ def _walk(message: Message, defects: list[str]) -> tuple[list[str], list[str], l
         if _is_attachment(part):
             attachment = _attachment(part, len(attachments) + 1)
             attachments.append(attachment)
-            if _is_tnef(attachment):
+            if is_tnef(attachment.filename, attachment.content_type):
                 attachments += _tnef_files(attachment, defects)
         elif part.get_content_type() == "text/plain":
             plains.append(_decode_text(part, defects))
@@ -257,10 +262,6 @@ def _attachment(part: Message, number: int) -> Attachment:
     )
 
 
-def _is_tnef(attachment: Attachment) -> bool:
-    return is_tnef(attachment.filename, attachment.content_type)
-
-
 def is_tnef(filename: str, content_type: str) -> bool:
     """Outlook's winmail.dat: useless to anyone else; its files are kept beside it."""
     return content_type in ("application/ms-tnef", "application/vnd.ms-tnef") or (
@@ -290,17 +291,21 @@ def _tnef_files(winmail: Attachment, defects: list[str]) -> list[Attachment]:
         except Exception:  # a garbled name is replaced, not fatal
             name = f"file-{number}"
         data = item.data if isinstance(item.data, bytes) else b""
-        safe = re.sub(r"[\x00-\x1f\x7f/\\]+", "_", str(name)).strip(" .")[:200] or f"file-{number}"
+        safe = _clean_name(str(name))[:200] or f"file-{number}"
         files.append(Attachment(f"{winmail.filename}/{safe}", "application/octet-stream", data))
     return files
+
+
+def _clean_name(name: str) -> str:
+    """A file name without control characters or path separators."""
+    return re.sub(r"[\x00-\x1f\x7f/\\]+", "_", name).strip(" .")
 
 
 def _filename(part: Message, content_type: str, number: int) -> str:
     name = part.get_filename() or part.get_param("name") or ""
     if isinstance(name, tuple):  # RFC 2231 value not decoded by get_param
         name = name[2]
-    name = _decode_words(str(name))
-    name = re.sub(r"[\x00-\x1f\x7f/\\]+", "_", name).strip(" .")
+    name = _clean_name(_decode_words(str(name)))
     if name:
         return name[:255]
     if content_type == "message/rfc822":

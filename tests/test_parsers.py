@@ -221,3 +221,16 @@ def test_outgoing_message_ids_verify_with_their_key_and_survive_rotation() -> No
     forged = message_id.replace(message_id[1:4], "sr-x")
     assert not is_our_message_id(forged, old)
     assert not is_our_message_id("<random@securecall.example>", old)
+
+
+def test_the_text_of_an_html_only_mail_leaves_out_its_title_and_scripts() -> None:
+    raw = (
+        b"From: alice@example.com\r\nTo: soc@securecall.example\r\nSubject: s\r\n"
+        b"Content-Type: text/html; charset=utf-8\r\n\r\n"
+        b"<html><head><title>URGENT escalate</title></head>"
+        b"<body><p>Hello</p><script>document.write('x')</script></body></html>\r\n"
+    )
+    parsed = parse(raw)
+    assert parsed.text == "Hello"
+    assert parsed.html is not None
+    assert "<script" not in parsed.html
