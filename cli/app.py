@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from cli.serve import Services, run_until_signal
+from cli.serve import ListenError, Services, run_until_signal
 from gateway import demo, directory, listings
 from gateway.config import Settings
 from gateway.intake import NotQuarantined, retry_quarantined
@@ -96,9 +96,10 @@ def _runtime(*, broker: bool = True) -> Runtime:
 def _serve(services: Services) -> None:
     try:
         run_until_signal(services)
-    except OSError as exc:
-        settings = services.rt.settings
-        raise _fail(f"cannot listen on {settings.smtp_host}:{settings.smtp_port}: {exc}") from None
+    except ListenError as exc:
+        raise _fail(str(exc)) from None
+    except OSError as exc:  # e.g. the Maildir of outbound mail cannot be made
+        raise _fail(f"cannot start: {exc}") from None
 
 
 @app.command()
@@ -357,7 +358,7 @@ def staff_remove(email: str) -> None:
 @domains.command("set")
 def domains_set(
     domain: str,
-    policy: Annotated[str, typer.Option(help="dmarc, dkim_or_spf or none.")],
+    policy: Annotated[str, typer.Option(help=", ".join(directory.POLICY_NAMES))],
 ) -> None:
     """Set the authentication policy of a sender domain (R6.4)."""
     with _session() as (session, rt):
@@ -443,18 +444,13 @@ def escalations_list(
     """Every escalation with its steps, newest first."""
     with _session() as (session, _rt):
         rows = listings.escalations(session, open_only=open_only)
-    if as_json:
-        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
-        return
-    _print(rows, False, ("sr_id", "level", "source", "requested_by", "opened_at", "closed_at"))
+    _print(rows, as_json, ("sr_id", "level", "source", "requested_by", "opened_at", "closed_at"))
 
 
 @quarantine.command("list")
 def quarantine_list(limit: int = 200, as_json: JsonFlag = False) -> None:
     """Mail that could not be processed (R6.3): kept whole, with the reason."""
-    with _session() as (session, _rt):
-        rows = listings.held_mails(session, status="quarantined", limit=limit)
-    _print(rows, as_json, ("id", "received_at", "from", "subject", "reason"))
+    review_list(status="quarantined", limit=limit, as_json=as_json)
 
 
 @quarantine.command("show")

@@ -23,6 +23,10 @@ from workers.render import Renderer
 log = logging.getLogger("gateway")
 
 
+class ListenError(Exception):
+    """The SMTP listener could not take its address."""
+
+
 @dataclass
 class Services:
     """The parts one process runs; `start` and `stop` bring them up and down in order."""
@@ -59,7 +63,12 @@ class Services:
             self._thread("imap", poller.run)
         if self.smtp:
             self.listener = Listener(self.rt)
-            self.listener.start()
+            try:
+                self.listener.start()
+            except OSError as exc:  # the port is taken, or not ours to bind
+                raise ListenError(
+                    f"cannot listen on {settings.smtp_host}:{settings.smtp_port}: {exc}"
+                ) from exc
             log.info(
                 "listening on %s:%s for %s",
                 settings.smtp_host,
