@@ -7,18 +7,13 @@ from datetime import timedelta
 from email import message_from_bytes
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from gateway.models import ServiceRequest, StoredMail
-from tests.support.harness import Gateway, OffsetClock, eventually, mail, smtp_send
+from tests.support.harness import Gateway, OffsetClock, count, eventually, mail, smtp_send, sr_id_of
 from tests.support.sink import Received, Sink
 
 ALICE = "alice@example.com"
-
-
-def count(gateway: Gateway, model: Any, *where: Any) -> int:
-    with gateway.runtime.sessions.begin() as session:
-        return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
 
 
 def test_a_services_verification_mail_is_held_and_nothing_is_sent_back(
@@ -116,7 +111,7 @@ def test_mail_carrying_the_gateways_x_loop_is_held_unanswered(gateway: Gateway, 
 def test_an_unknown_and_a_foreign_sr_id_get_the_same_answer(gateway: Gateway, sink: Sink) -> None:
     """SR IDs are not enumerable: a stranger learns nothing from the ID he names."""
     assert gateway.send(mail()).code == 250
-    real = sink.wait_to(ALICE)[0].message["Subject"].split("]")[0].lstrip("[")
+    real = sr_id_of(sink.wait_to(ALICE)[0])
     answers = []
     for n, sr_id in enumerate((real, "SR-0000-0000")):
         stranger = f"probe{n}@nowhere.example"

@@ -5,15 +5,14 @@ The keys and records are published by a real DNS server on loopback (the `dns` f
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from gateway import directory
 from gateway.models import Message, ServiceRequest, StoredMail
-from tests.support.harness import Gateway, mail
+from tests.support.harness import Gateway, count, mail, sr_id_of
 from tests.support.sink import Sink
 
 ALICE = "alice@example.com"
@@ -33,11 +32,6 @@ def guarded(make_gateway: Any, dns: Any) -> Gateway:
             directory.remove_domain_policy(session, domain)
         directory.set_domain_policy(session, "example.com", "dmarc", rt.now())
     return gateway
-
-
-def count(gateway: Gateway, model: Any, *where: Any) -> int:
-    with gateway.runtime.sessions.begin() as session:
-        return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
 
 
 def test_a_forged_customer_address_opens_nothing_and_nobody_is_told(
@@ -88,7 +82,7 @@ def test_a_stranger_replying_with_a_valid_token_and_forged_in_reply_to_is_refuse
     key = dns.keys["example.com"]
     assert guarded.send(key.sign(mail(message_id="<open@example.com>"))).code == 250
     ack = sink.wait_to(ALICE)[0]
-    sr_id = re.search(r"SR-[0-9A-Z]{4}-[0-9A-Z]{4}", ack.message["Subject"]).group(0)
+    sr_id = sr_id_of(ack)
     # A stranger pretends to be Alice, answering the real acknowledgement
     forged = mail(
         subject=f"Re: [{sr_id}] VPN",
@@ -132,9 +126,7 @@ def test_soc_commands_need_the_soc_domains_dmarc_pass(
 ) -> None:
     key = dns.keys["example.com"]
     assert guarded.send(key.sign(mail())).code == 250
-    sr_id = re.search(
-        r"SR-[0-9A-Z]{4}-[0-9A-Z]{4}", sink.wait_to(ALICE)[0].message["Subject"]
-    ).group(0)
+    sr_id = sr_id_of(sink.wait_to(ALICE)[0])
     command = mail(sender=ANALYST, subject=f"[{sr_id}] x", body="#close\nAll done, bye.")
     assert guarded.send(command, mail_from=ANALYST).code == 250  # forged analyst
     with guarded.runtime.sessions.begin() as session:

@@ -148,7 +148,6 @@ def test_receive_stores_or_quarantines_every_hostile_mail(tmp_path: Path, sink: 
         with rt.sessions.begin() as session:
             stored = session.get(StoredMail, receipt.stored_id)
             assert stored is not None  # never lost
-            assert bytes(stored.data) in (raw, stored.data)
             if receipt.outcome != "duplicate":
                 assert bytes(stored.data) == raw
 

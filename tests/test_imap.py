@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from gateway.imap import PROCESSED_KEYWORD, parse_mailbox_url
 from gateway.models import ImapState, ServiceRequest, StoredMail
 from tests.support.dovecot import Dovecot
-from tests.support.harness import Gateway, eventually, failing, mail, unique
+from tests.support.harness import count, eventually, failing, mail, unique
 from tests.support.sink import Sink
 
 ALICE = "alice@example.com"
@@ -44,11 +44,6 @@ def folder_count(client: IMAPClient, folder: str) -> int:
     if not client.folder_exists(folder):
         return 0
     return int(client.folder_status(folder, [b"MESSAGES"])[b"MESSAGES"])
-
-
-def count(gateway: Gateway, model: Any, *where: Any) -> int:
-    with gateway.runtime.sessions.begin() as session:
-        return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
 
 
 def test_a_mail_in_the_mailbox_is_taken_by_idle_and_acknowledged(

@@ -2,28 +2,29 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from gateway import listings
 from gateway.models import ServiceRequest, StoredMail
-from tests.support.harness import Gateway, OffsetClock, eventually, failing, mail, smtp_send
+from tests.support.harness import (
+    Gateway,
+    OffsetClock,
+    count,
+    eventually,
+    failing,
+    mail,
+    smtp_send,
+    sr_id_of,
+)
 from tests.support.sink import Received, Sink
 
 ALICE = "alice@example.com"
 SOC_QUEUE = "soc-queue@securecall.example"
-SR_ID = re.compile(r"\[(SR-[0-9A-Z]{4}-[0-9A-Z]{4})\]")
-
-
-def sr_id_of(ack: Received) -> str:
-    found = SR_ID.search(ack.message["Subject"])
-    assert found, ack.message["Subject"]
-    return found.group(1)
 
 
 def show(gateway: Gateway, sr_id: str) -> dict[str, Any]:
@@ -31,11 +32,6 @@ def show(gateway: Gateway, sr_id: str) -> dict[str, Any]:
         shown = listings.request(session, sr_id)
     assert shown is not None
     return shown
-
-
-def count(gateway: Gateway, model: Any, *where: Any) -> int:
-    with gateway.runtime.sessions.begin() as session:
-        return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
 
 
 def open_one(gateway: Gateway, sink: Sink, **kwargs: Any) -> tuple[str, Received]:

@@ -5,13 +5,9 @@ The README's "follow one mail" walks the same path, file by file.
 
 from __future__ import annotations
 
-import re
-
 from gateway import listings
-from tests.support.harness import Gateway, eventually, mail
+from tests.support.harness import SR_ID, Gateway, eventually, mail
 from tests.support.sink import Sink
-
-SR_ID = re.compile(r"\[(SR-[0-9A-Z]{4}-[0-9A-Z]{4})\]")
 
 
 def test_a_mail_from_a_contact_opens_an_sr_and_is_acknowledged(

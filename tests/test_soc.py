@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -12,7 +11,7 @@ from sqlalchemy import select
 
 from gateway import listings
 from gateway.models import Deadline, Message, ServiceRequest
-from tests.support.harness import Gateway, eventually, mail
+from tests.support.harness import Gateway, eventually, mail, sr_id_of
 from tests.support.sink import Received, Sink
 from tests.support.tnef import winmail
 
@@ -20,10 +19,6 @@ ALICE = "alice@example.com"
 ANALYST = "analyst@securecall.example"
 SOC_QUEUE = "soc-queue@securecall.example"
 NOTES = "notes@securecall.example"
-
-
-def sr_id_of(received: Received) -> str:
-    return re.search(r"SR-[0-9A-Z]{4}-[0-9A-Z]{4}", received.message["Subject"]).group(0)
 
 
 def opened(gateway: Gateway, sink: Sink, **kwargs: Any) -> tuple[str, Received]:

@@ -12,7 +12,7 @@ from collections import defaultdict
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from dnslib import QTYPE, RR, TXT, A, DNSRecord
+from dnslib import QTYPE, RR, TXT, DNSRecord
 from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
 from tests.support.services import free_port
@@ -67,10 +67,6 @@ class DnsServer:
         record = RR(name, QTYPE.TXT, rdata=TXT(chunks), ttl=1)
         with self.zone.lock:
             self.zone.records[(name.lower(), "TXT")].append(record)
-
-    def a(self, name: str, ip: str) -> None:
-        with self.zone.lock:
-            self.zone.records[(name.lower(), "A")].append(RR(name, QTYPE.A, rdata=A(ip), ttl=1))
 
 
 class DkimKey:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import smtplib
 import subprocess
@@ -18,14 +19,16 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, func, select
 
 from cli.serve import Services
 from gateway.config import Settings
 from gateway.runtime import Runtime, build
 from tests.support.services import free_port, port_open
+from tests.support.sink import Received
 
 INTAKE = "soc@securecall.example"
+SR_ID = re.compile(r"\[(SR-[0-9A-Z]{4}-[0-9A-Z]{4})\]")
 # A Wednesday, 10:00 in Berlin: inside Business Hours – Standard.
 WEDNESDAY_MORNING = datetime(2026, 11, 18, 9, 0, tzinfo=UTC)
 
@@ -277,3 +280,16 @@ def populate(rt: Runtime) -> None:
             session, other, "otto@other.example", "Otto Other", rt.now(), language="de"
         )
         directory.add_staff(session, "lead@securecall.example", "Lee Lead", "team_leader")
+
+
+def count(gateway: Gateway, model: Any, *where: Any) -> int:
+    """Rows of `model` in the gateway's database that match `where`."""
+    with gateway.runtime.sessions.begin() as session:
+        return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+
+def sr_id_of(received: Received) -> str:
+    """The SR ID in the subject of a mail the gateway sent ("[SR-XXXX-XXXX] …")."""
+    found = SR_ID.search(received.message["Subject"])
+    assert found, received.message["Subject"]
+    return found.group(1)

@@ -118,7 +118,7 @@ class Sink:
 
     def to(self, address: str) -> list[Received]:
         with self._cond:
-            return [m for m in self.mails if address.lower() in (r.lower() for r in m.rcpt_tos)]
+            return self._to(address)
 
     def settle(self, seconds: float = 1.0) -> list[Received]:
         """Wait a while to see that nothing more arrives; returns all mails."""
