@@ -17,7 +17,18 @@ from parsers.signals import automatic_reason, bounce_reason, detect_language, is
 from tests.conftest import FIXTURES
 from tests.support.harness import Gateway
 
-EXPECTED: dict[str, dict[str, Any]] = json.loads((FIXTURES / "expected.json").read_text())
+
+def _expectations() -> dict[str, dict[str, Any]]:
+    """expected.json and every expected.<topic>.json beside it: one file per group of fixtures."""
+    found: dict[str, dict[str, Any]] = {}
+    for path in sorted(FIXTURES.glob("expected*.json")):
+        for name, expected in json.loads(path.read_text()).items():
+            assert name not in found, f"{name} has expectations in two files"
+            found[name] = expected
+    return found
+
+
+EXPECTED = _expectations()
 NAMES = sorted(EXPECTED)
 
 
