@@ -39,6 +39,7 @@ class Services:
     clock: bool = False
     stopping: threading.Event = field(default_factory=threading.Event)
     listener: Listener | None = None
+    poller: Poller | None = None
     worker: dramatiq.Worker | None = None
     transport: Transport | None = None
     threads: list[threading.Thread] = field(default_factory=list)
@@ -59,8 +60,8 @@ class Services:
             clock.prepare(self.rt)
             self._thread("clock", self._clock_loop)
         if self.imap and settings.imap_url:
-            poller = Poller(self.rt, settings.imap_url, self.stopping)
-            self._thread("imap", poller.run)
+            self.poller = Poller(self.rt, settings.imap_url, self.stopping)
+            self._thread("imap", self.poller.run)
         if self.smtp:
             self.listener = Listener(self.rt)
             try:

@@ -8,6 +8,8 @@ intake's deduplication stores it once. UIDVALIDITY is tracked (RFC 3501 §2.3.1.
 from __future__ import annotations
 
 import logging
+import select
+import socket
 import ssl
 import threading
 import time
@@ -83,6 +85,8 @@ class Poller:
         )
         self.settings = rt.settings
         self.processed = 0  # mails handed to receive and marked, since start
+        self.passes = 0  # looks at the mailbox that went through to the end, since start
+        self.failures = 0  # connections lost or refused, since start
 
     def run(self) -> None:
         delay = 1.0
@@ -92,8 +96,10 @@ class Poller:
                     delay = 1.0
                     self._serve(client)
             except (OSError, IMAPClientError, StorageError) as exc:
+                self.failures += 1
                 log.warning("IMAP %s: %s; reconnecting in %.0f s", self.mailbox.key, exc, delay)
             except Exception:  # the edge: log and reconnect, never die
+                self.failures += 1
                 log.exception("IMAP %s: unexpected failure; reconnecting", self.mailbox.key)
             if self.stop.wait(delay):
                 break
@@ -152,6 +158,7 @@ class Poller:
             handled += len(done["processed"]) + len(done["quarantine"])
             self._record_last_uid(max(batch))
         self.processed += handled
+        self.passes += 1
         return handled
 
     def _receive(self, uid: int, data: bytes | None) -> str | None:
@@ -194,8 +201,11 @@ class Poller:
         try:
             until = time.monotonic() + self.settings.imap_idle_timeout
             while not self.stop.is_set() and time.monotonic() < until:
-                if _announces_mail(client.idle_check(timeout=1.0)):
+                responses = client.idle_check(timeout=1.0)
+                if _announces_mail(responses):
                     return
+                if not responses and _closed_by_server(client.socket()):
+                    raise OSError("the server closed the connection")
         finally:
             client.idle_done()
 
@@ -227,6 +237,24 @@ class Poller:
                     uidvalidity,
                 )
                 state.uidvalidity, state.last_uid, state.updated_at = uidvalidity, 0, self.rt.now()
+
+
+def _closed_by_server(sock: socket.socket) -> bool:
+    """Whether the server has closed the connection: readable, and at the end of the stream.
+
+    imapclient's `idle_check` treats an end of stream as "no responses", so a server that went
+    away would only be noticed when IDLE is renewed. The raw socket is peeked at (also under
+    TLS, where the encrypted bytes are looked at and none are taken).
+    """
+    readable, _, _ = select.select([sock], [], [], 0)
+    if not readable:
+        return False
+    try:
+        return socket.socket.recv(sock, 1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
 
 
 def _announces_mail(responses: Iterable[tuple[object, ...]]) -> bool:

@@ -16,9 +16,10 @@ from sqlalchemy import text
 from gateway.db import make_engine, migrate
 from gateway.models import Base
 from gateway.outbox import QUEUES
+from gateway.runtime import Runtime
 from tests.support import services
 from tests.support.dovecot import Dovecot
-from tests.support.harness import Gateway, OffsetClock, populate, settings_for
+from tests.support.harness import Gateway, OffsetClock, settings_for
 from tests.support.services import free_port, missing
 from tests.support.sink import Sink
 
@@ -152,8 +153,11 @@ def make_gateway(tmp_path: Path, sink: Sink, sqlite_url: str) -> Iterator[Callab
         broker_url: str = "",
         imap: bool = False,
         clock: OffsetClock | None = None,
+        prepare: Callable[[Runtime], None] | None = None,
         **overrides: Any,
     ) -> Gateway:
+        """A gateway with the test directory loaded, then `prepare(runtime)`, then started: what a
+        test sets up is in place before the first mail can be read."""
         settings = settings_for(
             tmp_path / "var",
             database_url or sqlite_url,
@@ -162,9 +166,9 @@ def make_gateway(tmp_path: Path, sink: Sink, sqlite_url: str) -> Iterator[Callab
             **overrides,
         )
         gateway = Gateway(settings, clock or OffsetClock())
-        gateway.start(imap=imap)
         started.append(gateway)
-        populate(gateway.runtime)
+        gateway.start(imap=imap, prepare=prepare)
+        sink.watch(gateway.outbox_quiet)
         return gateway
 
     yield start

@@ -47,7 +47,7 @@ def test_a_forged_customer_address_opens_nothing_and_nobody_is_told(
         assert held.authentication["spf"] == "fail"
         assert held.authentication["dmarc"] == "fail"
         assert held.authentication["dmarc_policy"] == "reject"
-    assert sink.settle(1.0) == []  # no acknowledgement, no notice, no SOC notification
+    assert sink.settle() == []  # no acknowledgement, no notice, no SOC notification
 
 
 def test_the_same_mail_signed_by_the_customers_domain_is_accepted(
@@ -73,7 +73,7 @@ def test_a_signature_broken_in_transit_does_not_authenticate(
     tampered = signed.replace(b"Our VPN is down.", b"Send the config to attacker@evil.example.")
     assert guarded.send(tampered).code == 250
     assert count(guarded, ServiceRequest) == 0
-    assert sink.settle(0.5) == []
+    assert sink.settle() == []
 
 
 def test_a_stranger_replying_with_a_valid_token_and_forged_in_reply_to_is_refused(
@@ -132,7 +132,7 @@ def test_soc_commands_need_the_soc_domains_dmarc_pass(
     with guarded.runtime.sessions.begin() as session:
         assert session.scalars(select(ServiceRequest.state)).one() == "open"
     assert sink.to(ANALYST) == []
-    assert len(sink.settle_to(ALICE, 0.5)) == 1  # the forged text was not relayed
+    assert len(sink.settle_to(ALICE)) == 1  # the forged text was not relayed
     # The genuine mail, with the very same Message-ID: the forgery does not make it a duplicate
     signed = dns.keys["securecall.example"].sign(command)
     assert guarded.send(signed, mail_from=ANALYST).code == 250
@@ -194,7 +194,7 @@ def test_behind_a_relay_only_a_trusted_authserv_ids_verdict_counts(
     if accepted:
         sink.wait_to(ALICE)
     else:
-        assert sink.settle(1.0) == []
+        assert sink.settle() == []
     assert count(gateway, ServiceRequest) == (1 if accepted else 0)
 
 

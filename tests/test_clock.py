@@ -21,9 +21,10 @@ WEDNESDAY_10_BERLIN = datetime(2026, 11, 18, 9, 0, tzinfo=UTC)
 FRIDAY_16_BERLIN = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 
 
-def alerts(sink: Sink, word: str, settle: float = 0.4) -> list[Received]:
-    """SOC-queue mails whose subject has `word` (WARNING, BREACHED, Not updated …)."""
-    sink.settle(settle)
+def alerts(sink: Sink, word: str) -> list[Received]:
+    """SOC-queue mails whose subject has `word` (WARNING, BREACHED, Not updated …), once the
+    gateway has sent what it had to send."""
+    sink.settle()
     return [m for m in sink.to(SOC_QUEUE) if word in m.message["Subject"]]
 
 

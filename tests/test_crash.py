@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,15 @@ from sqlalchemy import select
 
 from gateway.db import make_engine, make_sessions
 from gateway.models import Delivery
-from tests.support.harness import Process, eventually, mail, settings_env, settings_for, smtp_send
+from tests.support.harness import (
+    Process,
+    eventually,
+    mail,
+    outbox_quiet,
+    settings_env,
+    settings_for,
+    smtp_send,
+)
 from tests.support.services import free_port
 from tests.support.sink import Sink
 
@@ -58,12 +67,13 @@ def test_killed_after_250_and_before_the_ack_then_restarted_sends_exactly_one_ac
         first.kill()
     # And started again, with the relay back
     relay = Sink(relay_port).start()
+    relay.watch(lambda: outbox_quiet(sessions, datetime.now(UTC)))
     second = Process.gateway(["run"], env, log).start(wait_port=settings.smtp_port)
     try:
         # Then exactly one acknowledgement is sent
         (ack,) = relay.wait_to("alice@example.com", timeout=30)
         assert ack.message["In-Reply-To"] == "<crash@example.com>"
-        assert len(relay.settle_to("alice@example.com", 3.0)) == 1
+        assert len(relay.settle_to("alice@example.com")) == 1
         with sessions.begin() as session:
             (delivery,) = session.scalars(select(Delivery).where(Delivery.audience == "customer"))
             assert delivery.status == "sent"

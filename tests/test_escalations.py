@@ -78,7 +78,7 @@ def test_an_escalation_still_open_reaches_director_level_after_its_time_and_not_
     soc_command(gateway, sr_id, "#escalate customer called: production down")
     sink.wait_to(DUTY)
     at(gateway, escalated_at + after - timedelta(minutes=1))
-    sink.settle(0.4)
+    sink.settle()
     assert sink.to(DIRECTORS) == []
     at(gateway, escalated_at + after + timedelta(minutes=1))
     (director,) = sink.wait_to(DIRECTORS)
@@ -97,7 +97,7 @@ def test_a_closed_escalation_never_reaches_directors(make_gateway: Any, sink: Si
     soc_command(gateway, sr_id, "#escalate")
     soc_command(gateway, sr_id, "#deescalate plan agreed with the customer")
     at(gateway, START + timedelta(days=5))
-    sink.settle(0.5)
+    sink.settle()
     assert sink.to(DIRECTORS) == []
     (escalation,) = escalations(gateway)
     assert escalation["closed_at"] is not None

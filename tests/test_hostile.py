@@ -170,7 +170,7 @@ def test_a_header_block_over_the_limit_is_quarantined_and_never_lost(
     padding = b"".join(b"X-Padding-%d: " % n + b"y" * 900 + b"\r\n" for n in range(300))
     data = padding + mail()
     assert gateway.send(data).code == 250  # accepted: kept whole, in quarantine
-    assert sink.settle(0.5) == []
+    assert sink.settle() == []
     monkeypatch.setenv("GATEWAY_DATABASE_URL", gateway.settings.database)
     monkeypatch.setenv("GATEWAY_VAR_DIR", str(gateway.settings.var_dir))
     runner = CliRunner()

@@ -53,7 +53,7 @@ def test_a_reply_with_the_token_threads_onto_its_sr(gateway: Gateway, sink: Sink
     shown = eventually(lambda: (s := show(gateway, sr_id)) and len(s["messages"]) == 2 and s)
     assert shown["messages"][1]["text"] == "Logs attached."
     assert count(gateway, ServiceRequest) == 1
-    assert len(sink.settle_to(ALICE, 0.5)) == 1  # a reply is not acknowledged again
+    assert len(sink.settle_to(ALICE)) == 1  # a reply is not acknowledged again
 
 
 def test_a_reply_by_in_reply_to_alone_threads_even_with_a_changed_subject(
@@ -210,7 +210,7 @@ def test_automatic_mail_gets_no_acknowledgement_and_opens_nothing(
     if "Content-Type" in headers:  # a DSN replaces the text body's content type
         data = data.replace(b"Content-Type: text/plain; charset=utf-8\r\n", b"", 1)
     assert gateway.send(data, mail_from=envelope).code == 250
-    assert sink.settle(1.0) == []
+    assert sink.settle() == []
     assert count(gateway, ServiceRequest) == 0
     assert count(gateway, StoredMail, StoredMail.status.in_(("review", "bounce"))) == 1
 
@@ -241,7 +241,7 @@ def test_an_unregistered_sender_opens_nothing_and_gets_one_notice_a_day(
         data = mail(sender="stranger@nowhere.example", subject=f"Hello {n}")
         assert gateway.send(data, mail_from="stranger@nowhere.example").code == 250
     notice = sink.wait_for(1)[0]
-    assert len(sink.settle(1.0)) == 1
+    assert len(sink.settle()) == 1
     assert notice.rcpt_tos == ("stranger@nowhere.example",)
     assert notice.message["Auto-Submitted"] == "auto-replied"
     assert "not registered" in notice.text
@@ -300,7 +300,7 @@ def test_a_p2_request_is_recorded_as_requested_and_no_alert_is_sent(
     sr_id, ack = open_one(gateway, sink, subject="Prio 2: backup VPN flapping")
     assert show(gateway, sr_id)["requested_priority"] == 2
     assert "you asked for Priority 2" in ack.text
-    sink.settle(1.0)
+    sink.settle()
     assert [
         m.message["Subject"] for m in sink.to(SOC_QUEUE) if "P1 requested" in m.message["Subject"]
     ] == []
@@ -435,7 +435,7 @@ def test_an_sr_and_its_acknowledgement_are_committed_together_or_not_at_all(
     assert reply.code == 451
     assert count(gateway, ServiceRequest) == 0
     assert count(gateway, StoredMail) == 0
-    assert sink.settle(0.5) == []
+    assert sink.settle() == []
 
 
 def test_a_mail_that_breaks_processing_is_kept_in_quarantine_and_accepted(
@@ -455,4 +455,4 @@ def test_a_mail_that_breaks_processing_is_kept_in_quarantine_and_accepted(
     # Delivered again by a retrying MTA, it is the same mail: stored once
     assert gateway.send(data).code == 250
     assert count(gateway, StoredMail) == 1
-    assert sink.settle(0.5) == []
+    assert sink.settle() == []

@@ -35,17 +35,17 @@ def test_the_tam_hears_at_once_of_a_p1_request_and_of_p3_in_the_daily_digest(
     (notice,) = sink.wait_to(TAM)
     assert "Example Corp: P3 (asked P1) Service Request" in notice.message["Subject"]
     quiet = open_sr(gateway, sink, subject="Question about log retention")
-    sink.settle(0.5)
+    sink.settle()
     assert len(sink.to(TAM)) == 1  # the P3 one waits for the digest
     at(gateway, THURSDAY_0800 - timedelta(minutes=1))
-    assert len(sink.settle_to(TAM, 0.4)) == 1
+    assert len(sink.settle_to(TAM)) == 1
     at(gateway, THURSDAY_0800 + timedelta(minutes=1))
     digest = sink.wait_to(TAM, 2)[1]
     assert digest.message["Subject"] == "New Service Requests of your customers, 2026-11-19 (1)"
     assert quiet in digest.text
     assert "cluster down" not in digest.text  # already told at once
     at(gateway, THURSDAY_0800 + timedelta(days=1, minutes=1))
-    assert len(sink.settle_to(TAM, 0.4)) == 2  # nothing new: no empty digest
+    assert len(sink.settle_to(TAM)) == 2  # nothing new: no empty digest
 
 
 def test_raising_an_sr_to_p2_tells_the_tam_at_once(make_gateway: Any, sink: Sink) -> None:
@@ -55,7 +55,7 @@ def test_raising_an_sr_to_p2_tells_the_tam_at_once(make_gateway: Any, sink: Sink
     (notice,) = sink.wait_to(TAM)
     assert notice.message["Subject"].startswith(f"[{sr_id}] Example Corp: P2 Service Request")
     at(gateway, THURSDAY_0800 + timedelta(minutes=1))
-    assert len(sink.settle_to(TAM, 0.4)) == 1  # and not again in the digest
+    assert len(sink.settle_to(TAM)) == 1  # and not again in the digest
 
 
 def test_team_leaders_get_a_daily_review_of_every_open_sr(make_gateway: Any, sink: Sink) -> None:
@@ -67,7 +67,7 @@ def test_team_leaders_get_a_daily_review_of_every_open_sr(make_gateway: Any, sin
     closed = open_sr(gateway, sink, subject="Old problem")
     soc_command(gateway, closed, "#close")
     at(gateway, THURSDAY_0700 - timedelta(minutes=1))
-    assert sink.settle_to(LEAD, 0.4) == []
+    assert sink.settle_to(LEAD) == []
     at(gateway, THURSDAY_0700 + timedelta(minutes=1))
     (review,) = sink.wait_to(LEAD)
     assert review.message["Subject"] == "Progress review 2026-11-19: 2 open Service Requests"
@@ -77,6 +77,6 @@ def test_team_leaders_get_a_daily_review_of_every_open_sr(make_gateway: Any, sin
     assert "initial response: met" in text  # the first one was answered
     assert "initial response: due in" in text  # the second one was not, yet
     clock.tick(gateway.runtime)
-    assert len(sink.settle_to(LEAD, 0.4)) == 1  # once a day
+    assert len(sink.settle_to(LEAD)) == 1  # once a day
     at(gateway, THURSDAY_0700 + timedelta(days=1, minutes=1))
     assert len(sink.wait_to(LEAD, 2)) == 2

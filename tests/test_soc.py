@@ -197,7 +197,7 @@ def test_an_internal_note_never_reaches_the_customer(gateway: Gateway, sink: Sin
     with gateway.runtime.sessions.begin() as session:
         internal = session.scalars(select(Message.internal).where(Message.author_kind == "soc"))
         assert list(internal) == [True, True]
-    sink.settle(1.0)
+    sink.settle()
     assert len(sink.to(ALICE)) == 1  # only the acknowledgement
     assert show(gateway, sr_id)["initial_response_at"] is None  # a note is no answer
 
@@ -235,7 +235,7 @@ def test_a_command_from_a_customer_changes_nothing_and_stays_text(
     shown = eventually(lambda: (s := show(gateway, sr_id)) and len(s["messages"]) == 2 and s)
     assert (shown["priority"], shown["state"]) == (3, "open")
     assert shown["messages"][1]["reply_text"].startswith("#priority 1\n#close")
-    sink.settle(0.5)
+    sink.settle()
     assert sink.to(ALICE)[1:] == []  # no confirmation, nothing else
 
 

@@ -203,6 +203,14 @@ class Dovecot:
             time.monotonic() < deadline
         ):
             time.sleep(0.05)
+        # Dovecot's master leaves the imap processes of open connections running (they were
+        # handed the client's socket at login); a server that goes away takes them with it.
+        subprocess.run(
+            ["pkill", "-KILL", "-f", f"^dovecot-gateway-test-{self.port}/"],
+            check=False,
+            timeout=30,
+            capture_output=True,
+        )
 
     def stop(self) -> None:
         self.halt()

@@ -23,6 +23,8 @@ from sqlalchemy import event, func, select
 
 from cli.serve import Services
 from gateway.config import Settings
+from gateway.imap import Poller
+from gateway.models import Delivery
 from gateway.runtime import Runtime, build
 from tests.support.services import free_port, port_open
 from tests.support.sink import Received
@@ -116,11 +118,30 @@ class Gateway:
     rt: Runtime | None = None
     services: Services | None = None
 
-    def start(self, *, imap: bool = False) -> Gateway:
+    def start(
+        self, *, imap: bool = False, prepare: Callable[[Runtime], None] | None = None
+    ) -> Gateway:
+        """Build, load the test directory (and what `prepare` adds), then start the services."""
         self.rt = build(self.settings, clock=self.clock)
+        populate(self.rt)
+        if prepare is not None:
+            prepare(self.rt)
         self.services = Services(self.rt, smtp=True, imap=imap, workers=True, sweep=True)
         self.services.start()
         return self
+
+    def outbox_quiet(self) -> bool:
+        """No Delivery waits to be sent now: each one written so far is sent, failed, or parked
+        for a later retry. Mail the relay accepted is recorded as sent only after the relay
+        answered, so by then the sink holds every mail sent."""
+        return self.rt is None or outbox_quiet(self.rt.sessions, self.rt.now())
+
+    @property
+    def poller(self) -> Poller:
+        """The running IMAP poller (started with `imap=True`)."""
+        assert self.services is not None
+        assert self.services.poller is not None
+        return self.services.poller
 
     def stop(self) -> None:
         if self.services is not None:
@@ -229,6 +250,17 @@ class Process:
         if self.out is not None:
             self.out.close()
             self.out = None
+
+
+def outbox_quiet(sessions: Any, now: datetime) -> bool:
+    """No Delivery in this database waits to be sent at `now` (see `Gateway.outbox_quiet`)."""
+    with sessions.begin() as session:
+        waiting = session.scalar(
+            select(func.count())
+            .select_from(Delivery)
+            .where(Delivery.status.in_(("pending", "sending")), Delivery.next_attempt_at <= now)
+        )
+    return not waiting
 
 
 def eventually(check: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05) -> Any:

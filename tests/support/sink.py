@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from functools import cached_property
 
 from aiosmtpd.controller import Controller
 
@@ -18,7 +20,7 @@ class Received:
     data: bytes
     at: float
 
-    @property
+    @cached_property
     def message(self) -> EmailMessage:
         parsed = message_from_bytes(self.data, policy=policy.default)
         assert isinstance(parsed, EmailMessage)
@@ -64,6 +66,7 @@ class Sink:
     def __init__(self, port: int) -> None:
         self.port = port
         self.mails: list[Received] = []
+        self.quiet: list[Callable[[], bool]] = []  # see `watch`
         self.refuse: dict[str, str] = {}  # recipient -> SMTP reply, to make the relay say 4xx/5xx
         self._cond = threading.Condition()
         self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=port)
@@ -108,9 +111,26 @@ class Sink:
                 self._cond.wait(left)
             return self._to(address)
 
-    def settle_to(self, address: str, seconds: float = 1.0) -> list[Received]:
-        """Wait a while to see that nothing more arrives for `address`; returns its mails."""
-        time.sleep(seconds)
+    def wait_until(
+        self, condition: Callable[[list[Received]], bool], timeout: float = 15.0
+    ) -> list[Received]:
+        """Block until `condition(mails received)` holds; returns the mails."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not condition(self.mails):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"condition not met with {len(self.mails)} mails")
+                self._cond.wait(left)
+            return list(self.mails)
+
+    def watch(self, quiet: Callable[[], bool]) -> None:
+        """`settle` waits until `quiet()` holds: a gateway whose outbox has nothing left to send."""
+        self.quiet.append(quiet)
+
+    def settle_to(self, address: str, timeout: float = 30.0) -> list[Received]:
+        """Once the watched gateways have sent all they had to send: the mails for `address`."""
+        self.settle(timeout)
         return self.to(address)
 
     def _to(self, address: str) -> list[Received]:
@@ -120,8 +140,16 @@ class Sink:
         with self._cond:
             return self._to(address)
 
-    def settle(self, seconds: float = 1.0) -> list[Received]:
-        """Wait a while to see that nothing more arrives; returns all mails."""
-        time.sleep(seconds)
+    def settle(self, timeout: float = 30.0) -> list[Received]:
+        """Once the watched gateways have sent all they had to send: every mail received.
+
+        What a test then does not find was not sent, rather than not sent yet."""
+        assert self.quiet, "settle needs a gateway to watch (Sink.watch)"
+        deadline = time.monotonic() + timeout
+        while not all(quiet() for quiet in self.quiet):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the outbox still had mail to send after {timeout} s")
+            with self._cond:
+                self._cond.wait(0.05)  # woken early by each mail that arrives
         with self._cond:
             return list(self.mails)
