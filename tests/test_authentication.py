@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from gateway import directory
 from gateway.models import Message, ServiceRequest, StoredMail
+from gateway.runtime import Runtime
 from tests.support.harness import Gateway, count, mail, sr_id_of
 from tests.support.sink import Sink
 
@@ -229,15 +230,19 @@ def test_from_a_mailbox_only_a_trusted_authserv_ids_verdict_counts(
             return True
 
     eventually(deliver, timeout=10, interval=0.2)
+
+    def dmarc_for_example_com(rt: Runtime) -> None:
+        with rt.sessions.begin() as session:
+            directory.set_domain_policy(session, "example.com", "dmarc", rt.now())
+
     gateway: Gateway = make_gateway(
         imap_url=url,
         imap=True,
         auth_policy="dmarc",
         trusted_authserv_ids=("mx.securecall.example",),
+        prepare=dmarc_for_example_com,  # in place before the poller reads the mailbox
     )
     rt = gateway.runtime
-    with rt.sessions.begin() as session:
-        directory.set_domain_policy(session, "example.com", "dmarc", rt.now())
     eventually(lambda: count(gateway, StoredMail) == 1, timeout=20)
     assert count(gateway, ServiceRequest) == (1 if accepted else 0)
     with rt.sessions.begin() as session:

@@ -51,7 +51,7 @@ def test_a_mail_in_the_mailbox_is_taken_by_idle_and_acknowledged(
     url, client = mailbox
     # Polling once a minute: only IDLE can bring the mail in within the wait below
     gateway = make_gateway(imap_url=url, imap=True, imap_poll_interval=60.0)
-    eventually(lambda: count(gateway, ImapState) == 1)  # the poller is connected and idling
+    eventually(lambda: gateway.poller.passes >= 1)  # the poller has looked once, now it idles
     client.append("INBOX", mail(message_id="<imap-1@example.com>"))
     (ack,) = sink.wait_to(ALICE, timeout=10)
     assert ack.message["In-Reply-To"] == "<imap-1@example.com>"
