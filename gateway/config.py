@@ -192,7 +192,8 @@ class Settings(BaseSettings):
         shown["database_url"], shown["outbound_url"] = self.database, self.outbound
         for name in validators.URL_SCHEMES:
             shown[name] = validators.without_password(shown[name])
-        shown["secret_key"] = "***" if self.secret_key.get_secret_value() else "(generated)"
+        generated = f"(generated in {self.var_dir / 'secret.key'})"
+        shown["secret_key"] = "***" if self.secret_key.get_secret_value() else generated
         return shown
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
