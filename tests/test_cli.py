@@ -379,3 +379,17 @@ def test_a_clean_stop_leaves_a_database_file_that_is_complete_alone(
         assert conn.execute("SELECT count(*) FROM service_requests").fetchone() == (1,)
         sent = conn.execute("SELECT count(*) FROM deliveries WHERE status = 'sent'").fetchone()
         assert sent[0] >= 1
+
+
+def test_after_each_command_the_database_file_alone_is_complete(
+    gateway_cli: Any, tmp_path: Path
+) -> None:
+    gateway_cli("customers", "add", "ACME AG", "--timezone", "Europe/Lisbon", "--country", "PT")
+    wal = tmp_path / "cli.db-wal"
+    assert not wal.exists() or wal.stat().st_size == 0
+    copy = tmp_path / "copy.db"
+    shutil.copyfile(tmp_path / "cli.db", copy)
+    with closing(sqlite3.connect(copy)) as conn:
+        assert conn.execute("SELECT name, timezone FROM customers").fetchall() == [
+            ("ACME AG", "Europe/Lisbon")
+        ]
