@@ -13,13 +13,24 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from cli.serve import ListenError, Services, run_until_signal
-from gateway import demo, directory, listings
-from gateway.config import Settings
+from cli.choices import (
+    ContactRole,
+    DeliveryStatus,
+    Language,
+    Policy,
+    ReviewStatus,
+    StaffRole,
+    State,
+)
+from cli.serve import ListenError, Services, check_listen, run_until_signal
+from gateway import db, demo, directory, listings, validators
+from gateway.config import ConfigError, Settings, load
 from gateway.intake import NotQuarantined, retry_quarantined
 from gateway.outbox import Outbox, in_process, make_broker
 from gateway.runtime import Runtime, build
@@ -58,6 +69,9 @@ def _options(
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     if config is not None:
+        if not config.is_file():  # named on purpose: not there is an error (./gateway.toml may be)
+            what = "is not a file" if config.exists() else "does not exist"
+            raise _fail(f"configuration file {config} {what}")
         os.environ["GATEWAY_CONFIG"] = str(config)
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
@@ -77,20 +91,35 @@ def main() -> None:
 
 def _settings() -> Settings:
     try:
-        return Settings()
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"GATEWAY_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
-        )
-        raise _fail(f"invalid configuration: {problems}") from None
+        return load()
+    except ConfigError as exc:
+        *first, last = exc.problems
+        for problem in first:
+            typer.echo(f"error: invalid configuration: {problem}", err=True)
+        raise _fail(f"invalid configuration: {last}") from None
 
 
-def _runtime(*, broker: bool = True) -> Runtime:
-    settings = _settings()
+@contextmanager
+def _runtime(settings: Settings | None = None, *, broker: bool = True) -> Iterator[Runtime]:
+    """The runtime of one command; at its end SQLite's WAL is emptied and the engine disposed."""
+    settings = _settings() if settings is None else settings
     try:
-        return build(settings, outbox=None if broker else Outbox(make_broker("")))
+        rt = build(settings, outbox=None if broker else Outbox(make_broker("")))
     except (ValueError, OperationalError) as exc:
         raise _fail(f"cannot start: {exc}") from None
+    try:
+        yield rt
+    finally:
+        db.close(rt.sessions)
+
+
+def _listenable(settings: Settings) -> Settings:
+    """Settings whose SMTP address can be bound: checked before anything is loaded or said."""
+    try:
+        check_listen(settings.smtp_host, settings.smtp_port)
+    except ListenError as exc:
+        raise _fail(str(exc)) from None
+    return settings
 
 
 def _serve(services: Services) -> None:
@@ -109,59 +138,63 @@ def run(
     ] = False,
 ) -> None:
     """Everything in one process: listener, poller (if configured), workers, sweep."""
-    rt = _runtime()
-    if demo_data:
-        with rt.sessions.begin() as session:
-            if demo.load(session, rt.now()):
-                logging.getLogger("gateway").info("demo customer %r loaded", demo.CUSTOMER)
-    _banner(rt)
-    _serve(Services(rt, smtp=True, imap=True, workers=True, sweep=True, clock=True))
+    with _runtime(_listenable(_settings())) as rt:
+        if demo_data:
+            with rt.sessions.begin() as session:
+                if demo.load(session, rt.now()):
+                    logging.getLogger("gateway").info("demo customer %r loaded", demo.CUSTOMER)
+        _banner(rt)
+        _serve(Services(rt, smtp=True, imap=True, workers=True, sweep=True, clock=True))
 
 
 @app.command()
 def smtp() -> None:
     """The SMTP listener alone (with its own workers when no broker is configured)."""
-    rt = _runtime()
-    local = in_process(rt.outbox.broker)
-    _serve(Services(rt, smtp=True, workers=local, sweep=True))
+    with _runtime(_listenable(_settings())) as rt:
+        _serve(Services(rt, smtp=True, workers=in_process(rt.outbox.broker), sweep=True))
 
 
 @app.command()
 def imap() -> None:
     """The IMAP poller of GATEWAY_IMAP_URL alone (one per mailbox)."""
-    rt = _runtime()
-    if not rt.settings.imap_url:
+    settings = _settings()
+    if not settings.imap_url:
         raise _fail("GATEWAY_IMAP_URL is not set")
-    local = in_process(rt.outbox.broker)
-    _serve(Services(rt, imap=True, workers=local, sweep=True))
+    with _runtime(settings) as rt:
+        _serve(Services(rt, imap=True, workers=in_process(rt.outbox.broker), sweep=True))
 
 
 @app.command("clock")
 def run_clock() -> None:
     """The clock alone: alerts, escalations, daily reviews (several may run on PostgreSQL)."""
-    rt = _runtime()
-    local = in_process(rt.outbox.broker)
-    _serve(Services(rt, clock=True, workers=local, sweep=True))
+    with _runtime() as rt:
+        _serve(Services(rt, clock=True, workers=in_process(rt.outbox.broker), sweep=True))
 
 
 @app.command()
 def migrate() -> None:
     """Create or upgrade the database schema (every command also does this on first use)."""
-    _runtime(broker=False)
-    typer.echo("schema is up to date")
+    with _runtime(broker=False):
+        typer.echo("schema is up to date")
 
 
 @app.command("config")
-def show_config() -> None:
-    """Print the effective settings, passwords hidden."""
-    typer.echo(json.dumps(_settings().redacted(), indent=2))
+def show_config(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Print the settings in effect (derived defaults filled in), passwords hidden."""
+    shown = _settings().redacted()
+    if as_json:
+        typer.echo(json.dumps(shown, indent=2, ensure_ascii=False))
+        return
+    for name, value in shown.items():  # TOML's notation, as in gateway.toml
+        typer.echo(f"{name} = {json.dumps(value, ensure_ascii=False)}")
 
 
 @app.command("demo")
 def load_demo() -> None:
     """Load the demo customer, its contacts and products (once)."""
-    rt = _runtime(broker=False)
-    with rt.sessions.begin() as session:
+    with _runtime(broker=False) as rt, rt.sessions.begin() as session:
         loaded = demo.load(session, rt.now())
     typer.echo("demo customer loaded" if loaded else "demo customer was there already")
 
@@ -170,7 +203,8 @@ def _banner(rt: Runtime) -> None:
     s = rt.settings
     typer.echo(
         f"SecureCall gateway: SMTP on {s.smtp_host}:{s.smtp_port} for "
-        f"{', '.join(s.intake_addresses)}; outbound to {s.outbound}; database {s.database}",
+        f"{', '.join(s.intake_addresses)}; outbound to {validators.without_password(s.outbound)}; "
+        f"database {validators.without_password(s.database)}",
         err=True,
     )
 
@@ -180,12 +214,12 @@ def _banner(rt: Runtime) -> None:
 
 @contextmanager
 def _session() -> Iterator[tuple[Session, Runtime]]:
-    rt = _runtime(broker=False)
-    try:
-        with rt.sessions.begin() as session:
-            yield session, rt
-    except directory.DirectoryError as exc:
-        raise _fail(str(exc)) from exc
+    with _runtime(broker=False) as rt:
+        try:
+            with rt.sessions.begin() as session:
+                yield session, rt
+        except directory.DirectoryError as exc:
+            raise _fail(str(exc)) from exc
 
 
 @customers.command("add")
@@ -196,6 +230,10 @@ def customers_add(
     subdivision: Annotated[str | None, typer.Option(help="Region, e.g. BY.")] = None,
 ) -> None:
     """Add a customer."""
+    timezone, country = (
+        _checked(validators.time_zone, timezone),
+        _checked(validators.country, country),
+    )
     with _session() as (session, rt):
         directory.add_customer(
             session, name, rt.now(), timezone=timezone, country=country, subdivision=subdivision
@@ -224,10 +262,10 @@ def contacts_add(
     email: str,
     customer: Annotated[str, typer.Option(help="Customer name.")],
     name: Annotated[str, typer.Option()] = "",
-    language: Annotated[str, typer.Option(help="en, de or fr.")] = "en",
+    language: Annotated[Language, typer.Option(case_sensitive=False)] = Language.en,
     role: Annotated[
-        str, typer.Option(help=", ".join(directory.CONTACT_ROLES))
-    ] = "technical_contact",
+        ContactRole, typer.Option(case_sensitive=False)
+    ] = ContactRole.technical_contact,
 ) -> None:
     """Add a contact (or update one of the same customer)."""
     with _session() as (session, rt):
@@ -331,7 +369,7 @@ def products_remove(entitlement_id: int) -> None:
 def staff_add(
     email: str,
     name: Annotated[str, typer.Option()] = "",
-    role: Annotated[str, typer.Option(help=", ".join(directory.STAFF_ROLES))] = "analyst",
+    role: Annotated[StaffRole, typer.Option(case_sensitive=False)] = StaffRole.analyst,
 ) -> None:
     """Add (or update) a SOC staff address."""
     with _session() as (session, _rt):
@@ -358,7 +396,7 @@ def staff_remove(email: str) -> None:
 @domains.command("set")
 def domains_set(
     domain: str,
-    policy: Annotated[str, typer.Option(help=", ".join(directory.POLICY_NAMES))],
+    policy: Annotated[Policy, typer.Option(case_sensitive=False)],
 ) -> None:
     """Set the authentication policy of a sender domain (R6.4)."""
     with _session() as (session, rt):
@@ -390,7 +428,7 @@ def domains_remove(domain: str) -> None:
 
 @requests.command("list")
 def requests_list(
-    state: Annotated[str | None, typer.Option(help="open, waiting, resolved or closed.")] = None,
+    state: Annotated[State | None, typer.Option(case_sensitive=False)] = None,
     limit: int = 200,
     as_json: JsonFlag = False,
 ) -> None:
@@ -426,7 +464,7 @@ def requests_show(sr_id: str, as_json: JsonFlag = False) -> None:
 
 @review.command("list")
 def review_list(
-    status: Annotated[str, typer.Option(help="review, bounce or quarantined.")] = "review",
+    status: Annotated[ReviewStatus, typer.Option(case_sensitive=False)] = ReviewStatus.review,
     limit: int = 200,
     as_json: JsonFlag = False,
 ) -> None:
@@ -450,7 +488,7 @@ def escalations_list(
 @quarantine.command("list")
 def quarantine_list(limit: int = 200, as_json: JsonFlag = False) -> None:
     """Mail that could not be processed (R6.3): kept whole, with the reason."""
-    review_list(status="quarantined", limit=limit, as_json=as_json)
+    review_list(status=ReviewStatus.quarantined, limit=limit, as_json=as_json)
 
 
 @quarantine.command("show")
@@ -483,13 +521,13 @@ def quarantine_show(stored_id: int, as_json: JsonFlag = False) -> None:
 @quarantine.command("retry")
 def quarantine_retry(stored_id: int, as_json: JsonFlag = False) -> None:
     """Run a quarantined mail through intake again; on success it leaves the quarantine."""
-    rt = _runtime()
-    try:
-        receipt = retry_quarantined(stored_id, rt)
-    except NotQuarantined as exc:
-        raise _fail(str(exc)) from None
-    finally:
-        rt.outbox.broker.close()
+    with _runtime() as rt:
+        try:
+            receipt = retry_quarantined(stored_id, rt)
+        except NotQuarantined as exc:
+            raise _fail(str(exc)) from None
+        finally:
+            rt.outbox.broker.close()
     result = {
         "outcome": receipt.outcome,
         "stored_id": receipt.stored_id,
@@ -507,7 +545,7 @@ def quarantine_retry(stored_id: int, as_json: JsonFlag = False) -> None:
 
 @deliveries.command("list")
 def deliveries_list(
-    status: Annotated[str | None, typer.Option(help="pending, sending, sent or failed.")] = None,
+    status: Annotated[DeliveryStatus | None, typer.Option(case_sensitive=False)] = None,
     limit: int = 200,
     as_json: JsonFlag = False,
 ) -> None:
@@ -527,11 +565,22 @@ def _print(rows: list[dict[str, Any]], as_json: bool, columns: Sequence[str]) ->
     if not rows:
         typer.echo("(none)")
         return
-    cells = [[str(row.get(c) if row.get(c) is not None else "") for c in columns] for row in rows]
-    widths = [min(60, max(len(c), *(len(r[i]) for r in cells))) for i, c in enumerate(columns)]
-    typer.echo("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)))
-    for r in cells:
-        typer.echo("  ".join(v[:w].ljust(w) for v, w in zip(r, widths, strict=True)))
+    # Long cells wrap within the terminal's width (a word too long for its column is folded);
+    # Text, not markup: a subject such as "[bold]" is shown as it was written.
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in columns:
+        table.add_column(Text(column.upper()), overflow="fold")
+    for row in rows:
+        table.add_row(*(Text("" if row.get(c) is None else str(row[c])) for c in columns))
+    Console(highlight=False).print(table)
+
+
+def _checked(check: Any, value: str) -> str:
+    """`value` as `check` (gateway/validators.py) returns it, or the error at once."""
+    try:
+        return str(check(value))
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
 
 
 def _date(value: str) -> date:

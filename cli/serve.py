@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import signal
+import socket
 import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 import dramatiq
 
-from gateway import clock
+from gateway import clock, db
 from gateway.imap import Poller
 from gateway.outbox import in_process, sweep
 from gateway.runtime import Runtime
@@ -25,6 +27,36 @@ log = logging.getLogger("gateway")
 
 class ListenError(Exception):
     """The SMTP listener could not take its address."""
+
+
+def check_listen(host: str, port: int) -> None:
+    """Raise ListenError unless `host:port` can be bound now, as the listener will bind it.
+
+    Run before anything is loaded, so that a busy port is the first and only thing said. Like
+    asyncio's create_server (aiosmtpd's), every address of the host is bound with SO_REUSEADDR,
+    IPv6 sockets IPv6-only; each socket is closed again at once.
+    """
+    try:
+        found = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+        for family, kind, proto, _, address in found:
+            with socket.socket(family, kind, proto) as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                sock.bind(address)
+    except OSError as exc:
+        raise ListenError(_cannot_listen(host, port, exc)) from exc
+
+
+def _cannot_listen(host: str, port: int, exc: OSError) -> str:
+    # asyncio's own message repeats the address; the errno's text alone says what is wrong.
+    if exc.errno and not isinstance(exc, socket.gaierror):
+        reason = os.strerror(exc.errno)
+    else:
+        reason = exc.strerror or str(exc)
+    return f"cannot listen on {host}:{port}: {reason[:1].lower()}{reason[1:]}"
 
 
 @dataclass
@@ -68,7 +100,7 @@ class Services:
                 self.listener.start()
             except OSError as exc:  # the port is taken, or not ours to bind
                 raise ListenError(
-                    f"cannot listen on {settings.smtp_host}:{settings.smtp_port}: {exc}"
+                    _cannot_listen(settings.smtp_host, settings.smtp_port, exc)
                 ) from exc
             log.info(
                 "listening on %s:%s for %s",
@@ -91,6 +123,7 @@ class Services:
         if self.transport is not None:
             self.transport.close()
         self.rt.outbox.broker.close()
+        db.close(self.rt.sessions)  # SQLite: the database file alone is now a complete copy
 
     def _thread(self, name: str, target: Any) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)

@@ -7,7 +7,6 @@ import logging
 import os
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -140,6 +139,7 @@ class _Checkpointer(threading.Thread):
         super().__init__(name=f"checkpoint {Path(database).name}", daemon=True)
         self.database = database
         self.wal = f"{database}-wal"
+        self.stopped = threading.Event()
 
     @classmethod
     def start_for(cls, database: str) -> None:
@@ -150,9 +150,18 @@ class _Checkpointer(threading.Thread):
             cls._running[database] = checkpointer = cls(database)
         checkpointer.start()
 
+    @classmethod
+    def stop_for(cls, database: str) -> None:
+        """End the database's checkpointer, and wait until it has closed its connection."""
+        with cls._guard:
+            running = cls._running.pop(database, None)
+        if running is not None:
+            running.stopped.set()
+            running.join(timeout=10)
+
     def run(self) -> None:
         try:
-            while os.path.exists(self.database):
+            while not self.stopped.is_set() and os.path.exists(self.database):
                 try:
                     if os.path.getsize(self.wal) >= CHECKPOINT_WAL_BYTES:
                         self.checkpoint()
@@ -160,7 +169,7 @@ class _Checkpointer(threading.Thread):
                     pass  # no WAL yet, or it was just removed by the last connection closing
                 except sqlite3.Error as exc:
                     log.warning("background checkpoint of %s failed: %s", self.database, exc)
-                time.sleep(CHECKPOINT_PERIOD)
+                self.stopped.wait(CHECKPOINT_PERIOD)
         finally:
             with self._guard:
                 if self._running.get(self.database) is self:
@@ -178,6 +187,35 @@ class _Checkpointer(threading.Thread):
                     lock.release()
         finally:
             conn.close()
+
+
+def _sqlite_file(engine: Engine) -> str | None:
+    """The absolute path of an engine's SQLite file; None for PostgreSQL and :memory:."""
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        return None
+    return str(Path(engine.url.database or "").resolve())
+
+
+def close(sessions: Sessions) -> None:
+    """A clean stop: on SQLite the WAL is copied into the database file and emptied (TRUNCATE),
+    so that the file alone is a complete copy; then every pooled connection is closed.
+
+    The background checkpointer is ended first, so that nothing opens the WAL again afterwards.
+    """
+    engine = sessions.kw["bind"]
+    database = _sqlite_file(engine)
+    if database is not None and os.path.exists(database):
+        _Checkpointer.stop_for(database)
+        conn = sqlite3.connect(database, timeout=10.0, isolation_level=None)
+        try:
+            busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if busy:  # another process is reading or writing: its own stop will finish the copy
+                log.info("WAL of %s still in use; checkpointed as far as it could", database)
+        except sqlite3.Error as exc:
+            log.warning("final checkpoint of %s failed: %s", database, exc)
+        finally:
+            conn.close()
+    engine.dispose()
 
 
 def _sqlite_pragmas(engine: Engine) -> None:

@@ -19,6 +19,7 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
 from sqlalchemy import event, func, select
 
 from cli.serve import Services
@@ -187,7 +188,11 @@ def settings_env(settings: Settings) -> dict[str, str]:
     """The same settings as GATEWAY_* variables, for a gateway in a subprocess."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
     for name, value in settings.model_dump(mode="json").items():
-        shown = ",".join(value) if isinstance(value, list) else str(value)
+        secret = getattr(settings, name)
+        if isinstance(secret, SecretStr):  # dumped as "**********"; the subprocess needs the key
+            shown = secret.get_secret_value()
+        else:
+            shown = ",".join(value) if isinstance(value, list) else str(value)
         env[f"GATEWAY_{name.upper()}"] = shown
     env["GATEWAY_CONFIG"] = "/nonexistent/gateway.toml"
     env["PYTHONUNBUFFERED"] = "1"

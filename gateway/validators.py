@@ -1,0 +1,129 @@
+"""The checks behind the settings and the command line's arguments: each returns the value it was
+given (normalised) or raises ValueError with a message that says what is wrong with it."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import holidays
+
+_TIME = re.compile(r"(\d{1,2}):(\d{2})")
+_ADDRESS = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+")
+
+
+def time_zone(value: str) -> str:
+    """An IANA time zone the zoneinfo database knows, e.g. Europe/Berlin."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a directory, e.g. "Europe"
+        raise ValueError(f"unknown time zone {value!r}") from None
+    return value
+
+
+def time_of_day(value: str) -> str:
+    """HH:MM between 00:00 and 23:59 (7:00 is read as 07:00)."""
+    found = _TIME.fullmatch(value.strip())
+    if found is None or int(found[1]) > 23 or int(found[2]) > 59:
+        raise ValueError(f"not a time of day HH:MM from 00:00 to 23:59: {value!r}")
+    return f"{int(found[1]):02d}:{found[2]}"
+
+
+def country(value: str) -> str:
+    """An ISO 3166-1 two-letter code whose public holidays are known (§1.3: Business Hours)."""
+    code = value.strip().upper()
+    if not re.fullmatch(r"[A-Z]{2}", code):
+        raise ValueError(f"not a two-letter country code: {value!r}")
+    if code not in holidays.list_supported_countries():
+        raise ValueError(f"no public holidays known for country {code!r}")
+    return code
+
+
+def mail_address(value: str) -> str:
+    """A bare address, local@domain.tld (no display name, no angle brackets)."""
+    if not _ADDRESS.fullmatch(value):
+        raise ValueError(f"not a mail address: {value!r}")
+    return value
+
+
+def ip_address(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError(f"not an IP address: {value!r}") from None
+    return value
+
+
+def name_server(value: str) -> str:
+    """`192.0.2.1`, `192.0.2.1:5353`, `2001:db8::1` or `[2001:db8::1]:5353`."""
+    host, port = value, ""
+    if value.startswith("["):
+        host, _, port = value[1:].partition("]:")
+        host = host.rstrip("]")
+    elif value.count(":") == 1:
+        host, port = value.split(":")
+    ip_address(host)
+    if port and not (port.isdigit() and 1 <= int(port) <= 65535):
+        raise ValueError(f"not a port (1-65535): {port!r}")
+    return value
+
+
+def existing_file(value: str) -> str:
+    """Empty, or a file that is there."""
+    if value and not Path(value).is_file():
+        raise ValueError(f"no such file: {value!r}")
+    return value
+
+
+# Schemes of each URL setting, and whether it must name a host. A URL's password is never quoted
+# in a message: only its scheme, host and port are.
+URL_SCHEMES: dict[str, tuple[tuple[str, ...], bool]] = {
+    "database_url": (
+        ("sqlite", "sqlite+pysqlite", "postgresql", "postgresql+psycopg", "postgres"),
+        False,
+    ),
+    "broker_url": (("amqp", "amqps", "redis", "rediss", "unix"), False),
+    "outbound_url": (("smtp", "smtps", "maildir"), True),
+    "imap_url": (("imap", "imaps"), True),
+}
+
+
+def url(value: str, setting: str) -> str:
+    """Empty (the setting's default), or a URL with one of the setting's schemes."""
+    if not value:
+        return value
+    schemes, needs_host = URL_SCHEMES[setting]
+    parts = urlsplit(value)
+    scheme = parts.scheme.lower()
+    if scheme not in schemes:
+        what = f"unknown scheme {scheme!r}" if scheme else "no scheme"
+        raise ValueError(f"{what}: use {', '.join(schemes)}")
+    if scheme == "maildir":
+        if not parts.path:
+            raise ValueError("maildir: needs a path, e.g. maildir:/var/spool/gateway")
+        return value
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"the port of {scheme}://{parts.hostname} is not 1-65535") from None
+    if port == 0:
+        raise ValueError(f"the port of {scheme}://{parts.hostname} is not 1-65535")
+    if needs_host and not parts.hostname:
+        raise ValueError(f"{scheme}:// needs a host")
+    if scheme.startswith("imap") and not parts.username:
+        raise ValueError("imap:// needs a user: imap://user:password@host:port/INBOX")
+    return value
+
+
+def without_password(value: str) -> str:
+    """The URL with its password as ***, for showing."""
+    try:
+        password = urlsplit(value).password
+    except ValueError:
+        return value
+    if not password:
+        return value
+    return value.replace(f":{password}@", ":***@", 1)
