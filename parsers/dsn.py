@@ -42,9 +42,9 @@ class Report:
 REPORT_PARTS: dict[str, tuple[str, str]] = {
     "message/delivery-status": ("bounce", "delivery status notification (RFC 3464)"),
     "message/global-delivery-status": ("bounce", "delivery status notification (RFC 6533)"),
-    "message/feedback-report": ("feedback", "feedback report (RFC 5965)"),
-    "message/disposition-notification": ("receipt", "read receipt (RFC 8098)"),
-    "message/global-disposition-notification": ("receipt", "read receipt (RFC 6533)"),
+    "message/feedback-report": ("feedback", "ARF feedback report (RFC 5965)"),
+    "message/disposition-notification": ("receipt", "MDN read receipt (RFC 8098)"),
+    "message/global-disposition-notification": ("receipt", "MDN read receipt (RFC 6533)"),
 }
 REPORT_TYPES: dict[str, str] = {
     "delivery-status": "message/delivery-status",
@@ -118,9 +118,11 @@ def read_report(message: Message) -> Report | None:
     try:
         return _report(message)
     except Exception as exc:  # a heuristic's failure must not cost the mail its parse
-        return Report("bounce", f"unreadable bounce ({type(exc).__name__})") if (
-            "x-failed-recipients" in message
-        ) else None
+        return (
+            Report("bounce", f"unreadable bounce ({type(exc).__name__})")
+            if ("x-failed-recipients" in message)
+            else None
+        )
 
 
 def failed_recipients(report: Report | None) -> list[str] | None:
@@ -144,7 +146,7 @@ def _report(message: Message) -> Report | None:
         # and, in its text, an MTA's wording or the recipients that failed.
         if not (said_by and written):
             return None
-        reason = f"bounce ({', '.join(said_by + written)})"
+        reason = f"known by {', '.join(said_by + written)}"
     return Report("bounce", reason, failed, _addresses(temporary))
 
 
@@ -182,9 +184,9 @@ def _describe(message: Message, kind: str) -> str:
         if REPORT_PARTS.get(part.get_content_type(), ("",))[0] != kind:
             continue
         base = REPORT_PARTS[part.get_content_type()][1]
-        field = {"feedback": "feedback-type", "receipt": "disposition"}.get(kind)
+        field = {"feedback": "Feedback-Type", "receipt": "Disposition"}.get(kind, "")
         value = _field(part, field) if field else ""
-        return f"{base}: {value}" if value else base
+        return f"{base}, {field}: {value}" if value else base
     return {"bounce": "delivery status notification (RFC 3464)"}.get(kind, f"{kind} (RFC 6522)")
 
 
@@ -216,11 +218,11 @@ def _evidence(message: Message) -> tuple[list[str], list[str]]:
     local, name = _sender(message)
     said_by = []
     if _SYSTEM_SENDER.match(local) or _SYSTEM_SENDER.match(name):
-        said_by.append("sent by a mail system")
+        said_by.append("a mail system's sender")
     if _BOUNCE_SUBJECT.match(_decoded(message.get("subject", ""))):
         said_by.append("a bounce's subject")
     if "x-mlserver" in message or "x-ml-server" in message:
-        said_by.append("from a list manager")  # fml and its kin answer a refused post
+        said_by.append("a list manager's header")  # fml and its kin answer a refused post
     text = _text(message)
     written = [f"{who}'s wording" for who, wording in WORDINGS if wording.search(text)][:1]
     return said_by, written
@@ -261,7 +263,8 @@ def _text(message: Message) -> str:
     chunks: list[str] = []
     size = 0
     for part in _own_parts(message):
-        if part.get_content_type() != "text/plain" or part.get_content_disposition() == "attachment":
+        attached = part.get_content_disposition() == "attachment"
+        if part.get_content_type() != "text/plain" or attached:
             continue
         data = part.get_payload(decode=True)
         if not isinstance(data, bytes):

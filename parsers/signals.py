@@ -62,9 +62,7 @@ _VACATION_WORDS = (
     r"abwesenheit(?:snotiz|smeldung)?|r[ée]ponse automatique|absence|absente?|"
     r"absent du bureau|vacation(?: reply)?|risposta automatica|respuesta autom[áa]tica"
 )
-_VACATION_SUBJECT = re.compile(
-    rf"^\s*(?:{_VACATION_WORDS})\s*(?:[:：]|[.!]?\s*$)", re.IGNORECASE
-)
+_VACATION_SUBJECT = re.compile(rf"^\s*(?:{_VACATION_WORDS})\s*(?:[:：]|[.!]?\s*$)", re.IGNORECASE)
 # RFC 7489 §7.2.1.1: the subject every DMARC aggregate report carries.
 _DMARC_REPORT = re.compile(r"^\s*report\s+domain:.+submitter:.+report-id:", re.IGNORECASE)
 
