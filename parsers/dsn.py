@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses
 
-from flufl.bounce import all_failures
+from flufl.bounce import scan_message
 
 # flufl.bounce logs every detector it runs at INFO, once per mail: noise in the gateway's log.
 logging.getLogger("flufl.bounce").setLevel(logging.WARNING)
@@ -32,7 +33,6 @@ class Report:
     kind: str  # bounce | feedback | receipt | report (a multipart/report of another type)
     reason: str  # why, as the stored mail's reason says it
     failed: tuple[str, ...] = ()  # recipients reported as failed for good (bounces)
-    delayed: tuple[str, ...] = ()  # recipients still being tried (RFC 3464 Action: delayed)
 
 
 # MIME types of the machine-readable part of a report (RFC 6522 §3), and what it makes the mail.
@@ -54,12 +54,18 @@ REPORT_TYPES: dict[str, str] = {
     "global-disposition-notification": "message/global-disposition-notification",
 }
 _PRECEDENCE = ("bounce", "feedback", "receipt")  # when one mail carries more than one kind
+_KIND_NAMES = {
+    "bounce": "delivery status notification (RFC 3464)",
+    "feedback": "ARF feedback report (RFC 5965)",
+    "receipt": "MDN read receipt (RFC 8098)",
+    "report": "a multipart/report (RFC 6522)",
+}
 
 # Local parts (or a bare From word) that only mail systems send from (RFC 5321 §4.5.1, RFC 2142).
 _DAEMON = re.compile(r"^(?:mailer[-_]?daemon|mail[-_]daemon|postmaster|post_master)$", re.I)
 # Senders that read as a mail system, though people use some of them too: evidence, not proof.
 _SYSTEM_SENDER = re.compile(
-    r"^(?:mdaemon|mail[-_.]?(?:admin|administrator|delivery|system|gw)|sysadmin|system|"
+    r"^(?:mdaemon|mail[-_.]?(?:admin|administrator|delivery|system|gw)|sysadmin|"
     r"system administrator|bounces?|smtp|mta|mail-?gateway)$|"
     r"^(?:mail delivery (?:subsystem|system|service)|mail administrator|postmaster|"
     r"system administrator|microsoft outlook|mail system)$",
@@ -118,11 +124,11 @@ def read_report(message: Message) -> Report | None:
     try:
         return _report(message)
     except Exception as exc:  # a heuristic's failure must not cost the mail its parse
-        return (
-            Report("bounce", f"unreadable bounce ({type(exc).__name__})")
-            if ("x-failed-recipients" in message)
-            else None
-        )
+        kind = REPORT_TYPES.get(str(message.get_param("report-type", "")).lower(), "")
+        if message.get_content_type() == "multipart/report" or "x-failed-recipients" in message:
+            why = f"{_KIND_NAMES[REPORT_PARTS[kind][0] if kind else 'bounce']}, not fully read"
+            return Report(REPORT_PARTS[kind][0] if kind else "bounce", f"{why} ({exc!r})"[:200])
+        return None
 
 
 def failed_recipients(report: Report | None) -> list[str] | None:
@@ -135,11 +141,12 @@ def _report(message: Message) -> Report | None:
     if kind is not None and kind != "bounce":
         return Report(kind, _describe(message, kind))
     reason = _describe(message, kind) if kind else _declared(message)
-    said_by, written = ([], []) if reason else _evidence(message)
+    text = _text(message)
+    said_by, written = ([], []) if reason else _evidence(message, text)
     if not reason and not (said_by or written):
         return None
-    temporary, permanent = all_failures(message)
-    failed = _addresses(permanent) or _worded_failures(message)
+    permanent = scan_message(_for_detectors(message))
+    failed = _addresses(permanent) or _worded_failures(text)
     if not reason:
         written += ["failed recipients named"] if failed else []
         # One sign alone is how a person writes about a bounce: a bounce's sender or subject
@@ -147,7 +154,38 @@ def _report(message: Message) -> Report | None:
         if not (said_by and written):
             return None
         reason = f"known by {', '.join(said_by + written)}"
-    return Report("bounce", reason, failed, _addresses(temporary))
+    return Report("bounce", reason, failed)
+
+
+def _for_detectors(message: Message) -> Message:
+    """The mail as flufl.bounce is given it: its header, its own text and report parts, each
+    cut to TEXT_LIMIT; not the returned original or files. Its heuristics would read every line
+    of a 20 MB attachment (seconds of work, and addresses that did not fail)."""
+    pruned = Message()
+    for key, value in message.raw_items():
+        pruned[key] = value
+    if not message.is_multipart():
+        pruned.set_payload(_cut(message).get_payload())
+        return pruned
+    kept: list[Message | str] = [
+        part if part.is_multipart() else _cut(part)
+        for part in _own_parts(message)
+        if part.get_content_type() in REPORT_PARTS
+        or (part.get_content_maintype() == "text" and not part.is_multipart())
+    ]
+    pruned.set_payload(kept)
+    return pruned
+
+
+def _cut(part: Message) -> Message:
+    payload = part.get_payload()
+    if not isinstance(payload, str) or len(payload) <= TEXT_LIMIT:
+        return part
+    cut = Message()
+    for key, value in part.raw_items():
+        cut[key] = value
+    cut.set_payload(payload[:TEXT_LIMIT])
+    return cut
 
 
 def _declared(message: Message) -> str:
@@ -178,16 +216,13 @@ def _structural(message: Message) -> str | None:
 
 def _describe(message: Message, kind: str) -> str:
     """The reason, with what the machine-readable part says (feedback type, disposition)."""
-    if kind == "report":
-        return "a multipart/report (RFC 6522)"
+    field = {"feedback": "Feedback-Type", "receipt": "Disposition"}.get(kind, "")
     for part in _own_parts(message):
-        if REPORT_PARTS.get(part.get_content_type(), ("",))[0] != kind:
-            continue
-        base = REPORT_PARTS[part.get_content_type()][1]
-        field = {"feedback": "Feedback-Type", "receipt": "Disposition"}.get(kind, "")
-        value = _field(part, field) if field else ""
-        return f"{base}, {field}: {value}" if value else base
-    return {"bounce": "delivery status notification (RFC 3464)"}.get(kind, f"{kind} (RFC 6522)")
+        if REPORT_PARTS.get(part.get_content_type(), ("",))[0] == kind:
+            base = REPORT_PARTS[part.get_content_type()][1]
+            value = _field(part, field) if field else ""
+            return f"{base}, {field}: {value}" if value else base
+    return _KIND_NAMES[kind]
 
 
 def _field(part: Message, name: str) -> str:
@@ -212,7 +247,7 @@ def _sender(message: Message) -> tuple[str, str]:
     return local.strip('"').strip(), name.strip()
 
 
-def _evidence(message: Message) -> tuple[list[str], list[str]]:
+def _evidence(message: Message, text: str) -> tuple[list[str], list[str]]:
     """The signs of a bounce in an MTA's own words: (who and what it says it is, what its text
     says)."""
     local, name = _sender(message)
@@ -223,13 +258,12 @@ def _evidence(message: Message) -> tuple[list[str], list[str]]:
         said_by.append("a bounce's subject")
     if "x-mlserver" in message or "x-ml-server" in message:
         said_by.append("a list manager's header")  # fml and its kin answer a refused post
-    text = _text(message)
     written = [f"{who}'s wording" for who, wording in WORDINGS if wording.search(text)][:1]
     return said_by, written
 
 
-def _worded_failures(message: Message) -> tuple[str, ...]:
-    text = _text(message)
+def _worded_failures(text: str) -> tuple[str, ...]:
+    """Failed recipients as the MTAs flufl.bounce has no detector for name them."""
     found: list[str] = []
     for pattern in _FAILED_LINES:
         for block in pattern.findall(text):
@@ -243,19 +277,20 @@ def _addresses(values: frozenset[bytes]) -> tuple[str, ...]:
     return tuple(sorted(t for t in texts if _ADDRESS.fullmatch(t)))[:MAX_FAILED]
 
 
-def _own_parts(message: Message, depth: int = 0) -> Iterator[Message]:
+def _own_parts(message: Message) -> Iterator[Message]:
     """Every part of the mail's own MIME tree, not those of a message it attaches or returns."""
-    stack = [(message, depth)]
+    waiting = deque([(message, 0)])
     seen = 0
-    while stack and seen < MAX_PARTS:
-        part, level = stack.pop(0)
+    while waiting and seen < MAX_PARTS:
+        part, depth = waiting.popleft()
         seen += 1
         yield part
-        content_type = part.get_content_type()
-        if level >= MAX_DEPTH or not part.is_multipart() or content_type.startswith("message/"):
+        if depth >= MAX_DEPTH or not part.is_multipart():
             continue
+        if part.get_content_type().startswith("message/"):
+            continue  # a returned original, a report's header blocks: not parts of this mail
         payload = part.get_payload()
-        stack += [(p, level + 1) for p in payload if isinstance(p, Message)]
+        waiting.extend((p, depth + 1) for p in payload if isinstance(p, Message))
 
 
 def _text(message: Message) -> str:

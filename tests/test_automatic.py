@@ -14,6 +14,9 @@ from cli.app import app
 from gateway import listings
 from gateway.models import Delivery, ServiceRequest, StoredMail
 from gateway.notices import addressable
+from parsers import dsn
+from parsers.mail import parse
+from parsers.signals import automatic_reason, bounce_reason
 from tests.conftest import FIXTURES
 from tests.support.harness import Gateway, count, eventually, mail, sr_id_of
 from tests.support.sink import Sink
@@ -318,3 +321,61 @@ def test_a_bounce_of_an_acknowledgement_is_stored_as_a_bounce_and_the_sr_gets_no
     # When every mail written so far has gone out, the customer still has had only the one
     eventually(lambda: count(gateway, Delivery, Delivery.status == "sent") == before)
     assert len(sink.to("alice@example.com")) == 1
+
+
+# --- reading reports: what parse says of them ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("headers", "reason"),
+    [
+        ({"Auto-Submitted": "auto-replied (vacation)"}, "Auto-Submitted: auto-replied"),
+        ({"Auto-Submitted": "(set by the filter) no"}, None),  # RFC 3834 §5: comments allowed
+        ({"Precedence": "auto-reply"}, "Precedence: auto-reply"),
+    ],
+)
+def test_rfc_3834_headers_are_read_with_their_comments(
+    headers: dict[str, str], reason: str | None
+) -> None:
+    assert automatic_reason(parse(mail(headers=headers))) == reason
+
+
+def test_a_dmarc_aggregate_report_is_automatic_by_its_mandated_subject() -> None:
+    subject = "Report Domain: securecall.example Submitter: google.com Report-ID: 1732658400"
+    assert automatic_reason(parse(mail(sender="noreply-dmarc@google.example", subject=subject)))
+
+
+def test_a_bounce_forwarded_by_a_customer_as_an_attachment_is_their_question_not_a_bounce() -> None:
+    bounce = (FIXTURES / "bounce_postfix_en.eml").read_bytes()
+    forward = mail(subject="Fwd: Undelivered Mail Returned to Sender", body="See attached.\n")
+    head, _, body = forward.partition(b"\r\n\r\n")
+    data = (
+        head.replace(
+            b"Content-Type: text/plain; charset=utf-8",
+            b'Content-Type: multipart/mixed; boundary="fwd"',
+        )
+        + b"\r\n\r\n--fwd\r\nContent-Type: text/plain\r\n\r\n"
+        + body
+        + b"\r\n--fwd\r\nContent-Type: message/rfc822\r\n\r\n"
+        + bounce
+        + b"\r\n--fwd--\r\n"
+    )
+    parsed = parse(data)
+    assert parsed.report is None
+    assert bounce_reason(parsed, "alice@example.com") is None
+    assert automatic_reason(parsed) is None
+
+
+def test_a_detector_that_fails_on_a_mail_costs_it_neither_its_parse_nor_its_report(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(_message: object) -> frozenset[bytes]:
+        raise ValueError("detector bug")
+
+    monkeypatch.setattr(dsn, "scan_message", broken)
+    parsed = parse((FIXTURES / "bounce_gmail_en.eml").read_bytes())
+    assert parsed.report is not None
+    assert parsed.report.kind == "bounce"
+    assert "not fully read" in parsed.report.reason
+    assert "Address not found" in parsed.text
+    assert parsed.defects == ()
