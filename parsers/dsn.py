@@ -46,20 +46,11 @@ REPORT_PARTS: dict[str, tuple[str, str]] = {
     "message/disposition-notification": ("receipt", "MDN read receipt (RFC 8098)"),
     "message/global-disposition-notification": ("receipt", "MDN read receipt (RFC 6533)"),
 }
-REPORT_TYPES: dict[str, str] = {
-    "delivery-status": "message/delivery-status",
-    "global-delivery-status": "message/global-delivery-status",
-    "feedback-report": "message/feedback-report",
-    "disposition-notification": "message/disposition-notification",
-    "global-disposition-notification": "message/global-disposition-notification",
-}
+# RFC 6522 §3: a report-type is the subtype of the report's machine-readable part.
+REPORT_TYPES: dict[str, str] = {name.partition("/")[2]: name for name in REPORT_PARTS}
 _PRECEDENCE = ("bounce", "feedback", "receipt")  # when one mail carries more than one kind
-_KIND_NAMES = {
-    "bounce": "delivery status notification (RFC 3464)",
-    "feedback": "ARF feedback report (RFC 5965)",
-    "receipt": "MDN read receipt (RFC 8098)",
-    "report": "a multipart/report (RFC 6522)",
-}
+# A report whose machine-readable part is missing is named by its kind (the first name of each).
+_KIND_NAMES = dict(reversed(REPORT_PARTS.values())) | {"report": "a multipart/report (RFC 6522)"}
 
 # Local parts (or a bare From word) that only mail systems send from (RFC 5321 §4.5.1, RFC 2142).
 _DAEMON = re.compile(r"^(?:mailer[-_]?daemon|mail[-_]daemon|postmaster|post_master)$", re.I)
@@ -123,11 +114,7 @@ def read_report(message: Message) -> Report | None:
     """The report a mail is, or None for mail no machine reported with. Never raises."""
     try:
         return _report(message)
-    except Exception as exc:  # a heuristic's failure must not cost the mail its parse
-        kind = REPORT_TYPES.get(str(message.get_param("report-type", "")).lower(), "")
-        if message.get_content_type() == "multipart/report" or "x-failed-recipients" in message:
-            why = f"{_KIND_NAMES[REPORT_PARTS[kind][0] if kind else 'bounce']}, not fully read"
-            return Report(REPORT_PARTS[kind][0] if kind else "bounce", f"{why} ({exc!r})"[:200])
+    except Exception:  # the unforeseen in this module must not cost the mail its parse
         return None
 
 
@@ -145,8 +132,7 @@ def _report(message: Message) -> Report | None:
     said_by, written = ([], []) if reason else _evidence(message, text)
     if not reason and not (said_by or written):
         return None
-    permanent = scan_message(_for_detectors(message))
-    failed = _addresses(permanent) or _worded_failures(text)
+    failed = _detected(message) or _worded_failures(text)
     if not reason:
         written += ["failed recipients named"] if failed else []
         # One sign alone is how a person writes about a bounce: a bounce's sender or subject
@@ -157,35 +143,43 @@ def _report(message: Message) -> Report | None:
     return Report("bounce", reason, failed)
 
 
+def _detected(message: Message) -> tuple[str, ...]:
+    """The permanently failed recipients flufl.bounce's detectors find (RFC 3464 and MTAs)."""
+    try:
+        return _addresses(scan_message(_for_detectors(message)))
+    except Exception:  # a detector's bug on a hostile mail: the bounce stays one, unnamed
+        return ()
+
+
 def _for_detectors(message: Message) -> Message:
     """The mail as flufl.bounce is given it: its header, its own text and report parts, each
     cut to TEXT_LIMIT; not the returned original or files. Its heuristics would read every line
     of a 20 MB attachment (seconds of work, and addresses that did not fail)."""
-    pruned = Message()
-    for key, value in message.raw_items():
-        pruned[key] = value
     if not message.is_multipart():
-        pruned.set_payload(_cut(message).get_payload())
-        return pruned
+        return _cut(message)
     kept: list[Message | str] = [
         part if part.is_multipart() else _cut(part)
         for part in _own_parts(message)
         if part.get_content_type() in REPORT_PARTS
         or (part.get_content_maintype() == "text" and not part.is_multipart())
     ]
-    pruned.set_payload(kept)
-    return pruned
+    return _with_payload(message, kept)
 
 
 def _cut(part: Message) -> Message:
     payload = part.get_payload()
     if not isinstance(payload, str) or len(payload) <= TEXT_LIMIT:
         return part
-    cut = Message()
+    return _with_payload(part, payload[:TEXT_LIMIT])
+
+
+def _with_payload(part: Message, payload: list[Message | str] | str) -> Message:
+    """A new part with `part`'s header and another payload: the parsed mail is never changed."""
+    copy = Message()
     for key, value in part.raw_items():
-        cut[key] = value
-    cut.set_payload(payload[:TEXT_LIMIT])
-    return cut
+        copy[key] = value
+    copy.set_payload(payload)
+    return copy
 
 
 def _declared(message: Message) -> str:
