@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -102,6 +103,19 @@ def test_a_bounce_keeps_the_recipients_that_failed_for_the_review_list_and_quara
         "k.braun@partner.example.net",
         "ops-archive@partner.example.net",
     ]
+
+
+def test_a_bounce_keeps_its_failed_recipients_on_postgresql_too(
+    make_gateway: Callable[..., Gateway], postgres_url: str
+) -> None:
+    gateway = make_gateway(database_url=postgres_url)
+    stored = send(gateway, (FIXTURES / "bounce_postfix_en.eml").read_bytes(), "")
+    assert stored.status == "bounce"
+    assert stored.failed_recipients == [
+        "k.braun@partner.example.net",
+        "ops-archive@partner.example.net",
+    ]
+    assert count(gateway, Delivery) == 0
 
 
 @pytest.mark.parametrize(
