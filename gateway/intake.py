@@ -27,6 +27,7 @@ from gateway.service_requests import APPLY, Applied
 from gateway.store import Sender, Thread
 from gateway.triage import Action, Decision, Facts, decide
 from parsers.commands import Commands, read_commands
+from parsers.dsn import failed_recipients
 from parsers.mail import ParsedMail, parse
 from parsers.replies import latest_reply
 from parsers.signals import (
@@ -361,6 +362,7 @@ def add_stored(
         reason=reason,
         received_at=now,
         authentication=authentication,
+        failed_recipients=failed_recipients(mail.report),
     )
 
 

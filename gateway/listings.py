@@ -161,6 +161,7 @@ def held_mails(
             StoredMail.message_id,
             StoredMail.size,
             StoredMail.status,
+            StoredMail.failed_recipients,
         )
         .where(StoredMail.status == status)
         .order_by(StoredMail.id.desc())
@@ -177,6 +178,7 @@ def held_mails(
             "message_id": row.message_id,
             "size": row.size,
             "status": row.status,
+            "failed_recipients": row.failed_recipients,  # a bounce's, for suspending addresses
         }
         for row in session.execute(query)
     ]
@@ -202,6 +204,7 @@ def stored_mail(session: Session, stored_id: int) -> dict[str, Any] | None:
         "message_id": row.message_id,
         "size": row.size,
         "authentication": row.authentication,
+        "failed_recipients": row.failed_recipients,
         "headers": head[:16_384].decode("utf-8", "replace"),
         "defects": list(parse(bytes(row.data)).defects),
     }

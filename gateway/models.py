@@ -143,6 +143,8 @@ class StoredMail(Base):
     status: Mapped[str] = mapped_column(String(16))  # accepted | review | bounce | quarantined
     reason: Mapped[str] = mapped_column(Text, default="")
     authentication: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the sender's verdict
+    # A bounce's recipients that failed for good (parsers.dsn); None for any other mail.
+    failed_recipients: Mapped[list[str] | None] = mapped_column(JSON)
     received_at: Mapped[datetime]
     __table_args__ = (Index("ix_raw_mails_status_received", "status", "received_at"),)
 

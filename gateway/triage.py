@@ -8,6 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from gateway.authentication import UNCHECKED, Verdict
+from gateway.notices import addressable
 from gateway.store import Sender, Thread
 from parsers.commands import Commands
 from parsers.mail import ParsedMail
@@ -57,6 +58,7 @@ class Notice:
     template: str
     audience: str  # customer | soc | staff
     when: Callable[[Facts], bool] = lambda _facts: True
+    to_sender: bool = False  # addressed to the mail's sender (not to the SOC's own addresses)
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,7 @@ def _soc_in_thread(f: Facts) -> bool:
 
 
 # R6.1: automatic replies stop at the per-address and per-SR limits, which ends any loop.
-ACKNOWLEDGE = Notice("request_opened", "customer", lambda f: f.autoreply_allowed)
+ACKNOWLEDGE = Notice("request_opened", "customer", lambda f: f.autoreply_allowed, to_sender=True)
 # R2.1: every new SR and every customer reply reaches the SOC queue, to be answered from there.
 NOTIFY_SOC_OPENED = Notice("request_opened", "soc")
 NOTIFY_SOC_REPLY = Notice("customer_replied", "soc")
@@ -100,25 +102,31 @@ ALERT_PRIORITY1 = Notice(
 )
 # R2.2: SOC staff naming no SR get their commands refused, with the reason.
 REFUSE_COMMANDS = Notice(
-    "command_result", "soc", lambda f: bool(f.commands.commands or f.commands.unknown)
+    "command_result",
+    "soc",
+    lambda f: bool(f.commands.commands or f.commands.unknown),
+    to_sender=True,
 )
 # R1.8: at most one polite notice per sender and interval, never to automatic mail.
 NOTIFY_UNREGISTERED = Notice(
     "sender_unregistered",
     "customer",
     # ... and only to a sender whose address is proven: no backscatter to forged ones.
-    lambda f: (
-        bool(f.mail.from_addr)
-        and not f.noticed_recently
-        and f.authenticated
-        and f.autoreply_allowed
-    ),
+    lambda f: not f.noticed_recently and f.authenticated and f.autoreply_allowed,
+    to_sender=True,
 )
 _OPENED = (ACKNOWLEDGE, NOTIFY_SOC_OPENED, ALERT_PRIORITY1)
 
 RULES: tuple[Rule, ...] = (
     Rule("the gateway's own mail came back", lambda f: f.looped, Action.HOLD),
     Rule("a bounce or delivery report", lambda f: f.bounce is not None, Action.BOUNCE),
+    # RFC 5965 feedback (abuse) reports and RFC 8098 read receipts: kept for a person to read,
+    # not bounces (no address failed), and not added to an SR even when they thread onto one.
+    Rule(
+        "a feedback report, read receipt or other report",
+        lambda f: f.mail.report is not None and f.mail.report.kind != "bounce",
+        Action.HOLD,
+    ),
     # R6.4: a contact's or SOC address not proven by SPF/DKIM/DMARC opens and updates nothing,
     # and nobody is told anything (the real owner of a forged address would be the one told).
     Rule(
@@ -182,8 +190,24 @@ def decide(facts: Facts) -> Decision:
     """The first rule that holds decides; its notices are filtered by their own conditions."""
     for rule in RULES:
         if rule.when(facts):
-            notices = tuple(n for n in rule.notices if n.when(facts))
+            notices = tuple(
+                n for n in rule.notices if n.when(facts) and (not n.to_sender or may_answer(facts))
+            )
             return Decision(
                 rule.action, rule.name, notices, rule.escalate and facts.escalation_asked
             )
     raise AssertionError("the last rule always holds")
+
+
+def may_answer(facts: Facts) -> bool:
+    """Whether any mail may go back to the sender, whatever rule decided.
+
+    R6.1 (RFC 3834 §2): never to automatic mail, a bounce or the gateway's own mail; and only to
+    a plain mailbox (`notices.addressable`): a notice that cannot be addressed is not written.
+    """
+    return (
+        facts.automatic is None
+        and facts.bounce is None
+        and not facts.looped
+        and addressable(facts.sender.address)
+    )

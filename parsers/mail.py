@@ -18,6 +18,7 @@ import mailparser
 import nh3
 from tnefparse import TNEF
 
+from parsers.dsn import Report, read_report
 from parsers.markup import html_to_text
 
 # Headers the later steps read (RFC 3834 auto-reply signals, RFC 2369 list headers, loop markers).
@@ -90,6 +91,7 @@ class ParsedMail:
     headers: Mapping[str, str]
     defects: tuple[str, ...]
     fingerprint: str
+    report: Report | None = None  # a bounce, feedback report or read receipt (parsers.dsn)
 
     @property
     def thread_ids(self) -> tuple[str, ...]:
@@ -150,6 +152,7 @@ def _parse(raw: bytes) -> ParsedMail:
         headers=MappingProxyType({h: _header(message, h) for h in SIGNAL_HEADERS if h in message}),
         defects=tuple(defects),
         fingerprint=fingerprint(raw),
+        report=read_report(message),
     )
 
 

@@ -1,0 +1,321 @@
+"""Step 2 of intake, machine reports: is a mail a bounce (RFC 3464 DSN or an MTA's own wording),
+a feedback report (RFC 5965 ARF) or a read receipt (RFC 8098 MDN), and which recipients failed.
+
+Read from the `email.message.Message` while the mail is parsed; pure, and never raises.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from email.header import decode_header, make_header
+from email.message import Message
+from email.utils import getaddresses
+
+from flufl.bounce import scan_message
+
+# flufl.bounce logs every detector it runs at INFO, once per mail: noise in the gateway's log.
+logging.getLogger("flufl.bounce").setLevel(logging.WARNING)
+
+MAX_PARTS = 500  # as parsers.mail: a report is found in the first parts, or not at all
+MAX_DEPTH = 20
+TEXT_LIMIT = 20_000  # characters of the mail's own text read for an MTA's wording
+MAX_FAILED = 100  # failed recipients kept for one bounce
+
+
+@dataclass(frozen=True)
+class Report:
+    """What a machine-made report says it is."""
+
+    kind: str  # bounce | feedback | receipt | report (a multipart/report of another type)
+    reason: str  # why, as the stored mail's reason says it
+    failed: tuple[str, ...] = ()  # recipients reported as failed for good (bounces)
+
+
+# MIME types of the machine-readable part of a report (RFC 6522 §3), and what it makes the mail.
+# RFC 6522: a multipart/report's report-type names its second part; both count, anywhere in the
+# mail's own MIME tree (a wrapper such as a disclaimer's multipart/mixed does not hide them), but
+# never inside an attached message/rfc822: a forwarded bounce is a person's question about it.
+REPORT_PARTS: dict[str, tuple[str, str]] = {
+    "message/delivery-status": ("bounce", "delivery status notification (RFC 3464)"),
+    "message/global-delivery-status": ("bounce", "delivery status notification (RFC 6533)"),
+    "message/feedback-report": ("feedback", "ARF feedback report (RFC 5965)"),
+    "message/disposition-notification": ("receipt", "MDN read receipt (RFC 8098)"),
+    "message/global-disposition-notification": ("receipt", "MDN read receipt (RFC 6533)"),
+}
+# RFC 6522 §3: a report-type is the subtype of the report's machine-readable part.
+REPORT_TYPES: dict[str, str] = {name.partition("/")[2]: name for name in REPORT_PARTS}
+_PRECEDENCE = ("bounce", "feedback", "receipt")  # when one mail carries more than one kind
+# A report whose machine-readable part is missing is named by its kind (the first name of each).
+_KIND_NAMES = dict(reversed(REPORT_PARTS.values())) | {"report": "a multipart/report (RFC 6522)"}
+
+# Local parts (or a bare From word) that only mail systems send from (RFC 5321 §4.5.1, RFC 2142).
+_DAEMON = re.compile(r"^(?:mailer[-_]?daemon|mail[-_]daemon|postmaster|post_master)$", re.I)
+# Senders that read as a mail system, though people use some of them too: evidence, not proof.
+_SYSTEM_SENDER = re.compile(
+    r"^(?:mdaemon|mail[-_.]?(?:admin|administrator|delivery|system|gw)|sysadmin|"
+    r"system administrator|bounces?|smtp|mta|mail-?gateway)$|"
+    r"^(?:mail delivery (?:subsystem|system|service)|mail administrator|postmaster|"
+    r"system administrator|microsoft outlook|mail system)$",
+    re.I,
+)
+# Subjects MTAs give their bounces; anchored, so that "Re: …" or "Fwd: …" from a person is not one.
+_BOUNCE_SUBJECT = re.compile(
+    r"^\s*(?:\[bounce\]|undeliver(?:ed|able)\b|undelivered mail returned to sender|"
+    r"returned mail\b|mail delivery fail|delivery status notification|"
+    r"delivery (?:failure|failed|notification|report|problem)|failure notice|"
+    r"non[- ]?deliver(?:y|able)|mail system error|warning: could not send message|"
+    r"(?:mail|message) (?:could not be |not )?delivered\b|delayed mail|"
+    r"unzustellbar|nicht zustellbar|non remis|non distribuable|"
+    r"(?:rapport de )?non-remise|[ée]chec de (?:la )?remise)",
+    re.I,
+)
+# Sentences mail systems put into their bounces and people do not write: (who, wording).
+WORDINGS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (who, re.compile(wording, re.I))
+    for who, wording in (
+        ("Apache James", r"this is the james mail server|wasn'?t able to deliver your message"),
+        ("Sendmail", r"-{3,} ?transcript of session follows|the original message was received at"),
+        ("Postfix", r"this is the (?:mail system|postfix program) at host"),
+        ("Exim", r"this message was created automatically by mail delivery software"),
+        ("qmail", r"this is the qmail-send program at"),
+        (
+            "Microsoft Exchange",
+            r"delivery has failed to these recipients or groups|"
+            r"your message did not reach some or all of the intended recipients|"
+            r"your message to \S+ couldn'?t be delivered",
+        ),
+        ("Gmail", r"delivery to the following recipients? failed permanently"),
+        ("KDDI", r"your mail sent on\b[\s\S]{0,120}?\bcould not be\s+delivered to"),
+        ("fml", r"original mail as follows:|fml system error message|you are not a member of"),
+        ("mobile carrier", r"message could not be delivered to (?:the )?mobile|not a valid mobile"),
+        ("Lotus Domino", r"was not delivered to:\s"),
+        (
+            "a mail system",
+            r"could not be delivered to (?:one or more|the following) (?:recipients?|address)|"
+            r"delivery to the following recipients? (?:failed|has been delayed)",
+        ),
+    )
+)
+# Failed recipients in the wording of bounces flufl.bounce has no detector for.
+_FAILED_LINES: tuple[re.Pattern[str], ...] = (
+    re.compile(r"^\s*failed recipient\(s\):\s*\n((?:\s*\S+@\S+\s*\n)+)", re.I | re.M),  # James
+    re.compile(r"could not be\s+delivered to:?\s*\n((?:\s*<?\S+@[^\s>]+>?.*\n)+)", re.I),  # KDDI
+    re.compile(r"^\s*error:\s*<?([^\s<>@]+@[^\s<>]+?)>?\s", re.I | re.M),  # mobile carrier
+    re.compile(r"following recipient\(s\) could not be reached:\s+(\S+@\S+)", re.I),  # Exchange
+)
+_ADDRESS = re.compile(r"<?([^\s<>@\"]+@[a-z0-9.-]+\.[a-z]{2,})>?", re.I)
+
+
+def read_report(message: Message) -> Report | None:
+    """The report a mail is, or None for mail no machine reported with. Never raises."""
+    try:
+        return _report(message)
+    except Exception:  # the unforeseen in this module must not cost the mail its parse
+        return None
+
+
+def failed_recipients(report: Report | None) -> list[str] | None:
+    """What the stored mail keeps of a bounce for suspending addresses; None when no bounce."""
+    return list(report.failed) if report is not None and report.kind == "bounce" else None
+
+
+def _report(message: Message) -> Report | None:
+    kind = _structural(message)
+    if kind is not None and kind != "bounce":
+        return Report(kind, _describe(message, kind))
+    reason = _describe(message, kind) if kind else _declared(message)
+    text = _text(message)
+    said_by, written = ([], []) if reason else _evidence(message, text)
+    if not reason and not (said_by or written):
+        return None
+    failed = _detected(message) or _worded_failures(text)
+    if not reason:
+        written += ["failed recipients named"] if failed else []
+        # One sign alone is how a person writes about a bounce: a bounce's sender or subject
+        # and, in its text, an MTA's wording or the recipients that failed.
+        if not (said_by and written):
+            return None
+        reason = f"known by {', '.join(said_by + written)}"
+    return Report("bounce", reason, failed)
+
+
+def _detected(message: Message) -> tuple[str, ...]:
+    """The permanently failed recipients flufl.bounce's detectors find (RFC 3464 and MTAs)."""
+    try:
+        return _addresses(scan_message(_for_detectors(message)))
+    except Exception:  # a detector's bug on a hostile mail: the bounce stays one, unnamed
+        return ()
+
+
+def _for_detectors(message: Message) -> Message:
+    """The mail as flufl.bounce is given it: its header, its own text and report parts, each
+    cut to TEXT_LIMIT; not the returned original or files. Its heuristics would read every line
+    of a 20 MB attachment (seconds of work, and addresses that did not fail)."""
+    if not message.is_multipart():
+        return _cut(message)
+    kept: list[Message | str] = [
+        part if part.is_multipart() else _cut(part)
+        for part in _own_parts(message)
+        if part.get_content_type() in REPORT_PARTS
+        or (part.get_content_maintype() == "text" and not part.is_multipart())
+    ]
+    return _with_payload(message, kept)
+
+
+def _cut(part: Message) -> Message:
+    payload = part.get_payload()
+    if not isinstance(payload, str) or len(payload) <= TEXT_LIMIT:
+        return part
+    return _with_payload(part, payload[:TEXT_LIMIT])
+
+
+def _with_payload(part: Message, payload: list[Message | str] | str) -> Message:
+    """A new part with `part`'s header and another payload: the parsed mail is never changed."""
+    copy = Message()
+    for key, value in part.raw_items():
+        copy[key] = value
+    copy.set_payload(payload)
+    return copy
+
+
+def _declared(message: Message) -> str:
+    """Why the mail is a bounce by its own header, or "" (RFC 5321 §4.5.5, Exim's header)."""
+    if _DAEMON.match(_sender(message)[0]):
+        return "mail from a mailer daemon"
+    if "x-failed-recipients" in message:
+        return "mail from a mail system (X-Failed-Recipients)"
+    return ""
+
+
+def _structural(message: Message) -> str | None:
+    """The kind of report the MIME structure declares, by RFC 6522 and its report types."""
+    found: set[str] = set()
+    for part in _own_parts(message):
+        content_type = part.get_content_type()
+        if content_type == "multipart/report":
+            report_type = str(part.get_param("report-type", "") or "").lower()
+            inner = REPORT_TYPES.get(report_type)
+            found.add(REPORT_PARTS[inner][0] if inner else "report")
+        elif content_type in REPORT_PARTS:
+            found.add(REPORT_PARTS[content_type][0])
+    for kind in _PRECEDENCE:
+        if kind in found:
+            return kind
+    return "report" if found else None
+
+
+def _describe(message: Message, kind: str) -> str:
+    """The reason, with what the machine-readable part says (feedback type, disposition)."""
+    field = {"feedback": "Feedback-Type", "receipt": "Disposition"}.get(kind, "")
+    for part in _own_parts(message):
+        if REPORT_PARTS.get(part.get_content_type(), ("",))[0] == kind:
+            base = REPORT_PARTS[part.get_content_type()][1]
+            value = _field(part, field) if field else ""
+            return f"{base}, {field}: {value}" if value else base
+    return _KIND_NAMES[kind]
+
+
+def _field(part: Message, name: str) -> str:
+    """A field of a report's machine-readable part (header blocks, RFC 5965 §3.1, RFC 8098 §3)."""
+    payload = part.get_payload()
+    blocks = payload if isinstance(payload, list) else []
+    for block in blocks:
+        if isinstance(block, Message) and block.get(name):
+            return re.sub(r"\s+", " ", str(block.get(name))).strip()[:100]
+    if isinstance(payload, str):
+        found = re.search(rf"^{name}:\s*(.+)$", payload, re.I | re.M)
+        return found.group(1).strip()[:100] if found else ""
+    return ""
+
+
+def _sender(message: Message) -> tuple[str, str]:
+    """(local part or bare word, display name) of the From; a From without a domain counts."""
+    value = _decoded(message.get("from", ""))
+    pairs = getaddresses([value])
+    name, addr = pairs[0] if pairs else ("", "")
+    local = addr.rpartition("@")[0] if "@" in addr else addr
+    return local.strip('"').strip(), name.strip()
+
+
+def _evidence(message: Message, text: str) -> tuple[list[str], list[str]]:
+    """The signs of a bounce in an MTA's own words: (who and what it says it is, what its text
+    says)."""
+    local, name = _sender(message)
+    said_by = []
+    if _SYSTEM_SENDER.match(local) or _SYSTEM_SENDER.match(name):
+        said_by.append("a mail system's sender")
+    if _BOUNCE_SUBJECT.match(_decoded(message.get("subject", ""))):
+        said_by.append("a bounce's subject")
+    if "x-mlserver" in message or "x-ml-server" in message:
+        said_by.append("a list manager's header")  # fml and its kin answer a refused post
+    written = [f"{who}'s wording" for who, wording in WORDINGS if wording.search(text)][:1]
+    return said_by, written
+
+
+def _worded_failures(text: str) -> tuple[str, ...]:
+    """Failed recipients as the MTAs flufl.bounce has no detector for name them."""
+    found: list[str] = []
+    for pattern in _FAILED_LINES:
+        for block in pattern.findall(text):
+            found += [m.lower() for m in _ADDRESS.findall(block)]
+    return tuple(dict.fromkeys(found))[:MAX_FAILED]
+
+
+def _addresses(values: frozenset[bytes]) -> tuple[str, ...]:
+    """flufl.bounce's byte addresses, as text, lower-cased, sorted; what is no address dropped."""
+    texts = {v.decode("ascii", "replace").strip().strip("<>").lower() for v in values}
+    return tuple(sorted(t for t in texts if _ADDRESS.fullmatch(t)))[:MAX_FAILED]
+
+
+def _own_parts(message: Message) -> Iterator[Message]:
+    """Every part of the mail's own MIME tree, not those of a message it attaches or returns."""
+    waiting = deque([(message, 0)])
+    seen = 0
+    while waiting and seen < MAX_PARTS:
+        part, depth = waiting.popleft()
+        seen += 1
+        yield part
+        if depth >= MAX_DEPTH or not part.is_multipart():
+            continue
+        if part.get_content_type().startswith("message/"):
+            continue  # a returned original, a report's header blocks: not parts of this mail
+        payload = part.get_payload()
+        waiting.extend((p, depth + 1) for p in payload if isinstance(p, Message))
+
+
+def _text(message: Message) -> str:
+    """The mail's own plain text (not an attached original), up to TEXT_LIMIT characters."""
+    chunks: list[str] = []
+    size = 0
+    for part in _own_parts(message):
+        attached = part.get_content_disposition() == "attachment"
+        if part.get_content_type() != "text/plain" or attached:
+            continue
+        data = part.get_payload(decode=True)
+        if not isinstance(data, bytes):
+            continue
+        chunk = _decode(data[:TEXT_LIMIT], part.get_content_charset() or "utf-8")
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= TEXT_LIMIT:
+            break
+    return re.sub(r"[ \t]+", " ", "\n".join(chunks).replace("\r\n", "\n"))[:TEXT_LIMIT]
+
+
+def _decoded(value: object) -> str:
+    text = str(value)
+    try:
+        return str(make_header(decode_header(text)))
+    except Exception:  # an undecodable header is read as it stands
+        return text
+
+
+def _decode(data: bytes, charset: str) -> str:
+    try:
+        return data.decode(charset, "replace")
+    except LookupError:  # an unknown charset label
+        return data.decode("utf-8", "replace")
