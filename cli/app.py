@@ -20,7 +20,15 @@ from sqlalchemy.orm import Session
 from cli.serve import ListenError, Services, run_until_signal
 from gateway import demo, directory, listings
 from gateway.config import Settings
-from gateway.intake import NotQuarantined, retry_quarantined
+from gateway.intake import (
+    NotHeld,
+    NotQuarantined,
+    Receipt,
+    TemporaryFailure,
+    dismiss_held,
+    release_held,
+    retry_quarantined,
+)
 from gateway.outbox import Outbox, in_process, make_broker
 from gateway.runtime import Runtime, build
 
@@ -426,7 +434,9 @@ def requests_show(sr_id: str, as_json: JsonFlag = False) -> None:
 
 @review.command("list")
 def review_list(
-    status: Annotated[str, typer.Option(help="review, bounce or quarantined.")] = "review",
+    status: Annotated[
+        str, typer.Option(help="review, bounce, quarantined or dismissed.")
+    ] = "review",
     limit: int = 200,
     as_json: JsonFlag = False,
 ) -> None:
@@ -434,6 +444,74 @@ def review_list(
     with _session() as (session, _rt):
         rows = listings.held_mails(session, status=status, limit=limit)
     _print(rows, as_json, ("id", "received_at", "from", "subject", "reason"))
+
+
+@review.command("show")
+def review_show(stored_id: int, as_json: JsonFlag = False) -> None:
+    """One held mail: envelope, reason, the sender's verdict, headers and text."""
+    with _session() as (session, _rt):
+        shown = listings.held_mail(session, stored_id)
+    if shown is None:
+        raise _fail(f"no stored mail {stored_id}")
+    if as_json:
+        typer.echo(json.dumps(shown, indent=2, ensure_ascii=False))
+        return
+    for key in ("id", "status", "reason", "received_at", "source", "mail_from", "from", "subject"):
+        typer.echo(f"{key:12} {shown[key]}")
+    verdict = shown["authentication"] or {}
+    checks = " ".join(f"{k}={verdict[k]}" for k in ("spf", "dkim", "dmarc", "arc") if k in verdict)
+    typer.echo(f"{'verdict':12} {checks or 'not checked'} ({verdict.get('source', 'none')})")
+    typer.echo("\n" + shown["headers"])
+    typer.echo(shown["text"])
+    for a in shown["attachments"]:
+        typer.echo(f"  [{a['filename']} {a['size']} bytes]")
+
+
+@review.command("release")
+def review_release(stored_id: int, as_json: JsonFlag = False) -> None:
+    """Run a held mail through intake again, with today's directory and policies.
+
+    For a sender added as a contact since, or a domain policy changed: the mail then opens or
+    updates its SR as if it had just arrived. A mail that would be held again stays as it was.
+    """
+    rt = _runtime()
+    try:
+        receipt = release_held(stored_id, rt)
+    except NotHeld as exc:
+        raise _fail(str(exc)) from None
+    except TemporaryFailure as exc:
+        raise _fail(f"{exc}; try again later") from None
+    finally:
+        rt.outbox.broker.close()
+    _print_receipt(receipt, as_json)
+    if receipt.held:
+        raise typer.Exit(1)
+
+
+@review.command("dismiss")
+def review_dismiss(stored_id: int, as_json: JsonFlag = False) -> None:
+    """Mark a held mail as looked at and let be: status `dismissed` (kept, not deleted)."""
+    rt = _runtime(broker=False)
+    try:
+        dismiss_held(stored_id, rt)
+    except NotHeld as exc:
+        raise _fail(str(exc)) from None
+    result = {"stored_id": stored_id, "status": "dismissed"}
+    typer.echo(json.dumps(result, indent=2) if as_json else f"mail {stored_id} dismissed")
+
+
+def _print_receipt(receipt: Receipt, as_json: bool) -> None:
+    result = {
+        "outcome": receipt.outcome,
+        "stored_id": receipt.stored_id,
+        "sr_id": receipt.sr_id,
+        "reason": receipt.reason,
+    }
+    typer.echo(
+        json.dumps(result, indent=2)
+        if as_json
+        else f"{receipt.outcome}: stored as {receipt.stored_id} {receipt.sr_id or receipt.reason}"
+    )
 
 
 @escalations.command("list")

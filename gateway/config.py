@@ -83,8 +83,10 @@ class Settings(BaseSettings):
     auth_policy: str = "dkim_or_spf"  # contacts' domains without a policy of their own
     soc_auth_policy: str = "dmarc"  # SOC staff: their answers and commands must be genuine
     dns_servers: CommaList = ()  # unset: the system's resolver
+    dns_timeout: float = 5.0  # seconds for all DNS lookups of one mail; then 451 (R6.6)
     trusted_authserv_ids: CommaList = ()  # Authentication-Results to believe (IMAP, relays)
     trusted_relays: CommaList = ()  # IPs whose SMTP connections carry an upstream's verdict
+    trusted_arc_sealers: CommaList = ()  # ARC sealers (d=) whose verdict stands for forwarded mail
     # Policies
     notice_interval_hours: float = 24.0  # at most one notice per unregistered sender per interval
     default_timezone: str = "Europe/Berlin"
@@ -98,7 +100,12 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "intake_addresses", "dns_servers", "trusted_authserv_ids", "trusted_relays", mode="before"
+        "intake_addresses",
+        "dns_servers",
+        "trusted_authserv_ids",
+        "trusted_relays",
+        "trusted_arc_sealers",
+        mode="before",
     )
     @classmethod
     def _split(cls, value: Any) -> Any:
