@@ -84,10 +84,10 @@ class DnsServer:
         with self.zone.lock:
             self.zone.dropped.add(name.lower())
 
-    def asked(self, name: str) -> int:
-        """How many queries for `name` arrived (answered or not)."""
+    def asked(self, name: str | None = None) -> int:
+        """How many queries for `name` (or for any name) arrived, answered or not."""
         with self.zone.lock:
-            return self.zone.asked[name.lower()]
+            return self.zone.asked[name.lower()] if name else self.zone.asked.total()
 
     def txt(self, name: str, value: str) -> None:
         chunks = [value[i : i + 255] for i in range(0, len(value), 255)]  # RFC 7208 §3.3
@@ -129,3 +129,17 @@ class DkimKey:
             include_headers=[b"from", b"to", b"subject", b"date", b"message-id"],
         )
         return signature + message
+
+    def seal(self, message: bytes, authserv_id: str) -> bytes:
+        """The message with the ARC set (RFC 8617) a forwarder of this domain adds to it.
+
+        `message` carries the forwarder's own Authentication-Results (by `authserv_id`): they
+        become its ARC-Authentication-Results.
+        """
+        import dkim
+
+        arc_set = dkim.arc_sign(
+            message, self.selector.encode(), self.domain.encode(), self.pem, authserv_id.encode()
+        )
+        assert arc_set, "no Authentication-Results of the sealer in the message"
+        return b"".join(arc_set) + message
