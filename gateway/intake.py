@@ -201,16 +201,19 @@ def _process(
     verdict: Verdict,
     proven: bool,
     reading: Reading,
+    again: int | None = None,
 ) -> Receipt:
+    """Decide and act; `again` is the id of a stored mail run once more, whose row is kept."""
     if mail.defects and mail.defects[0].startswith("unparsable"):
         # Beyond the parser's limits (R6.3): kept whole, in quarantine, for `quarantine retry`.
-        stored = add_stored(conn, raw, mail, key, rt.now(), "quarantined", mail.defects[0])
+        stored = _keep(conn, raw, mail, key, rt.now(), "quarantined", mail.defects[0], None, again)
         return Receipt("quarantined", stored, reason=mail.defects[0])
     facts = gather(conn, raw, mail, rt, verdict, proven, reading)
     decision = decide(facts)
     status = {Action.HOLD: "review", Action.BOUNCE: "bounce"}.get(decision.action, "accepted")
     reason = _reason(decision, facts)
-    stored = add_stored(conn, raw, mail, key, facts.now, status, reason, verdict.as_record())
+    record = verdict.as_record()
+    stored = _keep(conn, raw, mail, key, facts.now, status, reason, record, again)
     applied: Applied = APPLY[decision.action](conn, rt, facts, decision, stored)
     return Receipt(decision.action.value, stored, applied.sr_public_id, applied.deliveries, reason)
 
@@ -383,19 +386,48 @@ def add_stored(
     )
 
 
+def _keep(
+    conn: Connection,
+    raw: RawMail,
+    mail: ParsedMail,
+    key: str,
+    now: datetime,
+    status: str,
+    reason: str,
+    authentication: dict[str, Any] | None,
+    again: int | None,
+) -> int:
+    """The mail's stored row: a new one, or for a mail run again its own, with today's outcome
+    (what refers to it, such as the notice a held mail got, keeps referring to it)."""
+    if again is None:
+        return add_stored(conn, raw, mail, key, now, status, reason, authentication)
+    conn.execute(
+        store.STORED.update()
+        .where(store.STORED.c.id == again)
+        .values(dedup_key=key, status=status, reason=reason, authentication=authentication)
+    )
+    return again
+
+
 class NotHeld(ValueError):
     """Only a held mail can be released or dismissed, and only a quarantined one retried."""
 
 
 NotQuarantined = NotHeld  # the name `quarantine retry` knows it by
 HELD = ("review", "bounce", "quarantined")  # what `review dismiss` takes
+# What may be run through intake again: the statuses it takes, and whether a mail that would be
+# held again stays as it was (release) or is stored with its new outcome (retry).
+AGAIN = {
+    "quarantined": (("quarantined",), False),
+    "held": (("review", "bounce", "dismissed"), True),
+}
 # A stored mail's status as the outcome of a run that changed nothing.
 _OUTCOME = {"review": "hold", "dismissed": "hold", "bounce": "bounce", "quarantined": "quarantined"}
 
 
 def retry_quarantined(stored_id: int, rt: Runtime) -> Receipt:
     """R6.3: run a quarantined mail through intake again (after a fix, or with new limits)."""
-    return _again(stored_id, rt, ("quarantined",), keep_if_held=False)
+    return _again(stored_id, rt, "quarantined")
 
 
 def release_held(stored_id: int, rt: Runtime) -> Receipt:
@@ -404,7 +436,7 @@ def release_held(stored_id: int, rt: Runtime) -> Receipt:
     A mail that would be held again stays as it was (nobody is sent anything); the receipt says
     why, under the mail's own id.
     """
-    return _again(stored_id, rt, ("review", "bounce", "dismissed"), keep_if_held=True)
+    return _again(stored_id, rt, "held")
 
 
 def dismiss_held(stored_id: int, rt: Runtime) -> None:
@@ -423,15 +455,16 @@ class _Unchanged(Exception):
         self.receipt = receipt
 
 
-def _again(stored_id: int, rt: Runtime, statuses: tuple[str, ...], keep_if_held: bool) -> Receipt:
+def _again(stored_id: int, rt: Runtime, kind: str) -> Receipt:
     """Intake once more for a stored mail: in one transaction the stored copy makes way for the
-    processed one; if processing fails again (or, with `keep_if_held`, holds it again), nothing
-    changes. DNS trouble raises TemporaryAuthenticationFailure, with nothing changed.
+    processed one (under the same id); if processing fails again (or a released mail would be held
+    again), nothing changes. DNS trouble raises TemporaryAuthenticationFailure, nothing changed.
     """
+    statuses, keep_if_held = AGAIN[kind]
     with transaction(rt.sessions) as conn:
         row = store.stored_row(conn, stored_id)
     if row is None or row.status not in statuses:
-        raise NotHeld(f"no {' or '.join(statuses)} mail {stored_id}")
+        raise NotHeld(f"no {kind} mail {stored_id}")
     raw = RawMail(
         bytes(row.data), row.source, row.mail_from, tuple(row.rcpt_tos), row.peer, row.helo
     )
@@ -442,8 +475,7 @@ def _again(stored_id: int, rt: Runtime, statuses: tuple[str, ...], keep_if_held:
     try:
         reading = read(raw, mail, rt)
         with transaction(rt.sessions) as conn:
-            store.remove_stored(conn, stored_id)
-            receipt = _process(conn, raw, mail, key, rt, verdict, proven, reading)
+            receipt = _process(conn, raw, mail, key, rt, verdict, proven, reading, stored_id)
             if keep_if_held and receipt.held:
                 raise _Unchanged(receipt)  # rolls the transaction back
     except _Unchanged as unchanged:
