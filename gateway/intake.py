@@ -152,7 +152,7 @@ def authenticate(raw: RawMail, mail: ParsedMail, rt: Runtime) -> tuple[Verdict, 
         sealers = frozenset(settings.trusted_arc_sealers)
         verdict = with_arc(verdict, raw.data, policy, sealers, lookups)
     if verdict.uncertain(policy):
-        log.warning("%s from %s: %s; asked again", mail.message_id, domain, verdict.summary())
+        log.warning("%s from %s: %s; to be tried again", mail.message_id, domain, verdict.summary())
         raise TemporaryAuthenticationFailure(verdict.summary())
     return verdict, policy
 

@@ -80,7 +80,7 @@ class IntakeHandler:
         try:
             receipt = await loop.run_in_executor(self.executor, receive, raw, self.rt)
         except TemporaryAuthenticationFailure:
-            # RFC 7208 §8.6, RFC 7489 §6.6.3: a temperror is a reason to ask for the mail again
+            # RFC 7208 §8.6, RFC 6376 §6.1.2: a DNS failure is a reason to defer, not to refuse
             return "451 4.7.0 Temporary authentication failure (DNS); try again later"
         except StorageError:
             return "451 4.3.0 Temporary storage failure, please try again later"
@@ -124,10 +124,11 @@ class IntakeSMTP(SMTP):  # type: ignore[misc]
     which the sending MTA turns into a bounce; real mail has such lines (JSON notifications, long
     headers, HTML on one line, unwrapped base64) and MTAs such as Postfix accept them. The reader
     is therefore allowed lines up to the size limit. Command lines stay limited: aiosmtpd checks
-    each against `command_size_limit` after reading it (500 beyond). Lines are what SMTP calls
-    lines, ended by CRLF (RFC 5321 §2.3.8): a bare CR or LF is content, kept as sent; the end of
-    DATA is CRLF.CRLF only (no "SMTP smuggling" with <LF>.<LF>), and a dot is unstuffed only at
-    the start of a CRLF line (§4.5.2).
+    each against `command_size_limit` after reading it (500 beyond; the reader holds at most what
+    it may hold of a DATA line meanwhile). Lines are what SMTP calls lines, ended by CRLF (RFC
+    5321 §2.3.8): a bare CR or LF is content, kept as sent; the end of DATA is CRLF.CRLF only (no
+    "SMTP smuggling" with <LF>.<LF>), and a dot is unstuffed only at the start of a CRLF line
+    (§4.5.2).
     """
 
     def __init__(self, handler: Any, *, data_size_limit: int, **kwargs: Any) -> None:
