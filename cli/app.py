@@ -458,9 +458,10 @@ def review_show(stored_id: int, as_json: JsonFlag = False) -> None:
         return
     for key in ("id", "status", "reason", "received_at", "source", "mail_from", "from", "subject"):
         typer.echo(f"{key:12} {shown[key]}")
-    verdict = shown["authentication"] or {}
-    checks = " ".join(f"{k}={verdict[k]}" for k in ("spf", "dkim", "dmarc", "arc") if k in verdict)
-    typer.echo(f"{'verdict':12} {checks or 'not checked'} ({verdict.get('source', 'none')})")
+    verdict = shown["authentication"] or {"source": "none"}
+    checks = " ".join(f"{k}={verdict.get(k, 'none')}" for k in ("spf", "dkim", "dmarc", "arc"))
+    source = verdict.get("source", "none")
+    typer.echo(f"{'verdict':12} " + (f"{checks} ({source})" if source != "none" else "none"))
     typer.echo("\n" + shown["headers"])
     typer.echo(shown["text"])
     for a in shown["attachments"]:

@@ -331,6 +331,14 @@ def test_a_trusted_headers_dmarc_pass_counts_only_for_the_mails_from_domain(
     assert (stored.status, stored.authentication["dmarc"]) == ("review", "none")
 
 
+@pytest.fixture(scope="module")
+def parent_example(dns: Any) -> None:
+    """parent.example's DMARC record, with sp=; own.parent.example has a record of its own."""
+    dns.txt("_dmarc.parent.example", "v=DMARC1; p=reject; sp=quarantine")
+    dns.txt("_dmarc.own.parent.example", "v=DMARC1; p=none; sp=reject")
+
+
+@pytest.mark.usefixtures("parent_example")
 @pytest.mark.parametrize(
     ("sender", "policy"),
     [
@@ -343,8 +351,6 @@ def test_dmarc_sp_applies_to_subdomains_under_the_organisations_record(
     make_gateway: Any, dns: Any, sender: str, policy: str
 ) -> None:
     # RFC 7489 §6.3
-    dns.txt("_dmarc.parent.example", "v=DMARC1; p=reject; sp=quarantine")
-    dns.txt("_dmarc.own.parent.example", "v=DMARC1; p=none; sp=reject")
     gateway: Gateway = make_gateway(dns_servers=(dns.address,), auth_policy="dmarc")
     assert gateway.send(mail(sender=sender), mail_from=sender).code == 250
     with gateway.runtime.sessions.begin() as session:

@@ -58,6 +58,10 @@ def test_a_held_mail_is_released_once_its_sender_is_a_contact(
         "Failover test tonight",
     )
     assert "Please watch the cluster." in shown["text"]
+    printed = run("review", "show", str(stored_id))
+    assert "an unregistered sender" in printed
+    assert "verdict      none" in printed  # example.com's policy is none: nothing was checked
+    assert "Please watch the cluster." in printed
     # Not a contact yet: releasing changes nothing, and sends nothing
     deliveries = count(gateway, Delivery)
     still = run("review", "release", str(stored_id), "--json", code=1)
