@@ -31,7 +31,15 @@ from cli.choices import (
 from cli.serve import ListenError, Services, check_listen, run_until_signal
 from gateway import db, demo, directory, listings, validators
 from gateway.config import ConfigError, Settings, load
-from gateway.intake import NotQuarantined, retry_quarantined
+from gateway.intake import (
+    NotHeld,
+    NotQuarantined,
+    Receipt,
+    TemporaryFailure,
+    dismiss_held,
+    release_held,
+    retry_quarantined,
+)
 from gateway.outbox import Outbox, in_process, make_broker
 from gateway.runtime import Runtime, build
 
@@ -474,6 +482,75 @@ def review_list(
     _print(rows, as_json, ("id", "received_at", "from", "subject", "reason"))
 
 
+@review.command("show")
+def review_show(stored_id: int, as_json: JsonFlag = False) -> None:
+    """One held mail: envelope, reason, the sender's verdict, headers and text."""
+    with _session() as (session, _rt):
+        shown = listings.held_mail(session, stored_id)
+    if shown is None:
+        raise _fail(f"no stored mail {stored_id}")
+    if as_json:
+        typer.echo(json.dumps(shown, indent=2, ensure_ascii=False))
+        return
+    for key in ("id", "status", "reason", "received_at", "source", "mail_from", "from", "subject"):
+        typer.echo(f"{key:12} {shown[key]}")
+    verdict = shown["authentication"] or {"source": "none"}
+    checks = " ".join(f"{k}={verdict.get(k, 'none')}" for k in ("spf", "dkim", "dmarc", "arc"))
+    source = verdict.get("source", "none")
+    typer.echo(f"{'verdict':12} " + (f"{checks} ({source})" if source != "none" else "none"))
+    typer.echo("\n" + shown["headers"])
+    typer.echo(shown["text"])
+    for a in shown["attachments"]:
+        typer.echo(f"  [{a['filename']} {a['size']} bytes]")
+
+
+@review.command("release")
+def review_release(stored_id: int, as_json: JsonFlag = False) -> None:
+    """Run a held mail through intake again, with today's directory and policies.
+
+    For a sender added as a contact since, or a domain policy changed: the mail then opens or
+    updates its SR as if it had just arrived. A mail that would be held again stays as it was.
+    """
+    with _runtime() as rt:
+        try:
+            receipt = release_held(stored_id, rt)
+        except NotHeld as exc:
+            raise _fail(str(exc)) from None
+        except TemporaryFailure as exc:
+            raise _fail(f"{exc}; try again later") from None
+        finally:
+            rt.outbox.broker.close()
+    _print_receipt(receipt, as_json)
+    if receipt.held:
+        raise typer.Exit(1)
+
+
+@review.command("dismiss")
+def review_dismiss(stored_id: int, as_json: JsonFlag = False) -> None:
+    """Mark a held mail as looked at and let be: status `dismissed` (kept, not deleted)."""
+    with _runtime(broker=False) as rt:
+        try:
+            dismiss_held(stored_id, rt)
+        except NotHeld as exc:
+            raise _fail(str(exc)) from None
+    result = {"stored_id": stored_id, "status": "dismissed"}
+    typer.echo(json.dumps(result, indent=2) if as_json else f"mail {stored_id} dismissed")
+
+
+def _print_receipt(receipt: Receipt, as_json: bool) -> None:
+    result = {
+        "outcome": receipt.outcome,
+        "stored_id": receipt.stored_id,
+        "sr_id": receipt.sr_id,
+        "reason": receipt.reason,
+    }
+    typer.echo(
+        json.dumps(result, indent=2)
+        if as_json
+        else f"{receipt.outcome}: stored as {receipt.stored_id} {receipt.sr_id or receipt.reason}"
+    )
+
+
 @escalations.command("list")
 def escalations_list(
     open_only: Annotated[bool, typer.Option("--open", help="Only those still open.")] = False,
@@ -528,17 +605,7 @@ def quarantine_retry(stored_id: int, as_json: JsonFlag = False) -> None:
             raise _fail(str(exc)) from None
         finally:
             rt.outbox.broker.close()
-    result = {
-        "outcome": receipt.outcome,
-        "stored_id": receipt.stored_id,
-        "sr_id": receipt.sr_id,
-        "reason": receipt.reason,
-    }
-    typer.echo(
-        json.dumps(result, indent=2)
-        if as_json
-        else f"{receipt.outcome}: stored as {receipt.stored_id} {receipt.sr_id or receipt.reason}"
-    )
+    _print_receipt(receipt, as_json)
     if receipt.outcome == "quarantined":
         raise typer.Exit(1)
 

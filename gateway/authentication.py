@@ -1,9 +1,10 @@
 """R6.4: who really sent a mail: SPF, DKIM and DMARC, or a trusted upstream's verdict.
 
 On the SMTP path the gateway checks SPF for the connecting IP (RFC 7208), every DKIM signature
-(RFC 6376) and DMARC alignment with the From domain (RFC 7489). Mail read from a mailbox, or
-relayed by a trusted MX, carries its verdict in an Authentication-Results header (RFC 8601): the
-topmost one counts if a configured authserv-id wrote it; all others are ignored.
+(RFC 6376) and DMARC alignment with the From domain (RFC 7489), all within the mail's DNS budget
+(`gateway.dns.Lookups`). Mail read from a mailbox, or relayed by a trusted MX, carries its verdict
+in an Authentication-Results header (RFC 8601): the topmost one counts if a configured authserv-id
+wrote it; all others are ignored. Forwarded mail may be vouched for by ARC (`gateway.arc`).
 """
 
 from __future__ import annotations
@@ -11,17 +12,19 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 from email.parser import BytesHeaderParser
+from functools import cache
 from typing import Any
 
 import authres
 import dkim
 import spf
-from publicsuffix2 import get_sld
+from publicsuffixlist import PublicSuffixList
 
-from gateway.dns import Resolver
+from gateway.dns import DnsTrouble, Lookups
 
 log = logging.getLogger(__name__)
 MAX_SIGNATURES = 5  # DKIM signatures verified per mail; more is a hostile mail's trick
+SPF_SHARE = 0.5  # SPF (up to 10 lookups, RFC 7208 §4.6.4) may take half the budget; DKIM the rest
 
 # A policy names what a sender's domain must show (per domain, or the defaults of Settings).
 POLICIES = {
@@ -29,20 +32,24 @@ POLICIES = {
     "dkim_or_spf": "DKIM or SPF pass, aligned with the From domain (no DMARC record needed)",
     "none": "accepted unauthenticated (the verdict is recorded)",
 }
+# The methods whose result a policy reads: a temperror in one of them may change the outcome.
+READS = {"dmarc": ("spf", "dkim", "dmarc"), "dkim_or_spf": ("spf", "dkim"), "none": ()}
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """What the checks found; `source` says who checked: this gateway, a trusted header, nobody."""
+    """What the checks found; `source` says who checked: this gateway, a header, ARC, nobody."""
 
-    source: str  # smtp | header | none
+    source: str  # smtp | header | arc | none
     from_domain: str
     spf: str = "none"  # pass | fail | softfail | neutral | none | temperror | permerror
     spf_domain: str = ""  # the domain SPF vouched for (MAIL FROM, else HELO)
     dkim: str = "none"  # pass | fail | none | temperror
     dkim_domains: tuple[str, ...] = ()  # d= of the signatures that verified
     dmarc: str = "none"  # pass | fail | none | temperror | permerror
-    dmarc_policy: str = ""  # p= of the record: none | quarantine | reject
+    dmarc_policy: str = ""  # p= (sp= for a subdomain) of the record: none | quarantine | reject
+    arc: str = "none"  # pass | fail | none | temperror | untrusted (sealer not trusted: unchecked)
+    arc_sealer: str = ""  # d= of the newest ARC-Seal
 
     @property
     def aligned(self) -> bool:
@@ -61,8 +68,21 @@ class Verdict:
             return self.dmarc == "pass"
         return self.aligned
 
+    def uncertain(self, policy: str) -> bool:
+        """R6.6: the policy is not met, and a DNS failure may be why: ask for the mail again.
+
+        Only this gateway's own lookups count; a header's temperror is what the upstream found.
+        """
+        if self.satisfies(policy):
+            return False
+        own = self.source == "smtp" and any(
+            getattr(self, m) == "temperror" for m in READS.get(policy, READS["dmarc"])
+        )
+        return own or self.arc == "temperror"
+
     def summary(self) -> str:
-        return f"spf={self.spf} dkim={self.dkim} dmarc={self.dmarc} ({self.source})"
+        arc = f" arc={self.arc}" if self.arc != "none" else ""
+        return f"spf={self.spf} dkim={self.dkim} dmarc={self.dmarc}{arc} ({self.source})"
 
     def as_record(self) -> dict[str, Any]:
         return asdict(self)
@@ -71,38 +91,49 @@ class Verdict:
 UNCHECKED = Verdict("none", "")
 
 
+@cache
+def _suffixes() -> PublicSuffixList:
+    """The Public Suffix List shipped with publicsuffixlist (a release each month)."""
+    return PublicSuffixList()
+
+
 def organisation(domain: str) -> str:
     """The organisational domain (RFC 7489 §3.2), from the public suffix list."""
     domain = domain.strip(".").lower()
-    return (get_sld(domain) or domain) if domain else ""
+    return (_suffixes().privatesuffix(domain) or domain) if domain else ""
 
 
 def check_smtp(
-    data: bytes, from_domain: str, ip: str, helo: str, mail_from: str, resolver: Resolver
+    data: bytes, from_domain: str, ip: str, helo: str, mail_from: str, lookups: Lookups
 ) -> Verdict:
     """SPF for the connecting IP, the DKIM signatures, DMARC for the From domain."""
-    spf_result, spf_domain = _spf(ip, helo, mail_from)
-    dkim_result, dkim_domains = _dkim(data, resolver)
+    spf_result, spf_domain = _spf(ip, helo, mail_from, lookups)
+    dkim_result, dkim_domains = _dkim(data, lookups)
     verdict = Verdict(
         "smtp", from_domain.lower(), spf_result, spf_domain, dkim_result, dkim_domains
     )
-    dmarc, policy = _dmarc(verdict, resolver)
-    return Verdict(
-        **{**asdict(verdict), "dmarc": dmarc, "dmarc_policy": policy, "dkim_domains": dkim_domains}
-    )
+    dmarc, policy = _dmarc(verdict, lookups)
+    return Verdict(**{**asdict(verdict), "dmarc": dmarc, "dmarc_policy": policy})
 
 
-def _spf(ip: str, helo: str, mail_from: str) -> tuple[str, str]:
+def _spf(ip: str, helo: str, mail_from: str, lookups: Lookups) -> tuple[str, str]:
     sender = mail_from or f"postmaster@{helo}"  # RFC 7208 §2.4: null sender checks the HELO
+    domain = sender.rpartition("@")[2].lower()
+    # pyspf's querytime bounds all of its lookups together (RFC 7208 §4.6.4); 0 would mean none
+    allowed = min(lookups.remaining(), lookups.budget * SPF_SHARE)
+    if allowed <= 0:
+        return "temperror", domain
     try:
-        result, _explanation = spf.check2(i=ip, s=sender, h=helo or "unknown")
-    except Exception as exc:
+        result, _explanation = spf.check2(
+            i=ip, s=sender, h=helo or "unknown", timeout=allowed, querytime=allowed
+        )
+    except Exception as exc:  # pyspf's own failure, not DNS (that is its temperror)
         log.warning("SPF check failed for %s: %s", ip, exc)
-        return "temperror", ""
-    return str(result or "none"), sender.rpartition("@")[2].lower()
+        return "permerror", domain
+    return str(result or "none"), domain
 
 
-def _dkim(data: bytes, resolver: Resolver) -> tuple[str, tuple[str, ...]]:
+def _dkim(data: bytes, lookups: Lookups) -> tuple[str, tuple[str, ...]]:
     headers = BytesHeaderParser().parsebytes(data)
     count = min(len(headers.get_all("DKIM-Signature") or []), MAX_SIGNATURES)
     if not count:
@@ -110,30 +141,40 @@ def _dkim(data: bytes, resolver: Resolver) -> tuple[str, tuple[str, ...]]:
     passed: list[str] = []
     temporary = False
     for index in range(count):
-        checker = dkim.DKIM(data, minkey=1024)
-        try:
-            if checker.verify(idx=index, dnsfunc=resolver.dkim_txt):
-                passed.append(checker.domain.decode("ascii", "replace").lower())
-        except dkim.DnsTimeoutError:
+        unanswered = lookups.unanswered
+        domain = _verified(data, index, lookups)
+        if domain:
+            passed.append(domain)
+        elif lookups.unanswered > unanswered:  # the key could not be fetched in time
             temporary = True
-        except (dkim.DKIMException, ValueError, IndexError, UnicodeError) as exc:
-            log.info("DKIM signature %d did not verify: %s", index, exc)
     if passed:
         return "pass", tuple(dict.fromkeys(passed))
     return ("temperror" if temporary else "fail"), ()
 
 
-def _dmarc(verdict: Verdict, resolver: Resolver) -> tuple[str, str]:
+def _verified(data: bytes, index: int, lookups: Lookups) -> str:
+    """The d= of signature `index` if it verifies, else ""."""
+    checker = dkim.DKIM(data, minkey=1024)
+    try:
+        if checker.verify(idx=index, dnsfunc=lookups.dkim_txt):
+            return str(checker.domain.decode("ascii", "replace").lower())
+    except (dkim.DKIMException, ValueError, IndexError, UnicodeError) as exc:
+        log.info("DKIM signature %d did not verify: %s", index, exc)
+    return ""
+
+
+def _dmarc(verdict: Verdict, lookups: Lookups) -> tuple[str, str]:
     """RFC 7489 §6.6: the From domain's record, else its organisation's; then alignment."""
     domain = verdict.from_domain
     if not domain:
         return "permerror", ""
     try:
-        record = _dmarc_record(domain, resolver)
-    except Exception:
+        found = _dmarc_record(domain, lookups)
+    except DnsTrouble:
         return "temperror", ""
-    if record is None:
+    if found is None:
         return "none", ""
+    record, at = found
     home = organisation(domain)
     strict_dkim, strict_spf = record.get("adkim") == "s", record.get("aspf") == "s"
     dkim_ok = verdict.dkim == "pass" and any(
@@ -143,19 +184,23 @@ def _dmarc(verdict: Verdict, resolver: Resolver) -> tuple[str, str]:
     spf_ok = verdict.spf == "pass" and (
         spf_domain == domain if strict_spf else organisation(spf_domain) == home
     )
-    return ("pass" if dkim_ok or spf_ok else "fail"), record.get("p", "none")
+    policy = record.get("p", "none")
+    if at != domain:  # RFC 7489 §6.3: the organisation's record for a subdomain: sp=, else p=
+        policy = record.get("sp", policy)
+    return ("pass" if dkim_ok or spf_ok else "fail"), policy
 
 
-def _dmarc_record(domain: str, resolver: Resolver) -> dict[str, str] | None:
+def _dmarc_record(domain: str, lookups: Lookups) -> tuple[dict[str, str], str] | None:
+    """The DMARC record's tags and the domain it was found at, or None."""
     for candidate in dict.fromkeys((domain, organisation(domain))):
         records = [
             r
-            for r in resolver.txt(f"_dmarc.{candidate}")
+            for r in lookups.txt(f"_dmarc.{candidate}")
             if r.strip().lower().startswith("v=dmarc1")
         ]
         if len(records) == 1:
             tags = (part.split("=", 1) for part in records[0].split(";") if "=" in part)
-            return {key.strip().lower(): value.strip().lower() for key, value in tags}
+            return {key.strip().lower(): value.strip().lower() for key, value in tags}, candidate
         if records:  # several records: as if none (RFC 7489 §6.6.3)
             return None
     return None
@@ -171,33 +216,46 @@ def from_trusted_header(data: bytes, from_domain: str, trusted: frozenset[str]) 
     values = headers.get_all("Authentication-Results") or []
     if not trusted or not values:
         return Verdict("none", from_domain.lower())
+    parsed = parse_results(str(values[0]))
+    if parsed is None or str(parsed.authserv_id).lower() not in trusted:
+        return Verdict("none", from_domain.lower())
+    return verdict_of(parsed, from_domain.lower(), "header")
+
+
+def parse_results(value: str) -> Any:
+    """An Authentication-Results value parsed by authres, or None if it cannot be read."""
     try:
-        parsed = authres.AuthenticationResultsHeader.parse(
-            f"Authentication-Results: {' '.join(str(values[0]).split())}"
+        return authres.AuthenticationResultsHeader.parse(
+            f"Authentication-Results: {' '.join(value.split())}"
         )
     except Exception as exc:  # a malformed header is simply not trusted
         log.info("unreadable Authentication-Results header: %s", exc)
-        return Verdict("none", from_domain.lower())
-    if str(parsed.authserv_id).lower() not in trusted:
-        return Verdict("none", from_domain.lower())
-    return _verdict_of(parsed, from_domain.lower())
+        return None
 
 
-def _verdict_of(header: Any, from_domain: str) -> Verdict:
+def verdict_of(header: Any, from_domain: str, source: str) -> Verdict:
+    """What a trusted authserv-id found, for this mail's From domain."""
     found: dict[str, Any] = {"spf": "none", "spf_domain": "", "dkim": "none", "dmarc": "none"}
     dkim_domains: list[str] = []
     for result in header.results:
         method, outcome = str(result.method).lower(), str(result.result).lower()
         if method == "spf":
             found["spf"] = outcome
-            mailfrom = str(getattr(result, "smtp_mailfrom", "") or "")
-            helo = str(getattr(result, "smtp_helo", "") or "")
-            found["spf_domain"] = (mailfrom.rpartition("@")[2] or helo).lower()
+            mailfrom = _property(result, "smtp", "mailfrom")
+            found["spf_domain"] = mailfrom.rpartition("@")[2] or _property(result, "smtp", "helo")
         elif method == "dkim":
             if outcome == "pass":
-                dkim_domains.append(str(getattr(result, "header_d", "") or "").lower())
+                dkim_domains.append(_property(result, "header", "d"))
             if found["dkim"] != "pass":
                 found["dkim"] = outcome
-        elif method == "dmarc":
+        elif method == "dmarc" and _property(result, "header", "from") == from_domain:
+            # RFC 7489 §11.2: the result is for header.from; another domain's pass proves nothing
             found["dmarc"] = outcome
-    return Verdict("header", from_domain, dkim_domains=tuple(d for d in dkim_domains if d), **found)
+    return Verdict(source, from_domain, dkim_domains=tuple(d for d in dkim_domains if d), **found)
+
+
+def _property(result: Any, kind: str, name: str) -> str:
+    for prop in getattr(result, "properties", None) or ():
+        if str(prop.type).lower() == kind and str(prop.name).lower() == name:
+            return str(prop.value or "").strip().lower()
+    return ""

@@ -117,11 +117,13 @@ class Settings(BaseSettings):
     dns_servers: Annotated[
         tuple[Annotated[str, AfterValidator(validators.name_server)], ...], NoDecode
     ] = ()
+    dns_timeout: Positive = 5.0  # seconds for all DNS lookups of one mail; then 451 (R6.6)
     trusted_authserv_ids: CommaList = ()  # Authentication-Results to believe (IMAP, relays)
     # IPs whose SMTP connections carry an upstream's verdict
     trusted_relays: Annotated[
         tuple[Annotated[str, AfterValidator(validators.ip_address)], ...], NoDecode
     ] = ()
+    trusted_arc_sealers: CommaList = ()  # ARC sealers (d=) whose verdict stands for forwarded mail
     # Policies
     notice_interval_hours: Positive = 24.0  # at most one notice per unregistered sender per this
     default_timezone: TimeZone = "Europe/Berlin"
@@ -133,7 +135,12 @@ class Settings(BaseSettings):
         return validators.url(value, str(info.field_name))
 
     @field_validator(
-        "intake_addresses", "dns_servers", "trusted_authserv_ids", "trusted_relays", mode="before"
+        "intake_addresses",
+        "dns_servers",
+        "trusted_authserv_ids",
+        "trusted_relays",
+        "trusted_arc_sealers",
+        mode="before",
     )
     @classmethod
     def _split(cls, value: Any) -> Any:

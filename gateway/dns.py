@@ -1,13 +1,16 @@
-"""The gateway's DNS resolver, for SPF, DKIM and DMARC (R6.4).
+"""The gateway's DNS resolver, for SPF, DKIM, DMARC and ARC (R6.4), bounded per mail (R6.6).
 
 By default it reads the system's configuration; GATEWAY_DNS_SERVERS points it at given name
 servers (`ip` or `ip:port`, comma-separated), which is how tests publish keys and records for
-their own domains. pyspf reads DNS through its module-level `DNSLookup`, the one hook it offers;
-`Resolver.install` points that at this resolver.
+their own domains. The DNS work of one mail runs under one deadline (`Resolver.lookups`,
+GATEWAY_DNS_TIMEOUT in all): an unreachable resolver costs that long, then the checks come back
+`temperror`. pyspf reads DNS through its module-level `DNSLookup`, the one hook it offers;
+`Resolver.install` points that at this resolver, and pyspf's own `querytime` bounds its share.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,6 +21,12 @@ import dns.resolver
 import spf
 
 LOOKUP_TIMEOUT = 5.0
+# What a resolver that does not answer (or answers SERVFAIL) raises: a temporary failure.
+UNANSWERED = (dns.exception.Timeout, dns.resolver.NoNameservers)
+
+
+class DnsTrouble(Exception):
+    """No answer within the mail's time: the result of the check is `temperror`."""
 
 
 class Resolver:
@@ -34,49 +43,83 @@ class Resolver:
         self.resolver.lifetime = LOOKUP_TIMEOUT
         self.resolver.cache = dns.resolver.LRUCache(10_000)
 
-    def txt(self, name: str) -> list[str]:
-        """The TXT records of `name`, each one's strings joined; [] when there are none."""
-        try:
-            answer = self.resolver.resolve(name, "TXT", raise_on_no_answer=False)
-        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
-            return []
-        return [b"".join(r.strings).decode("utf-8", "replace") for r in answer]
-
-    def dkim_txt(self, name: bytes, timeout: float = LOOKUP_TIMEOUT) -> bytes | None:
-        """dkimpy's `dnsfunc`: the key record of a selector, or None."""
-        try:
-            records = self.txt(name.decode("ascii").rstrip("."))
-        except (dns.exception.Timeout, dns.resolver.NoNameservers):
-            raise dkim.DnsTimeoutError(f"DNS timeout for {name!r}") from None
-        return records[0].encode() if records else None
+    def lookups(self, budget: float) -> Lookups:
+        """The lookups of one mail, all of them within `budget` seconds from now."""
+        return Lookups(self.resolver, budget)
 
     def spf_lookup(
         self, name: str, qtype: str, strict: bool = True, timeout: float = LOOKUP_TIMEOUT
     ) -> list[tuple[tuple[str, str], Any]]:
-        """pyspf's `DNSLookup` interface, answered by this resolver."""
+        """pyspf's `DNSLookup` interface; `timeout` is what is left of pyspf's `querytime`."""
         try:
-            answer = self.resolver.resolve(name, qtype, raise_on_no_answer=False, lifetime=timeout)
-        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
-            return []
-        except (dns.exception.Timeout, dns.resolver.NoNameservers) as exc:
+            answer = self.resolver.resolve(
+                name, qtype, raise_on_no_answer=False, lifetime=max(timeout, 0.01)
+            )
+        except UNANSWERED as exc:
             raise spf.TempError(f"DNS {exc}") from exc
-        found: list[tuple[tuple[str, str], Any]] = []
-        for rdata in answer:
-            if qtype in ("A", "AAAA"):
-                found.append(((name, qtype), rdata.address))
-            elif qtype == "MX":
-                found.append(((name, qtype), (rdata.preference, rdata.exchange)))
-            elif qtype == "PTR":
-                found.append(((name, qtype), rdata.target.to_text(True)))
-            elif qtype in ("TXT", "SPF"):
-                found.append(((name, qtype), rdata.strings))
-            elif qtype == "CNAME":
-                found.append(((name, qtype), rdata.target.to_text(True)))
-        return found
+        except dns.exception.DNSException:  # NXDOMAIN, no answer, or a name that cannot exist
+            return []
+        return [found for rdata in answer if (found := _spf_record(name, qtype, rdata))]
 
     def install(self) -> None:
         """Make pyspf resolve through this resolver."""
         spf.DNSLookup = self.spf_lookup
+
+
+class Lookups:
+    """One mail's DNS work under one deadline; it counts the lookups that went unanswered."""
+
+    def __init__(self, resolver: dns.resolver.Resolver, budget: float) -> None:
+        self.resolver = resolver
+        self.budget = budget
+        self.deadline = time.monotonic() + budget
+        self.unanswered = 0
+
+    def remaining(self) -> float:
+        return max(0.0, self.deadline - time.monotonic())
+
+    def txt(self, name: str) -> list[str]:
+        """The TXT records of `name`, each one's strings joined; [] when there are none."""
+        left = self.remaining()
+        if not left:
+            self.unanswered += 1
+            raise DnsTrouble(f"{name}: no time left for this mail's lookups")
+        try:
+            answer = self.resolver.resolve(name, "TXT", raise_on_no_answer=False, lifetime=left)
+        except UNANSWERED as exc:
+            self.unanswered += 1
+            raise DnsTrouble(f"{name}: {exc}") from exc
+        except dns.exception.DNSException:  # NXDOMAIN, no TXT, or a name that cannot exist
+            return []
+        return [b"".join(r.strings).decode("utf-8", "replace") for r in answer]
+
+    def dkim_txt(self, name: bytes, timeout: float = LOOKUP_TIMEOUT) -> bytes | None:
+        """dkimpy's `dnsfunc` (DKIM and ARC keys): the key record of a selector, or None.
+
+        dkimpy turns a DnsTimeoutError into a plain "did not verify"; `unanswered` tells the two
+        apart for the caller.
+        """
+        try:
+            records = self.txt(name.decode("ascii").rstrip("."))
+        except DnsTrouble as exc:
+            raise dkim.DnsTimeoutError(str(exc)) from None
+        return records[0].encode() if records else None
+
+
+def _spf_record(name: str, qtype: str, rdata: Any) -> tuple[tuple[str, str], Any] | None:
+    """One answer as pyspf's DNSLookup gives it: ((name, type), value)."""
+    value: Any
+    if qtype in ("A", "AAAA"):
+        value = rdata.address
+    elif qtype == "MX":
+        value = (rdata.preference, rdata.exchange)
+    elif qtype in ("PTR", "CNAME"):
+        value = rdata.target.to_text(True)
+    elif qtype in ("TXT", "SPF"):
+        value = rdata.strings
+    else:
+        return None
+    return (name, qtype), value
 
 
 def _host_and_port(server: str) -> tuple[str, int | None]:

@@ -2,7 +2,9 @@
 
 Messages are fetched with BODY.PEEK[] (no \\Seen set) and moved to the Processed folder (or
 flagged) only after `receive` committed them; a crash in between delivers the mail again, and
-intake's deduplication stores it once. UIDVALIDITY is tracked (RFC 3501 §2.3.1.1).
+intake's deduplication stores it once. A mail whose sender could not be checked for DNS trouble
+stays in the mailbox, untouched, for the next pass (R6.6). UIDVALIDITY is tracked (RFC 3501
+§2.3.1.1).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
-from gateway.intake import RawMail, StorageError, receive
+from gateway.intake import RawMail, StorageError, TemporaryAuthenticationFailure, receive
 from gateway.models import ImapState
 from gateway.runtime import Runtime
 
@@ -168,6 +170,9 @@ class Poller:
             receipt = receive(RawMail(data=bytes(data), source="imap"), self.rt)
         except StorageError:
             raise  # leave it in the mailbox; reconnect and try again later
+        except TemporaryAuthenticationFailure as exc:
+            log.warning("IMAP %s: uid %s left for the next pass: %s", self.mailbox.key, uid, exc)
+            return None
         except Exception:
             log.exception(
                 "IMAP %s: uid %s could not be received; moved aside", self.mailbox.key, uid

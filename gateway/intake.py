@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,6 +18,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from gateway import store
+from gateway.arc import with_arc
 from gateway.authentication import UNCHECKED, Verdict, check_smtp, from_trusted_header
 from gateway.config import Settings
 from gateway.db import transaction
@@ -72,8 +73,17 @@ class Receipt:
         return self.outcome in ("hold", "bounce", "quarantined")
 
 
-class StorageError(Exception):
-    """The database could not store the mail: the edge must not accept it (SMTP 451)."""
+class TemporaryFailure(Exception):
+    """R6.6: a failure that may pass. The edge does not take the mail (SMTP 451, or it stays in
+    the mailbox), so that it comes again; nothing is held or refused for such a reason."""
+
+
+class StorageError(TemporaryFailure):
+    """The database could not store the mail."""
+
+
+class TemporaryAuthenticationFailure(TemporaryFailure):
+    """DNS did not answer in time, and its answer could decide whether the sender is proven."""
 
 
 def receive(raw: RawMail, rt: Runtime) -> Receipt:
@@ -120,7 +130,9 @@ def dedup_key(mail: ParsedMail, proven: bool = True) -> str:
 def authenticate(raw: RawMail, mail: ParsedMail, rt: Runtime) -> tuple[Verdict, str]:
     """R6.4: the policy of the sender's domain, and the verdict of the checks it asks for.
 
-    Done before the mail's transaction: DNS lookups never hold the database.
+    Done before the mail's transaction: DNS lookups never hold the database, and all of them
+    together take at most GATEWAY_DNS_TIMEOUT. A verdict that DNS trouble left short of the
+    policy raises TemporaryAuthenticationFailure (R6.6): the mail is asked for again.
     """
     settings = rt.settings
     with transaction(rt.sessions, readonly=True) as conn:
@@ -130,12 +142,19 @@ def authenticate(raw: RawMail, mail: ParsedMail, rt: Runtime) -> tuple[Verdict, 
     domain = mail.from_addr.rpartition("@")[2]
     if policy == "none":
         return Verdict("none", domain), policy
+    lookups = rt.resolver.lookups(settings.dns_timeout)
     if raw.source == "smtp" and raw.peer and raw.peer not in settings.trusted_relays:
         verdict = check_smtp(
-            raw.data, domain, raw.peer, raw.helo or "", raw.mail_from or "", rt.resolver
+            raw.data, domain, raw.peer, raw.helo or "", raw.mail_from or "", lookups
         )
     else:
         verdict = from_trusted_header(raw.data, domain, frozenset(settings.trusted_authserv_ids))
+    if not verdict.satisfies(policy) and settings.trusted_arc_sealers:
+        sealers = frozenset(settings.trusted_arc_sealers)
+        verdict = with_arc(verdict, raw.data, policy, sealers, lookups)
+    if verdict.uncertain(policy):
+        log.warning("%s from %s: %s; to be tried again", mail.message_id, domain, verdict.summary())
+        raise TemporaryAuthenticationFailure(verdict.summary())
     return verdict, policy
 
 
@@ -183,16 +202,19 @@ def _process(
     verdict: Verdict,
     proven: bool,
     reading: Reading,
+    again: int | None = None,
 ) -> Receipt:
+    """Decide and act; `again` is the id of a stored mail run once more, whose row is kept."""
     if mail.defects and mail.defects[0].startswith("unparsable"):
         # Beyond the parser's limits (R6.3): kept whole, in quarantine, for `quarantine retry`.
-        stored = add_stored(conn, raw, mail, key, rt.now(), "quarantined", mail.defects[0])
+        stored = _keep(conn, raw, mail, key, rt.now(), "quarantined", mail.defects[0], None, again)
         return Receipt("quarantined", stored, reason=mail.defects[0])
     facts = gather(conn, raw, mail, rt, verdict, proven, reading)
     decision = decide(facts)
     status = {Action.HOLD: "review", Action.BOUNCE: "bounce"}.get(decision.action, "accepted")
     reason = _reason(decision, facts)
-    stored = add_stored(conn, raw, mail, key, facts.now, status, reason, verdict.as_record())
+    record = verdict.as_record()
+    stored = _keep(conn, raw, mail, key, facts.now, status, reason, record, again)
     applied: Applied = APPLY[decision.action](conn, rt, facts, decision, stored)
     return Receipt(decision.action.value, stored, applied.sr_public_id, applied.deliveries, reason)
 
@@ -366,20 +388,85 @@ def add_stored(
     )
 
 
-class NotQuarantined(ValueError):
-    """Only a quarantined mail can be retried."""
+def _keep(
+    conn: Connection,
+    raw: RawMail,
+    mail: ParsedMail,
+    key: str,
+    now: datetime,
+    status: str,
+    reason: str,
+    authentication: dict[str, Any] | None,
+    again: int | None,
+) -> int:
+    """The mail's stored row: a new one, or for a mail run again its own, with today's outcome
+    (what refers to it, such as the notice a held mail got, keeps referring to it)."""
+    if again is None:
+        return add_stored(conn, raw, mail, key, now, status, reason, authentication)
+    conn.execute(
+        store.STORED.update()
+        .where(store.STORED.c.id == again)
+        .values(dedup_key=key, status=status, reason=reason, authentication=authentication)
+    )
+    return again
+
+
+class NotHeld(ValueError):
+    """Only a held mail can be released or dismissed, and only a quarantined one retried."""
+
+
+NotQuarantined = NotHeld  # the name `quarantine retry` knows it by
+HELD = ("review", "bounce", "quarantined")  # what `review dismiss` takes
+# What may be run through intake again: the statuses it takes, and whether a mail that would be
+# held again stays as it was (release) or is stored with its new outcome (retry).
+AGAIN = {
+    "quarantined": (("quarantined",), False),
+    "held": (("review", "bounce", "dismissed"), True),
+}
+# A stored mail's status as the outcome of a run that changed nothing.
+_OUTCOME = {"review": "hold", "dismissed": "hold", "bounce": "bounce", "quarantined": "quarantined"}
 
 
 def retry_quarantined(stored_id: int, rt: Runtime) -> Receipt:
-    """R6.3: run a quarantined mail through intake again (after a fix, or with new limits).
+    """R6.3: run a quarantined mail through intake again (after a fix, or with new limits)."""
+    return _again(stored_id, rt, "quarantined")
 
-    In one transaction the quarantined copy makes way for the processed one; if processing fails
-    again, nothing changes and the error is raised.
+
+def release_held(stored_id: int, rt: Runtime) -> Receipt:
+    """R1.8, R6.4: run a held mail through intake again, with today's directory and policies.
+
+    A mail that would be held again stays as it was (nobody is sent anything); the receipt says
+    why, under the mail's own id.
     """
+    return _again(stored_id, rt, "held")
+
+
+def dismiss_held(stored_id: int, rt: Runtime) -> None:
+    """An administrator has looked at a held mail and let it be: status `dismissed`, kept."""
     with transaction(rt.sessions) as conn:
         row = store.stored_row(conn, stored_id)
-    if row is None or row.status != "quarantined":
-        raise NotQuarantined(f"no quarantined mail {stored_id}")
+        if row is None or row.status not in HELD:
+            raise NotHeld(f"no held mail {stored_id}")
+        conn.execute(
+            store.STORED.update().where(store.STORED.c.id == stored_id).values(status="dismissed")
+        )
+
+
+class _Unchanged(Exception):
+    def __init__(self, receipt: Receipt) -> None:
+        self.receipt = receipt
+
+
+def _again(stored_id: int, rt: Runtime, kind: str) -> Receipt:
+    """Intake once more for a stored mail: in one transaction the stored copy makes way for the
+    processed one (under the same id); if processing fails again (or a released mail would be held
+    again), nothing changes. DNS trouble raises TemporaryAuthenticationFailure, nothing changed.
+    """
+    statuses, keep_if_held = AGAIN[kind]
+    with transaction(rt.sessions) as conn:
+        row = store.stored_row(conn, stored_id)
+    if row is None or row.status not in statuses:
+        raise NotHeld(f"no {kind} mail {stored_id}")
     raw = RawMail(
         bytes(row.data), row.source, row.mail_from, tuple(row.rcpt_tos), row.peer, row.helo
     )
@@ -390,15 +477,18 @@ def retry_quarantined(stored_id: int, rt: Runtime) -> Receipt:
     try:
         reading = read(raw, mail, rt)
         with transaction(rt.sessions) as conn:
-            store.remove_stored(conn, stored_id)
-            receipt = _process(conn, raw, mail, key, rt, verdict, proven, reading)
+            receipt = _process(conn, raw, mail, key, rt, verdict, proven, reading, stored_id)
+            if keep_if_held and receipt.held:
+                raise _Unchanged(receipt)  # rolls the transaction back
+    except _Unchanged as unchanged:
+        return replace(unchanged.receipt, stored_id=stored_id, sr_id=None, deliveries=())
     except IntegrityError:
         return Receipt("duplicate", stored_id, reason="the same mail was stored since; kept here")
     except SQLAlchemyError as exc:
         raise StorageError(str(exc)) from exc
-    except Exception as exc:  # the bug is still there: the quarantined copy stays as it was
-        log.exception("retry of quarantined mail %s failed", stored_id)
-        return Receipt("quarantined", stored_id, reason=f"retry failed: {exc!r}"[:200])
+    except Exception as exc:  # the bug is still there: the stored copy stays as it was
+        log.exception("mail %s could not be run through intake again", stored_id)
+        return Receipt(_OUTCOME[row.status], stored_id, reason=f"retry failed: {exc!r}"[:200])
     if receipt.deliveries:
         rt.outbox.enqueue(receipt.deliveries)
     return receipt

@@ -22,6 +22,8 @@ from gateway.models import (
 )
 from parsers.mail import parse
 
+MAX_TEXT_SHOWN = 20_000  # characters of a held mail's text in `review show`
+
 
 def _when(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
@@ -208,6 +210,16 @@ def stored_mail(session: Session, stored_id: int) -> dict[str, Any] | None:
         "headers": head[:16_384].decode("utf-8", "replace"),
         "defects": list(parse(bytes(row.data)).defects),
     }
+
+
+def held_mail(session: Session, stored_id: int) -> dict[str, Any] | None:
+    """One mail of the review queue as `stored_mail` shows it, with the text a reviewer reads."""
+    shown = stored_mail(session, stored_id)
+    if shown is None:
+        return None
+    mail = parse(bytes(session.get_one(StoredMail, stored_id).data))
+    files = [{"filename": a.filename, "size": a.size} for a in mail.attachments]
+    return {**shown, "text": mail.text[:MAX_TEXT_SHOWN], "attachments": files}
 
 
 def escalations(session: Session, *, open_only: bool = False) -> list[dict[str, Any]]:

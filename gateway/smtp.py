@@ -1,7 +1,9 @@
-"""Step 1 of intake, SMTP edge: an aiosmtpd handler; 250 after the commit, 451 if storage fails.
+"""Step 1 of intake, SMTP edge: an aiosmtpd handler; 250 after the commit, 451 when it may pass.
 
 RCPT is accepted only for the intake addresses (550 otherwise); aiosmtpd refuses a mail over the
-size limit with 552, already at MAIL FROM when the client declares SIZE (RFC 1870).
+size limit with 552, already at MAIL FROM when the client declares SIZE (RFC 1870). A failure
+that may pass (storage, DNS during sender authentication) answers 451, so that the sender retries
+(R6.6); no mail is refused for the length of its lines or the shape of its line ends.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from gateway.intake import RawMail, StorageError, receive
+from gateway.intake import RawMail, StorageError, TemporaryAuthenticationFailure, receive
 from gateway.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -77,6 +79,9 @@ class IntakeHandler:
         loop = asyncio.get_running_loop()
         try:
             receipt = await loop.run_in_executor(self.executor, receive, raw, self.rt)
+        except TemporaryAuthenticationFailure:
+            # RFC 7208 §8.6, RFC 6376 §6.1.2: a DNS failure is a reason to defer, not to refuse
+            return "451 4.7.0 Temporary authentication failure (DNS); try again later"
         except StorageError:
             return "451 4.3.0 Temporary storage failure, please try again later"
         except Exception:  # an edge: log with what we know, make the sender retry
@@ -112,6 +117,33 @@ class SenderRate:
         return 0
 
 
+class IntakeSMTP(SMTP):  # type: ignore[misc]
+    """aiosmtpd's SMTP, reading DATA lines of any length up to the message size limit (R6.6).
+
+    aiosmtpd refuses a DATA line over 1,000 bytes (RFC 5321 §4.5.3.1.6) with a permanent 500,
+    which the sending MTA turns into a bounce; real mail has such lines (JSON notifications, long
+    headers, HTML on one line, unwrapped base64) and MTAs such as Postfix accept them. The reader
+    is therefore allowed lines up to the size limit. Command lines stay limited: aiosmtpd checks
+    each against `command_size_limit` after reading it (500 beyond; the reader holds at most what
+    it may hold of a DATA line meanwhile). Lines are what SMTP calls lines, ended by CRLF (RFC
+    5321 §2.3.8): a bare CR or LF is content, kept as sent; the end of DATA is CRLF.CRLF only (no
+    "SMTP smuggling" with <LF>.<LF>), and a dot is unstuffed only at the start of a CRLF line
+    (§4.5.2).
+    """
+
+    def __init__(self, handler: Any, *, data_size_limit: int, **kwargs: Any) -> None:
+        # Read by SMTP.__init__ for the StreamReader's limit, and by smtp_DATA for each line.
+        self.line_length_limit = max(data_size_limit, SMTP.line_length_limit)
+        super().__init__(handler, data_size_limit=data_size_limit, **kwargs)
+
+    async def push(self, status: str | bytes) -> None:
+        # A DATA line beyond the reader's limit is longer than the message size limit: the mail
+        # is too big, and RFC 1870 §6 asks for 552 whatever the shape of its lines.
+        if isinstance(status, str) and status.startswith("500 Line too long"):
+            status = "552 Error: Too much mail data"
+        await super().push(status)
+
+
 class Listener(Controller):  # type: ignore[misc]
     """The listener on its own thread and event loop (aiosmtpd's Controller)."""
 
@@ -129,6 +161,9 @@ class Listener(Controller):  # type: ignore[misc]
             timeout=300,
             **kwargs,
         )
+
+    def factory(self) -> IntakeSMTP:
+        return IntakeSMTP(self.handler, **self.SMTP_kwargs)
 
     def stop(self, no_assert: bool = False) -> None:
         super().stop(no_assert=no_assert)

@@ -39,9 +39,11 @@ SIGNAL_HEADERS = (
 MAX_PARTS = 500  # a mail with more MIME parts than this is treated as hostile; the rest is a defect
 MAX_DEPTH = 20
 MAX_HEADER_BYTES = 256 * 1024  # a header block larger than this is not parsed (quarantine)
+MAX_HEADER_LINE = 998  # RFC 5322 §2.1.1: a longer header line is a defect, never a refusal
 MAX_TNEF_BYTES = 20 * 1024 * 1024  # a winmail.dat larger than this is kept, not opened
 MAX_TNEF_FILES = 64  # files taken out of one winmail.dat
 _MSGID = re.compile(r"<([^<>\s]+)>")
+_LINE_END = re.compile(rb"\r\n|\r|\n")  # as the email package reads them
 # WHATWG: these labels are decoded as windows-1252, which is what senders mean by them.
 _CHARSET_ALIASES = {
     "iso-8859-1": "cp1252",
@@ -122,6 +124,7 @@ def _parse(raw: bytes) -> ParsedMail:
         return _unparsable(raw, f"{type(exc).__name__}: {exc}")
     message: Message = parsed.message
     defects = [_defect_text(d) for d in parsed.defects]
+    defects += _long_header_lines(raw)
     plains, htmls, attachments = _walk(message, defects)
     # HTML from a customer is never shown as sent (R6.5): scripts, event handlers and
     # javascript: links are gone from the stored copy. The raw mail keeps what arrived. The
@@ -161,6 +164,19 @@ def _header_size(raw: bytes) -> int:
     window = MAX_HEADER_BYTES + 4
     ends = [i for i in (raw.find(b"\r\n\r\n", 0, window), raw.find(b"\n\n", 0, window)) if i >= 0]
     return min(ends) if ends else len(raw)
+
+
+def _long_header_lines(raw: bytes) -> list[str]:
+    """RFC 5322 §2.1.1: header lines over 998 bytes (without the line end) are recorded."""
+    long = []
+    for line in _LINE_END.split(raw[: MAX_HEADER_BYTES + 4]):
+        if not line:  # the empty line that ends the header block
+            break
+        if len(line) > MAX_HEADER_LINE:
+            long.append(len(line))
+    if not long:
+        return []
+    return [f"{len(long)} header line(s) over {MAX_HEADER_LINE} bytes (longest {max(long)})"]
 
 
 def fingerprint(raw: bytes) -> str:

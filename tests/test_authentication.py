@@ -248,3 +248,134 @@ def test_from_a_mailbox_only_a_trusted_authserv_ids_verdict_counts(
     with rt.sessions.begin() as session:
         verdict = session.scalars(select(StoredMail.authentication)).one()
     assert verdict["source"] == ("header" if accepted else "none")
+
+
+# --- forwarded mail: ARC (RFC 8617) ------------------------------------------------------------
+
+FORWARDERS_RESULTS = (
+    "Authentication-Results: mx.lists.example; spf=pass smtp.mailfrom=alice@example.com;"
+    " dkim=pass header.d=example.com; dmarc=pass header.from=example.com\r\n"
+)
+
+
+def forwarding_gateway(make_gateway: Any, dns: Any, sealers: tuple[str, ...]) -> Gateway:
+    gateway: Gateway = make_gateway(
+        dns_servers=(dns.address,), auth_policy="dkim_or_spf", trusted_arc_sealers=sealers
+    )
+    rt = gateway.runtime
+    with rt.sessions.begin() as session:
+        directory.set_domain_policy(session, "example.com", "dmarc", rt.now())
+    return gateway
+
+
+@pytest.fixture
+def sealer(dns: Any) -> Any:
+    """The ARC key of lists.example, a forwarder of the customer's (a selector per test)."""
+    from tests.support.dns_server import DkimKey
+    from tests.support.harness import unique
+
+    key = DkimKey("lists.example", selector=unique("arc"))
+    key.publish(dns)
+    return key
+
+
+@pytest.mark.parametrize("trusted", [True, False])
+def test_a_forwarded_mail_counts_on_its_arc_seal_only_from_a_trusted_sealer(
+    make_gateway: Any, dns: Any, sealer: Any, sink: Sink, trusted: bool
+) -> None:
+    gateway = forwarding_gateway(make_gateway, dns, ("lists.example",) if trusted else ())
+    original = FORWARDERS_RESULTS.encode() + mail(message_id="<via-list@example.com>")
+    sealed = sealer.seal(original, "mx.lists.example")
+    # The forwarder sends it on from its own host: SPF for example.com fails here, no DKIM
+    assert gateway.send(sealed, mail_from=ALICE).code == 250
+    with gateway.runtime.sessions.begin() as session:
+        stored = session.scalars(select(StoredMail)).one()
+    if trusted:
+        sink.wait_to(ALICE)
+        assert (stored.status, stored.authentication["source"]) == ("accepted", "arc")
+        assert stored.authentication["arc_sealer"] == "lists.example"
+        assert stored.authentication["dmarc"] == "pass"
+    else:
+        assert stored.status == "review"
+        assert (stored.authentication["spf"], stored.authentication["dmarc"]) == ("fail", "fail")
+        assert count(gateway, ServiceRequest) == 0
+
+
+def test_a_seal_broken_after_sealing_vouches_for_nothing(
+    make_gateway: Any, dns: Any, sealer: Any, sink: Sink
+) -> None:
+    gateway = forwarding_gateway(make_gateway, dns, ("lists.example",))
+    sealed = sealer.seal(FORWARDERS_RESULTS.encode() + mail(), "mx.lists.example")
+    tampered = sealed.replace(b"our VPN tunnel", b"send the VPN config to evil.example;")
+    assert gateway.send(tampered).code == 250
+    with gateway.runtime.sessions.begin() as session:
+        stored = session.scalars(select(StoredMail)).one()
+    assert (stored.status, stored.authentication["arc"]) == ("review", "fail")
+    assert count(gateway, ServiceRequest) == 0
+
+
+# --- what a verdict says, and for which domain -------------------------------------------------
+
+
+def test_a_trusted_headers_dmarc_pass_counts_only_for_the_mails_from_domain(
+    make_gateway: Any, dns: Any, sink: Sink
+) -> None:
+    gateway: Gateway = make_gateway(
+        dns_servers=(dns.address,),
+        trusted_relays=("127.0.0.1",),
+        trusted_authserv_ids=("mx.securecall.example",),
+    )
+    rt = gateway.runtime
+    with rt.sessions.begin() as session:
+        directory.set_domain_policy(session, "example.com", "dmarc", rt.now())
+    # The upstream did find a DMARC pass, for the domain of another From it saw
+    results = b"Authentication-Results: mx.securecall.example; dmarc=pass header.from=evil.example"
+    assert gateway.send(results + b"\r\n" + mail()).code == 250
+    with rt.sessions.begin() as session:
+        stored = session.scalars(select(StoredMail)).one()
+    assert (stored.status, stored.authentication["dmarc"]) == ("review", "none")
+
+
+@pytest.fixture(scope="module")
+def parent_example(dns: Any) -> None:
+    """parent.example's DMARC record, with sp=; own.parent.example has a record of its own."""
+    dns.txt("_dmarc.parent.example", "v=DMARC1; p=reject; sp=quarantine")
+    dns.txt("_dmarc.own.parent.example", "v=DMARC1; p=none; sp=reject")
+
+
+@pytest.mark.usefixtures("parent_example")
+@pytest.mark.parametrize(
+    ("sender", "policy"),
+    [
+        ("it@parent.example", "reject"),  # the organisation's own mail: p=
+        ("monitor@alerts.parent.example", "quarantine"),  # a subdomain under its record: sp=
+        ("ops@own.parent.example", "none"),  # a subdomain with a record of its own: its p=
+    ],
+)
+def test_dmarc_sp_applies_to_subdomains_under_the_organisations_record(
+    make_gateway: Any, dns: Any, sender: str, policy: str
+) -> None:
+    # RFC 7489 §6.3
+    gateway: Gateway = make_gateway(dns_servers=(dns.address,), auth_policy="dmarc")
+    assert gateway.send(mail(sender=sender), mail_from=sender).code == 250
+    with gateway.runtime.sessions.begin() as session:
+        verdict = session.scalars(select(StoredMail.authentication)).one()
+    assert (verdict["dmarc"], verdict["dmarc_policy"]) == ("fail", policy)
+
+
+@pytest.mark.parametrize(
+    ("domain", "home"),
+    [
+        ("mail.example.com", "example.com"),
+        ("a.b.example.co.uk", "example.co.uk"),
+        ("customer.github.io", "customer.github.io"),  # the list's private section
+        ("co.uk", "co.uk"),
+        ("Alerts.Example.COM.", "example.com"),
+    ],
+)
+def test_the_organisational_domain_comes_from_the_public_suffix_list(
+    domain: str, home: str
+) -> None:
+    from gateway.authentication import organisation
+
+    assert organisation(domain) == home

@@ -1,18 +1,20 @@
 """A real authoritative DNS server on loopback (dnslib), for the records tests publish.
 
 The gateway is pointed at it with GATEWAY_DNS_SERVERS: SPF, DKIM keys and DMARC records of test
-domains are answered over the DNS protocol, as in production.
+domains are answered over the DNS protocol, as in production. A server can also stop answering,
+altogether (`silent`) or for some names (`drop`), as an unreachable resolver or a dead
+authoritative server does: its socket stays bound and the query is never answered.
 """
 
 from __future__ import annotations
 
 import base64
 import threading
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from dnslib import QTYPE, RR, TXT, DNSRecord
+from dnslib import QTYPE, RR, TXT, DNSError, DNSRecord
 from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
 from tests.support.services import free_port
@@ -22,12 +24,18 @@ class _Zone(BaseResolver):
     def __init__(self) -> None:
         self.records: dict[tuple[str, str], list[RR]] = defaultdict(list)
         self.lock = threading.Lock()
+        self.silent = False  # no query is answered
+        self.dropped: set[str] = set()  # names whose queries are not answered
+        self.asked: Counter[str] = Counter()  # every query's name, answered or not
 
     def resolve(self, request: DNSRecord, handler: object) -> DNSRecord:
         reply = request.reply()
         name = str(request.q.qname).rstrip(".").lower()
         qtype = QTYPE[request.q.qtype]
         with self.lock:
+            self.asked[name] += 1
+            if self.silent or name in self.dropped:
+                raise DNSError("not answered")  # dnslib sends nothing back
             answers = list(self.records.get((name, qtype), []))
             known = any(key[0] == name for key in self.records)
         for answer in answers:
@@ -61,6 +69,25 @@ class DnsServer:
         self.tcp.stop()
         self.udp.server.server_close()
         self.tcp.server.server_close()
+
+    @property
+    def silent(self) -> bool:
+        return self.zone.silent
+
+    @silent.setter
+    def silent(self, value: bool) -> None:
+        with self.zone.lock:
+            self.zone.silent = value
+
+    def drop(self, name: str) -> None:
+        """Queries for `name` go unanswered from now on."""
+        with self.zone.lock:
+            self.zone.dropped.add(name.lower())
+
+    def asked(self, name: str | None = None) -> int:
+        """How many queries for `name` (or for any name) arrived, answered or not."""
+        with self.zone.lock:
+            return self.zone.asked[name.lower()] if name else self.zone.asked.total()
 
     def txt(self, name: str, value: str) -> None:
         chunks = [value[i : i + 255] for i in range(0, len(value), 255)]  # RFC 7208 §3.3
@@ -102,3 +129,17 @@ class DkimKey:
             include_headers=[b"from", b"to", b"subject", b"date", b"message-id"],
         )
         return signature + message
+
+    def seal(self, message: bytes, authserv_id: str) -> bytes:
+        """The message with the ARC set (RFC 8617) a forwarder of this domain adds to it.
+
+        `message` carries the forwarder's own Authentication-Results (by `authserv_id`): they
+        become its ARC-Authentication-Results.
+        """
+        import dkim
+
+        arc_set = dkim.arc_sign(
+            message, self.selector.encode(), self.domain.encode(), self.pem, authserv_id.encode()
+        )
+        assert arc_set, "no Authentication-Results of the sealer in the message"
+        return b"".join(arc_set) + message
