@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import Message
@@ -40,6 +40,7 @@ MAX_DEPTH = 20
 MAX_HEADER_BYTES = 256 * 1024  # a header block larger than this is not parsed (quarantine)
 MAX_TNEF_BYTES = 20 * 1024 * 1024  # a winmail.dat larger than this is kept, not opened
 MAX_TNEF_FILES = 64  # files taken out of one winmail.dat
+Hint = Callable[[], str | None]  # the charset of the body, asked for only when needed
 _MSGID = re.compile(r"<([^<>\s]+)>")
 
 
@@ -203,6 +204,7 @@ def _unparsable(raw: bytes, why: str) -> ParsedMail:
 
 
 def _walk(message: Message, defects: list[str]) -> tuple[list[str], list[str], list[Attachment]]:
+    hint = partial(_body_charset, message)  # for file names in raw 8-bit bytes
     plains: list[str] = []
     htmls: list[str] = []
     attachments: list[Attachment] = []
@@ -213,7 +215,7 @@ def _walk(message: Message, defects: list[str]) -> tuple[list[str], list[str], l
             )
             break
         if _is_attachment(part):
-            attachment = _attachment(part, len(attachments) + 1, defects)
+            attachment = _attachment(part, len(attachments) + 1, defects, hint)
             attachments.append(attachment)
             if is_tnef(attachment.filename, attachment.content_type):
                 attachments += _tnef_files(attachment, defects)
@@ -245,7 +247,7 @@ def _is_attachment(part: Message) -> bool:
     return part.get_content_type() not in ("text/plain", "text/html") or bool(part.get_filename())
 
 
-def _attachment(part: Message, number: int, defects: list[str]) -> Attachment:
+def _attachment(part: Message, number: int, defects: list[str], hint: Hint) -> Attachment:
     content_type = part.get_content_type()
     if part.is_multipart() or content_type == "message/rfc822":
         inner = part.get_payload()
@@ -255,7 +257,7 @@ def _attachment(part: Message, number: int, defects: list[str]) -> Attachment:
         payload = part.get_payload(decode=True)
         data = payload if isinstance(payload, bytes) else b""
     return Attachment(
-        filename=_filename(part, content_type, number, defects),
+        filename=_filename(part, content_type, number, defects, hint),
         content_type=content_type,
         data=data,
     )
@@ -300,8 +302,8 @@ def _clean_name(name: str) -> str:
     return re.sub(r"[\x00-\x1f\x7f/\\]+", "_", name).strip(" .")
 
 
-def _filename(part: Message, content_type: str, number: int, defects: list[str]) -> str:
-    name = _clean_name(_file_param(part, defects))
+def _filename(part: Message, content_type: str, number: int, defects: list[str], hint: Hint) -> str:
+    name = _clean_name(_file_param(part, defects, hint))
     if name:
         return name[:255]
     if content_type == "message/rfc822":
@@ -309,19 +311,25 @@ def _filename(part: Message, content_type: str, number: int, defects: list[str])
     return f"attachment-{number}{mimetypes.guess_extension(content_type) or '.bin'}"
 
 
-def _file_param(part: Message, defects: list[str]) -> str:
+def _file_param(part: Message, defects: list[str], hint: Hint) -> str:
     """The file name as sent: RFC 2231 charset'language'text, RFC 2047 words or raw 8-bit bytes."""
-    value = part.get_param("filename", None, "content-disposition") or part.get_param("name")
+    value: str | tuple[str | None, str | None, str] | None = None
+    for header, param in (("content-disposition", "filename"), ("content-type", "name")):
+        raw = next((str(v) for k, v in part.raw_items() if k.lower() == header), "")
+        # Read raw bytes first: email would give parameters of such a header as U+FFFD.
+        probe = Message()
+        probe[header] = words.raw_text(raw, defects, hint, "file name")
+        value = probe.get_param(param, None, header) or None
+        if value:
+            break
     if not isinstance(value, tuple):
-        return words.decode_words(
-            str(value or ""), defects, partial(_body_charset, part), "file name"
-        )
+        return words.decode_words(str(value or ""), defects, hint, "file name")
     label, _language, text = value  # RFC 2231 §4: the %XX octets, as code points up to 255
     try:
-        raw = str(text).encode("latin-1", "surrogateescape")
-    except UnicodeEncodeError:
-        raw = str(text).encode("utf-8", "surrogateescape")
-    return charsets.noted(charsets.decode(raw, label or None), defects, "file name")
+        octets = str(text).encode("latin-1")
+    except UnicodeEncodeError:  # raw 8-bit bytes already read as text
+        return str(text)
+    return charsets.noted(charsets.decode(octets, label or None), defects, "file name")
 
 
 def _decode_text(part: Message, defects: list[str]) -> str:

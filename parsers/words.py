@@ -25,14 +25,7 @@ def decode_words(
     `hint` gives the body's charset, the likeliest one for header bytes that name none.
     """
     found: list[str] = [] if defects is None else defects
-    if any("\udc80" <= ch <= "\udcff" for ch in value):
-        raw = value.encode("utf-8", "surrogateescape")
-        try:
-            value = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            value = charsets.noted(
-                charsets.decode(raw, None, hint() if hint else None), found, what
-            )
+    value = raw_text(value, found, hint, what)
     pieces: list[str | tuple[str, bytes]] = []  # text as it is, or (charset label, octets)
     position = 0
     for word in _ENCODED_WORD.finditer(value):
@@ -56,11 +49,25 @@ def decode_words(
     )
 
 
+def raw_text(
+    value: str, defects: list[str] | None, hint: Callable[[], str | None] | None, what: str
+) -> str:
+    """A header value with its raw 8-bit bytes (surrogates, as email keeps them) read as text."""
+    if not any("\udc80" <= ch <= "\udcff" for ch in value):
+        return value
+    raw = value.encode("utf-8", "surrogateescape")
+    try:
+        return raw.decode("utf-8")  # RFC 6532 §3.2: 8-bit header text is UTF-8
+    except UnicodeDecodeError:
+        return charsets.noted(charsets.decode(raw, None, hint() if hint else None), defects, what)
+
+
 def _word_bytes(encoding: str, text: str) -> bytes | None:
     """The octets of one encoded word (RFC 2047 §4), None where they cannot be read."""
     try:
         if encoding in "bB":  # missing padding, as some clients send it, is added
-            return base64.b64decode(text + "=" * (-len(text) % 4))
+            text = re.sub(r"\s+", "", text)
+            return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
         quoted = text.encode("utf-8", "surrogateescape").replace(b"_", b" ")
         return re.sub(rb"=([0-9A-Fa-f]{2})", lambda m: bytes.fromhex(m.group(1).decode()), quoted)
     except (binascii.Error, ValueError):
