@@ -52,7 +52,7 @@ _ISO2022JP = frozenset({"iso2022_jp", "iso2022_jp_1", "iso2022_jp_2", "iso2022_j
 _MISLABELLED = dict.fromkeys(_ISO2022JP, ("cp932",))
 # ISO-2022-JP escape sequences (RFC 1468; ESC ( I: half-width katakana, as Windows writes them).
 _JIS_ESCAPE = re.compile(rb"\x1b(\$[@B]|\([BJI])")
-_DETECT_BYTES = 64 * 1024  # detection reads this much; the whole text is then decoded
+_DETECT_BYTES = 64 * 1024  # detection reads (and remembers) this much; all is then decoded
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -99,22 +99,21 @@ def _guess(data: bytes, label: str | None, declared: str | None, hint: str | Non
     if data.isascii():
         if _JIS_ESCAPE.search(data):  # RFC 1468 escape sequences: ISO-2022-JP, whatever said
             return _as(data, "iso2022_jp", f"{said}: read as iso-2022-jp (escape sequences)")
-        return Decoded(
-            data.decode("ascii"), "ascii", f"{said}: read as ascii" if declared else None
-        )
+        defect = f"{said}: read as ascii" if declared else None  # 7-bit: nothing to guess
+        return Decoded(data.decode("ascii"), "ascii", defect)
     bom = "utf-16" if data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) else None
-    for name in (bom, "utf-8", *_MISLABELLED.get(declared or "", ()), hint):
+    for name in (bom, "utf-8", *_MISLABELLED.get(declared or "", ())):
         text = _strict(data, name) if name and name != declared else None
         if name and text is not None:
             return Decoded(text, name, f"{said}: read as {name}")
     utf8 = data.decode("utf-8", errors="replace")
     if _mostly_valid(utf8):
         return Decoded(utf8, "utf-8", f"{said}: read as utf-8, invalid bytes replaced")
-    detected = _detect(data)
-    text = _strict(data, detected) if detected else None
-    if detected and text is not None:
-        return Decoded(text, detected, f"{said}: read as {detected} (guessed)")
-    return _as(data, declared or "cp1252", f"{said}: read as {declared or 'cp1252'} (guessed)")
+    text = _strict(data, hint) if hint and hint != declared else None
+    if hint and text is not None:
+        return Decoded(text, hint, f"{said}: read as {hint}")
+    chosen = _detect(data[:_DETECT_BYTES]) or declared or "cp1252"
+    return _as(data, chosen, f"{said}: read as {chosen} (guessed)")
 
 
 def _undeclared(label: str | None) -> str:
@@ -147,7 +146,7 @@ def _mostly_valid(utf8: str) -> bool:
     Text in a legacy 8-bit charset almost never forms valid multi-byte UTF-8 sequences.
     """
     broken = utf8.count("\ufffd")
-    valid = sum(1 for ch in utf8 if ord(ch) > 0x7F) - broken
+    valid = len(utf8) - len(utf8.encode("ascii", "ignore")) - broken
     return 0 < broken < valid
 
 
@@ -158,7 +157,7 @@ def _detect(data: bytes) -> str | None:
     On short Western text several single-byte charsets read without any mess (cp1250 turns
     "à" into "ŕ"); the one mail most often comes in is the one to take.
     """
-    results = from_bytes(data[:_DETECT_BYTES])
+    results = from_bytes(data)
     best = results.best()
     if best is None:
         return None

@@ -78,7 +78,8 @@ def _without_quoted_blocks(text: str) -> str:
             attributions.add(above)
     if not attributions:
         return text
-    kept = "\n".join(line for index, line in enumerate(lines) if index not in quoted | attributions)
+    dropped = quoted | attributions
+    kept = "\n".join(line for index, line in enumerate(lines) if index not in dropped)
     return re.sub(r"\n(?:[ \t]*\n){2,}", "\n\n", kept)
 
 
