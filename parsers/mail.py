@@ -317,10 +317,12 @@ def _file_param(part: Message, defects: list[str], hint: Hint) -> str:
     for header, param in (("content-disposition", "filename"), ("content-type", "name")):
         raw = next((str(v) for k, v in part.raw_items() if k.lower() == header), "")
         # Read raw bytes first: email would give parameters of such a header as U+FFFD.
+        found: list[str] = []
         probe = Message()
-        probe[header] = words.raw_text(raw, defects, hint, "file name")
+        probe[header] = words.raw_text(raw, found, hint, "file name")
         value = probe.get_param(param, None, header) or None
         if value:
+            defects += found
             break
     if not isinstance(value, tuple):
         return words.decode_words(str(value or ""), defects, hint, "file name")

@@ -10,8 +10,9 @@ from collections.abc import Callable
 from parsers import charsets
 
 # RFC 2047 §2 encoded word, "=?charset?B|Q?text?="; the charset may carry an RFC 2231 §5
-# language ("utf-8*de"). The text may hold the spaces broken clients leave, never a "?" (§2):
-# so that a header full of "=?" costs time in proportion to its length (Python's takes minutes).
+# language ("utf-8*de"). The text may hold the spaces broken clients leave, never a "?" (§2),
+# so that a header full of "=?" is read in one pass (email.header's pattern takes about a
+# minute on 240 kB of them).
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\r\n]*)\?=")
 
 
@@ -36,6 +37,7 @@ def decode_words(
         label = word.group(1).split("*", 1)[0].lower()  # RFC 2231 §5: "charset*language"
         last = pieces[-1] if pieces else ""
         if data is None:
+            found.append(f"{what}: an encoded word that cannot be read, kept as sent")
             pieces += [between, word.group(0)]
         elif isinstance(last, tuple) and last[0] == label and not between.strip(" \t\r\n"):
             # RFC 2047 §6.2: the space between two encoded words is not text; and a character

@@ -243,7 +243,11 @@ def test_backslashes_in_a_header_with_encoded_words_stay() -> None:
 
 
 def test_an_encoded_word_that_cannot_be_read_is_kept_as_sent() -> None:
-    assert decode_words("=?utf-8?b?@@@@@?= rest") == "=?utf-8?b?@@@@@?= rest"
+    found: list[str] = []
+    assert (
+        decode_words("=?utf-8?b?@@@@@?= rest", found, None, "subject") == "=?utf-8?b?@@@@@?= rest"
+    )
+    assert found == ["subject: an encoded word that cannot be read, kept as sent"]
 
 
 @pytest.mark.timeout(20)
