@@ -5,19 +5,19 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.errors import HeaderParseError
-from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
+from functools import partial
 from types import MappingProxyType
 
 import mailparser
 import nh3
 from tnefparse import TNEF
 
+from parsers import charsets, words
 from parsers.dsn import Report, read_report
 from parsers.markup import html_to_text
 
@@ -42,17 +42,9 @@ MAX_HEADER_BYTES = 256 * 1024  # a header block larger than this is not parsed (
 MAX_HEADER_LINE = 998  # RFC 5322 §2.1.1: a longer header line is a defect, never a refusal
 MAX_TNEF_BYTES = 20 * 1024 * 1024  # a winmail.dat larger than this is kept, not opened
 MAX_TNEF_FILES = 64  # files taken out of one winmail.dat
+Hint = Callable[[], str | None]  # the charset of the body, asked for only when needed
 _MSGID = re.compile(r"<([^<>\s]+)>")
 _LINE_END = re.compile(rb"\r\n|\r|\n")  # as the email package reads them
-# WHATWG: these labels are decoded as windows-1252, which is what senders mean by them.
-_CHARSET_ALIASES = {
-    "iso-8859-1": "cp1252",
-    "latin1": "cp1252",
-    "latin-1": "cp1252",
-    "us-ascii": "cp1252",
-    "ascii": "cp1252",
-    "windows-1252": "cp1252",
-}
 
 
 @dataclass(frozen=True)
@@ -123,7 +115,9 @@ def _parse(raw: bytes) -> ParsedMail:
     except Exception as exc:  # mail-parser's own guard for hostile nesting, and the unforeseen
         return _unparsable(raw, f"{type(exc).__name__}: {exc}")
     message: Message = parsed.message
-    defects = [_defect_text(d) for d in parsed.defects]
+    # mail-parser's own reading of the charsets is not the one kept (_decode_text): its
+    # CharsetDecodeDefect would report replacements the stored text does not have.
+    defects = [_defect_text(d) for d in parsed.defects if not _is_charset_defect(d)]
     defects += _long_header_lines(raw)
     plains, htmls, attachments = _walk(message, defects)
     # HTML from a customer is never shown as sent (R6.5): scripts, event handlers and
@@ -132,9 +126,13 @@ def _parse(raw: bytes) -> ParsedMail:
     # which html_to_text leaves out.
     joined = "\n".join(htmls)
     html = nh3.clean(joined, link_rel="noopener noreferrer nofollow") if htmls else None
-    text = "\n".join(plains) if plains else html_to_text(joined)
+    # An empty text/plain beside the HTML (some webmail and ticket tools send one) is no text:
+    # the HTML's is the mail's.
+    text = "\n".join(plains) if any(p.strip() for p in plains) else html_to_text(joined)
     text = text.replace("\r\n", "\n").replace("\r", "\n").strip()
     sender_name, sender = _first_address(parsed.from_)
+    sender_name = _display_name(message, sender, sender_name, defects)
+    defects += [d for d in _header_defects(message) if d not in defects]
     if not sender:
         defects.append("no sender address in From")
     return ParsedMail(
@@ -225,6 +223,7 @@ def _unparsable(raw: bytes, why: str) -> ParsedMail:
 
 
 def _walk(message: Message, defects: list[str]) -> tuple[list[str], list[str], list[Attachment]]:
+    hint = partial(_body_charset, message)  # for file names in raw 8-bit bytes
     plains: list[str] = []
     htmls: list[str] = []
     attachments: list[Attachment] = []
@@ -235,7 +234,7 @@ def _walk(message: Message, defects: list[str]) -> tuple[list[str], list[str], l
             )
             break
         if _is_attachment(part):
-            attachment = _attachment(part, len(attachments) + 1)
+            attachment = _attachment(part, len(attachments) + 1, defects, hint)
             attachments.append(attachment)
             if is_tnef(attachment.filename, attachment.content_type):
                 attachments += _tnef_files(attachment, defects)
@@ -267,7 +266,7 @@ def _is_attachment(part: Message) -> bool:
     return part.get_content_type() not in ("text/plain", "text/html") or bool(part.get_filename())
 
 
-def _attachment(part: Message, number: int) -> Attachment:
+def _attachment(part: Message, number: int, defects: list[str], hint: Hint) -> Attachment:
     content_type = part.get_content_type()
     if part.is_multipart() or content_type == "message/rfc822":
         inner = part.get_payload()
@@ -277,7 +276,9 @@ def _attachment(part: Message, number: int) -> Attachment:
         payload = part.get_payload(decode=True)
         data = payload if isinstance(payload, bytes) else b""
     return Attachment(
-        filename=_filename(part, content_type, number), content_type=content_type, data=data
+        filename=_filename(part, content_type, number, defects, hint),
+        content_type=content_type,
+        data=data,
     )
 
 
@@ -320,11 +321,8 @@ def _clean_name(name: str) -> str:
     return re.sub(r"[\x00-\x1f\x7f/\\]+", "_", name).strip(" .")
 
 
-def _filename(part: Message, content_type: str, number: int) -> str:
-    name = part.get_filename() or part.get_param("name") or ""
-    if isinstance(name, tuple):  # RFC 2231 value not decoded by get_param
-        name = name[2]
-    name = _clean_name(_decode_words(str(name)))
+def _filename(part: Message, content_type: str, number: int, defects: list[str], hint: Hint) -> str:
+    name = _clean_name(_file_param(part, defects, hint))
     if name:
         return name[:255]
     if content_type == "message/rfc822":
@@ -332,39 +330,81 @@ def _filename(part: Message, content_type: str, number: int) -> str:
     return f"attachment-{number}{mimetypes.guess_extension(content_type) or '.bin'}"
 
 
+def _file_param(part: Message, defects: list[str], hint: Hint) -> str:
+    """The file name as sent: RFC 2231 charset'language'text, RFC 2047 words or raw 8-bit bytes."""
+    value: str | tuple[str | None, str | None, str] | None = None
+    for header, param in (("content-disposition", "filename"), ("content-type", "name")):
+        raw = next((str(v) for k, v in part.raw_items() if k.lower() == header), "")
+        # Read raw bytes first: email would give parameters of such a header as U+FFFD.
+        found: list[str] = []
+        probe = Message()
+        probe[header] = words.raw_text(raw, found, hint, "file name")
+        value = probe.get_param(param, None, header) or None
+        if value:
+            defects += found
+            break
+    if not isinstance(value, tuple):
+        return words.decode_words(str(value or ""), defects, hint, "file name")
+    label, _language, text = value  # RFC 2231 §4: the %XX octets, as code points up to 255
+    try:
+        octets = str(text).encode("latin-1")
+    except UnicodeEncodeError:  # raw 8-bit bytes already read as text
+        return str(text)
+    return charsets.noted(charsets.decode(octets, label or None), defects, "file name")
+
+
 def _decode_text(part: Message, defects: list[str]) -> str:
     payload = part.get_payload(decode=True)
     data = payload if isinstance(payload, bytes) else b""
-    label = (part.get_content_charset() or "us-ascii").lower()
-    for charset in (_CHARSET_ALIASES.get(label, label), "utf-8"):
-        try:
-            return data.decode(charset)
-        except (LookupError, UnicodeDecodeError):
-            continue
-    defects.append(f"text part not in its declared charset {label!r}: read as windows-1252")
-    return data.decode("cp1252", errors="replace")
+    decoded = charsets.decode(data, part.get_content_charset())
+    return charsets.noted(decoded, defects, f"{part.get_content_type()} part")
 
 
-def _header(message: Message, name: str) -> str:
+def _header(message: Message, name: str, defects: list[str] | None = None) -> str:
     """The first `name` header, decoded; read raw so that 8-bit bytes are not lost on the way."""
     for key, value in message.raw_items():
         if key.lower() == name:
-            return _single_line(_decode_words(str(value)))
+            decoded = words.decode_words(str(value), defects, partial(_body_charset, message), name)
+            return _single_line(decoded)
     return ""
 
 
-def _decode_words(value: str) -> str:
-    """RFC 2047 encoded words to text; raw 8-bit header bytes are read as UTF-8, else as 1252."""
-    if any("\udc80" <= ch <= "\udcff" for ch in value):
-        raw = value.encode("utf-8", "surrogateescape")
-        try:
-            value = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            value = raw.decode("cp1252", errors="replace")
-    try:
-        return str(make_header(decode_header(value)))
-    except (LookupError, UnicodeError, ValueError, AssertionError, HeaderParseError):
-        return value
+def _header_defects(message: Message) -> list[str]:
+    """What reading the stored headers had to guess or replace."""
+    found: list[str] = []
+    for name in ("subject", *SIGNAL_HEADERS):
+        _header(message, name, found)
+    return list(dict.fromkeys(found))
+
+
+def _display_name(message: Message, sender: str, parsed: str, defects: list[str]) -> str:
+    """The sender's name, decoded here from the raw From header.
+
+    mail-parser leaves raw 8-bit bytes as surrogates and words in a charset it lacks (or one
+    that mislabels its bytes) undecoded; its own reading is kept only where the header is not
+    one that email.utils can split.
+    """
+    raw = next((str(v) for k, v in message.raw_items() if k.lower() == "from"), "")
+    hint = partial(_body_charset, message)
+    for name, addr in getaddresses([raw]):
+        if addr and addr.strip().lower() == sender:
+            return _single_line(words.decode_words(name, defects, hint, "from"))
+    return _single_line(words.decode_words(parsed, defects, hint, "from"))
+
+
+def _body_charset(message: Message) -> str | None:
+    """The charset of the first text part, declared or, without a declaration, as read."""
+    for count, (part, _depth) in enumerate(_parts(message, 0)):
+        if count >= MAX_PARTS:
+            break
+        if part.get_content_maintype() != "text" or _is_attachment(part):
+            continue
+        label = part.get_content_charset()
+        if charsets.codec(label):
+            return label
+        payload = part.get_payload(decode=True)
+        return charsets.decode(payload, None).charset if isinstance(payload, bytes) else None
+    return None
 
 
 def _single_line(value: str) -> str:
@@ -405,6 +445,11 @@ def _date(message: Message) -> datetime | None:
     if parsed is None:
         return None
     return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _is_charset_defect(defect: object) -> bool:
+    items = [str(i) for v in defect.values() for i in v] if isinstance(defect, Mapping) else []
+    return bool(items) and all(i.startswith("CharsetDecodeDefect") for i in items)
 
 
 def _defect_text(defect: object) -> str:
