@@ -38,6 +38,7 @@ SIGNAL_HEADERS = (
 )
 MAX_PARTS = 500  # a mail with more MIME parts than this is treated as hostile; the rest is a defect
 MAX_DEPTH = 20
+MAX_FIELD_BYTES = 8 * 1024  # one header field, unfolded: longer ones are cut for parsing
 MAX_HEADER_BYTES = 256 * 1024  # a header block larger than this is not parsed (quarantine)
 MAX_HEADER_LINE = 998  # RFC 5322 §2.1.1: a longer header line is a defect, never a refusal
 MAX_TNEF_BYTES = 20 * 1024 * 1024  # a winmail.dat larger than this is kept, not opened
@@ -110,15 +111,16 @@ def parse(raw: bytes) -> ParsedMail:
 def _parse(raw: bytes) -> ParsedMail:
     if _header_size(raw) > MAX_HEADER_BYTES:
         return _unparsable(raw, f"header block over {MAX_HEADER_BYTES} bytes")
+    bounded, cut = _bounded_fields(raw)
     try:
-        parsed = mailparser.parse_from_bytes(raw)
+        parsed = mailparser.parse_from_bytes(bounded)
     except Exception as exc:  # mail-parser's own guard for hostile nesting, and the unforeseen
         return _unparsable(raw, f"{type(exc).__name__}: {exc}")
     message: Message = parsed.message
     # mail-parser's own reading of the charsets is not the one kept (_decode_text): its
     # CharsetDecodeDefect would report replacements the stored text does not have.
     defects = [_defect_text(d) for d in parsed.defects if not _is_charset_defect(d)]
-    defects += _long_header_lines(raw)
+    defects += _long_header_lines(raw) + cut
     plains, htmls, attachments = _walk(message, defects)
     # HTML from a customer is never shown as sent (R6.5): scripts, event handlers and
     # javascript: links are gone from the stored copy. The raw mail keeps what arrived. The
@@ -162,6 +164,36 @@ def _header_size(raw: bytes) -> int:
     window = MAX_HEADER_BYTES + 4
     ends = [i for i in (raw.find(b"\r\n\r\n", 0, window), raw.find(b"\n\n", 0, window)) if i >= 0]
     return min(ends) if ends else len(raw)
+
+
+def _bounded_fields(raw: bytes) -> tuple[bytes, list[str]]:
+    """The mail with each long field of encoded words cut to MAX_FIELD_BYTES, for parsing; and
+    the defect.
+
+    The standard library's RFC 2047 decoder, which mail-parser runs on every header field, takes
+    time that grows with the square of a field full of unfinished encoded words: a 240 kB
+    subject took minutes. No real field of encoded words comes near the bound (a long References
+    field has none and is left whole); the stored mail keeps what arrived.
+    """
+    end = _header_size(raw)
+    if end <= MAX_FIELD_BYTES:
+        return raw, []
+    fields: list[bytes] = []
+    for line in raw[:end].splitlines(keepends=True):
+        if fields and line[:1] in (b" ", b"\t"):
+            fields[-1] += line  # a folded continuation belongs to the field above
+        else:
+            fields.append(line)
+    long = [len(field.rstrip(b"\r\n")) for field in fields if _too_long(field)]
+    if not long:
+        return raw, []
+    kept = (f[:MAX_FIELD_BYTES] + b"\r\n" if _too_long(f) else f for f in fields)
+    defect = f"{len(long)} header field(s) over {MAX_FIELD_BYTES} bytes cut (longest {max(long)})"
+    return b"".join(kept) + raw[end:], [defect]
+
+
+def _too_long(field: bytes) -> bool:
+    return len(field) > MAX_FIELD_BYTES and b"=?" in field
 
 
 def _long_header_lines(raw: bytes) -> list[str]:
