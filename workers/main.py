@@ -9,13 +9,17 @@ import logging
 
 import dramatiq
 
-from gateway.config import Settings
+from gateway.config import ConfigError, load
 from gateway.runtime import build
 from workers.actors import declare
 from workers.mailer import make_transport
 from workers.render import Renderer
 
-settings = Settings()
+try:
+    settings = load()
+except ConfigError as exc:
+    lines = (f"error: invalid configuration: {problem}" for problem in exc.problems)
+    raise SystemExit("\n".join(lines)) from None
 if not settings.broker_url:
     raise SystemExit("dramatiq workers need GATEWAY_BROKER_URL (amqp://… or redis://…)")
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
