@@ -26,10 +26,11 @@ from sqlalchemy import insert, select, text, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gateway import clock, store
-from gateway.config import Settings
-from gateway.ids import new_sr_id
-from gateway.runtime import build
+from gateway import clock
+from gateway.assembly import build
+from gateway.core.ids import new_sr_id
+from gateway.core.settings import Settings
+from gateway.storage import tables as store
 
 ADMIN = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 BATCH = 10_000

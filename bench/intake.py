@@ -317,7 +317,7 @@ def _drop_database(name: str) -> None:
 def _purge_rabbitmq() -> None:
     from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
-    from gateway.outbox import QUEUES
+    from gateway.outbound.outbox import QUEUES
 
     broker = RabbitmqBroker(url=RABBITMQ_URL)
     for queue in QUEUES:

@@ -8,36 +8,22 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from gateway.core.vocabulary import DeliveryStatus, State
+from gateway.core.vocabulary import StoredStatus as ReviewStatus
 
-class State(StrEnum):
-    """An SR's state (gateway/soc.py STATES)."""
-
-    open = "open"
-    waiting = "waiting"
-    resolved = "resolved"
-    closed = "closed"
-
-
-class ReviewStatus(StrEnum):
-    """What became of a stored mail that opened nothing."""
-
-    review = "review"
-    bounce = "bounce"
-    quarantined = "quarantined"
-    dismissed = "dismissed"
-    feedback = "feedback"
-    receipt = "receipt"
-
-
-class DeliveryStatus(StrEnum):
-    pending = "pending"
-    sending = "sending"
-    sent = "sent"
-    failed = "failed"
+__all__ = [
+    "ContactRole",
+    "DeliveryStatus",
+    "Language",
+    "Policy",
+    "ReviewStatus",
+    "StaffRole",
+    "State",
+]
 
 
 class Language(StrEnum):
-    """A contact's language (gateway/directory.py LANGUAGES)."""
+    """A contact's language (gateway/directory/contacts.py LANGUAGES)."""
 
     en = "en"
     de = "de"
@@ -45,7 +31,7 @@ class Language(StrEnum):
 
 
 class ContactRole(StrEnum):
-    """gateway/directory.py CONTACT_ROLES."""
+    """gateway/directory/contacts.py CONTACT_ROLES."""
 
     technical_contact = "technical_contact"
     account_manager = "account_manager"
@@ -54,7 +40,7 @@ class ContactRole(StrEnum):
 
 
 class StaffRole(StrEnum):
-    """gateway/directory.py STAFF_ROLES."""
+    """gateway/directory/staff.py STAFF_ROLES."""
 
     analyst = "analyst"
     team_leader = "team_leader"
@@ -62,7 +48,7 @@ class StaffRole(StrEnum):
 
 
 class Policy(StrEnum):
-    """What a sender domain's mail must prove (R6.4; gateway/authentication.py POLICIES)."""
+    """What a sender domain's mail must prove (R6.4; gateway/directory/domains.py POLICIES)."""
 
     dmarc = "dmarc"
     dkim_or_spf = "dkim_or_spf"

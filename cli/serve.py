@@ -13,11 +13,12 @@ from typing import Any
 
 import dramatiq
 
-from gateway import clock, db
-from gateway.imap import Poller
-from gateway.outbox import in_process, sweep
-from gateway.runtime import Runtime
-from gateway.smtp import Listener
+from gateway import clock
+from gateway.core.runtime import Runtime
+from gateway.edges.imap import Poller
+from gateway.edges.smtp import Listener
+from gateway.outbound.outbox import in_process, sweep
+from gateway.storage import db
 from workers.actors import declare
 from workers.mailer import Transport, make_transport
 from workers.render import Renderer

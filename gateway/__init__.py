@@ -1,1 +1,2 @@
-"""The gateway: storage, decisions, the SMTP and IMAP edges, the outbox and the clock."""
+"""The gateway, one package per stage: edges -> intake -> requests -> sla -> outbound ->
+directory -> storage -> core (README, Architecture)."""

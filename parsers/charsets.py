@@ -1,4 +1,4 @@
-"""Step 2 of intake, charsets: the bytes of a header or a body as text a person can read.
+"""Step 3, charsets: the bytes of a header or a body as text a person can read.
 
 A declared charset that decodes is used as declared. Otherwise, or without one: strict UTF-8,
 UTF-8 with a few broken bytes replaced, the charset charset-normalizer detects, Windows-1252.

@@ -1,4 +1,4 @@
-"""Step 2 of intake, machine reports: is a mail a bounce (RFC 3464 DSN or an MTA's own wording),
+"""Step 3, machine reports: is a mail a bounce (RFC 3464 DSN or an MTA's own wording),
 a feedback report (RFC 5965 ARF) or a read receipt (RFC 8098 MDN), and which recipients failed.
 
 Read from the `email.message.Message` while the mail is parsed; pure, and never raises.
@@ -16,6 +16,8 @@ from email.message import Message
 from email.utils import getaddresses
 
 from flufl.bounce import scan_message
+
+from parsers.wordings import ADDRESS, BOUNCE_SUBJECT, DAEMON, FAILED_LINES, SYSTEM_SENDER, WORDINGS
 
 # flufl.bounce logs every detector it runs at INFO, once per mail: noise in the gateway's log.
 logging.getLogger("flufl.bounce").setLevel(logging.WARNING)
@@ -51,63 +53,6 @@ REPORT_TYPES: dict[str, str] = {name.partition("/")[2]: name for name in REPORT_
 _PRECEDENCE = ("bounce", "feedback", "receipt")  # when one mail carries more than one kind
 # A report whose machine-readable part is missing is named by its kind (the first name of each).
 _KIND_NAMES = dict(reversed(REPORT_PARTS.values())) | {"report": "a multipart/report (RFC 6522)"}
-
-# Local parts (or a bare From word) that only mail systems send from (RFC 5321 §4.5.1, RFC 2142).
-_DAEMON = re.compile(r"^(?:mailer[-_]?daemon|mail[-_]daemon|postmaster|post_master)$", re.I)
-# Senders that read as a mail system, though people use some of them too: evidence, not proof.
-_SYSTEM_SENDER = re.compile(
-    r"^(?:mdaemon|mail[-_.]?(?:admin|administrator|delivery|system|gw)|sysadmin|"
-    r"system administrator|bounces?|smtp|mta|mail-?gateway)$|"
-    r"^(?:mail delivery (?:subsystem|system|service)|mail administrator|postmaster|"
-    r"system administrator|microsoft outlook|mail system)$",
-    re.I,
-)
-# Subjects MTAs give their bounces; anchored, so that "Re: …" or "Fwd: …" from a person is not one.
-_BOUNCE_SUBJECT = re.compile(
-    r"^\s*(?:\[bounce\]|undeliver(?:ed|able)\b|undelivered mail returned to sender|"
-    r"returned mail\b|mail delivery fail|delivery status notification|"
-    r"delivery (?:failure|failed|notification|report|problem)|failure notice|"
-    r"non[- ]?deliver(?:y|able)|mail system error|warning: could not send message|"
-    r"(?:mail|message) (?:could not be |not )?delivered\b|delayed mail|"
-    r"unzustellbar|nicht zustellbar|non remis|non distribuable|"
-    r"(?:rapport de )?non-remise|[ée]chec de (?:la )?remise)",
-    re.I,
-)
-# Sentences mail systems put into their bounces and people do not write: (who, wording).
-WORDINGS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (who, re.compile(wording, re.I))
-    for who, wording in (
-        ("Apache James", r"this is the james mail server|wasn'?t able to deliver your message"),
-        ("Sendmail", r"-{3,} ?transcript of session follows|the original message was received at"),
-        ("Postfix", r"this is the (?:mail system|postfix program) at host"),
-        ("Exim", r"this message was created automatically by mail delivery software"),
-        ("qmail", r"this is the qmail-send program at"),
-        (
-            "Microsoft Exchange",
-            r"delivery has failed to these recipients or groups|"
-            r"your message did not reach some or all of the intended recipients|"
-            r"your message to \S+ couldn'?t be delivered",
-        ),
-        ("Gmail", r"delivery to the following recipients? failed permanently"),
-        ("KDDI", r"your mail sent on\b[\s\S]{0,120}?\bcould not be\s+delivered to"),
-        ("fml", r"original mail as follows:|fml system error message|you are not a member of"),
-        ("mobile carrier", r"message could not be delivered to (?:the )?mobile|not a valid mobile"),
-        ("Lotus Domino", r"was not delivered to:\s"),
-        (
-            "a mail system",
-            r"could not be delivered to (?:one or more|the following) (?:recipients?|address)|"
-            r"delivery to the following recipients? (?:failed|has been delayed)",
-        ),
-    )
-)
-# Failed recipients in the wording of bounces flufl.bounce has no detector for.
-_FAILED_LINES: tuple[re.Pattern[str], ...] = (
-    re.compile(r"^\s*failed recipient\(s\):\s*\n((?:\s*\S+@\S+\s*\n)+)", re.I | re.M),  # James
-    re.compile(r"could not be\s+delivered to:?\s*\n((?:\s*<?\S+@[^\s>]+>?.*\n)+)", re.I),  # KDDI
-    re.compile(r"^\s*error:\s*<?([^\s<>@]+@[^\s<>]+?)>?\s", re.I | re.M),  # mobile carrier
-    re.compile(r"following recipient\(s\) could not be reached:\s+(\S+@\S+)", re.I),  # Exchange
-)
-_ADDRESS = re.compile(r"<?([^\s<>@\"]+@[a-z0-9.-]+\.[a-z]{2,})>?", re.I)
 
 
 def read_report(message: Message) -> Report | None:
@@ -184,7 +129,7 @@ def _with_payload(part: Message, payload: list[Message | str] | str) -> Message:
 
 def _declared(message: Message) -> str:
     """Why the mail is a bounce by its own header, or "" (RFC 5321 §4.5.5, Exim's header)."""
-    if _DAEMON.match(_sender(message)[0]):
+    if DAEMON.match(_sender(message)[0]):
         return "mail from a mailer daemon"
     if "x-failed-recipients" in message:
         return "mail from a mail system (X-Failed-Recipients)"
@@ -246,9 +191,9 @@ def _evidence(message: Message, text: str) -> tuple[list[str], list[str]]:
     says)."""
     local, name = _sender(message)
     said_by = []
-    if _SYSTEM_SENDER.match(local) or _SYSTEM_SENDER.match(name):
+    if SYSTEM_SENDER.match(local) or SYSTEM_SENDER.match(name):
         said_by.append("a mail system's sender")
-    if _BOUNCE_SUBJECT.match(_decoded(message.get("subject", ""))):
+    if BOUNCE_SUBJECT.match(_decoded(message.get("subject", ""))):
         said_by.append("a bounce's subject")
     if "x-mlserver" in message or "x-ml-server" in message:
         said_by.append("a list manager's header")  # fml and its kin answer a refused post
@@ -259,16 +204,16 @@ def _evidence(message: Message, text: str) -> tuple[list[str], list[str]]:
 def _worded_failures(text: str) -> tuple[str, ...]:
     """Failed recipients as the MTAs flufl.bounce has no detector for name them."""
     found: list[str] = []
-    for pattern in _FAILED_LINES:
+    for pattern in FAILED_LINES:
         for block in pattern.findall(text):
-            found += [m.lower() for m in _ADDRESS.findall(block)]
+            found += [m.lower() for m in ADDRESS.findall(block)]
     return tuple(dict.fromkeys(found))[:MAX_FAILED]
 
 
 def _addresses(values: frozenset[bytes]) -> tuple[str, ...]:
     """flufl.bounce's byte addresses, as text, lower-cased, sorted; what is no address dropped."""
     texts = {v.decode("ascii", "replace").strip().strip("<>").lower() for v in values}
-    return tuple(sorted(t for t in texts if _ADDRESS.fullmatch(t)))[:MAX_FAILED]
+    return tuple(sorted(t for t in texts if ADDRESS.fullmatch(t)))[:MAX_FAILED]
 
 
 def _own_parts(message: Message) -> Iterator[Message]:

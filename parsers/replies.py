@@ -1,4 +1,4 @@
-"""Step 5 of intake: the newest part of a reply, without quoted history or signature.
+"""Step 5: the newest part of a reply, without quoted history or signature.
 
 mail-parser-reply does it for EN, DE and FR; quoted ">" blocks under an attribution line
 (Thunderbird's bottom posting and inline answers) and Russian attributions are handled here.

@@ -1,4 +1,4 @@
-"""Step 2 of intake, header words: RFC 2047 encoded words and raw 8-bit bytes as text."""
+"""Step 3, header words: RFC 2047 encoded words and raw 8-bit bytes as text."""
 
 from __future__ import annotations
 

@@ -13,10 +13,10 @@ import psycopg
 import pytest
 from sqlalchemy import text
 
-from gateway.db import make_engine, migrate
-from gateway.models import Base
-from gateway.outbox import QUEUES
-from gateway.runtime import Runtime
+from gateway.core.runtime import Runtime
+from gateway.outbound.outbox import QUEUES
+from gateway.storage.db import make_engine, migrate
+from gateway.storage.models import Base
 from tests.support import services
 from tests.support.dovecot import Dovecot
 from tests.support.harness import Gateway, OffsetClock, settings_for

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from gateway.models import ServiceRequest, StoredMail
+from gateway.storage.models import ServiceRequest, StoredMail
 from tests.support.harness import Gateway, OffsetClock, count, eventually, mail, smtp_send, sr_id_of
 from tests.support.sink import Received, Sink
 

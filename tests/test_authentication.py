@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import select
 
 from gateway import directory
-from gateway.models import Message, ServiceRequest, StoredMail
-from gateway.runtime import Runtime
+from gateway.core.runtime import Runtime
+from gateway.storage.models import Message, ServiceRequest, StoredMail
 from tests.support.harness import Gateway, count, mail, sr_id_of
 from tests.support.sink import Sink
 
@@ -207,7 +207,7 @@ def test_from_a_mailbox_only_a_trusted_authserv_ids_verdict_counts(
 ) -> None:
     from imapclient import IMAPClient
 
-    from gateway.imap import parse_mailbox_url
+    from gateway.edges.imap import parse_mailbox_url
     from tests.support.harness import eventually, unique
 
     url = dovecot.add_user(unique("auth"))
@@ -376,6 +376,6 @@ def test_dmarc_sp_applies_to_subdomains_under_the_organisations_record(
 def test_the_organisational_domain_comes_from_the_public_suffix_list(
     domain: str, home: str
 ) -> None:
-    from gateway.authentication import organisation
+    from gateway.intake.authentication import organisation
 
     assert organisation(domain) == home

@@ -12,9 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.app import app
-from gateway import listings
-from gateway.models import Delivery, ServiceRequest, StoredMail
-from gateway.notices import addressable
+from gateway.intake import listings as held_listings
+from gateway.outbound.addresses import addressable
+from gateway.requests import listings as request_listings
+from gateway.storage.models import Delivery, ServiceRequest, StoredMail
 from parsers import dsn
 from parsers.mail import parse
 from parsers.signals import automatic_reason, bounce_reason
@@ -261,7 +262,7 @@ def open_sr(gateway: Gateway, sink: Sink, sender: str) -> tuple[str, str]:
 
 def messages_of(gateway: Gateway, sr_id: str) -> list[dict[str, Any]]:
     with gateway.runtime.sessions.begin() as session:
-        shown = listings.request(session, sr_id)
+        shown = request_listings.request(session, sr_id)
     assert shown is not None
     return list(shown["messages"])
 
@@ -314,7 +315,7 @@ def test_a_read_receipt_on_an_sr_is_held_for_review_and_not_added_to_it(
     assert len(messages_of(gateway, sr_id)) == 1
     assert count(gateway, Delivery) == before
     with gateway.runtime.sessions.begin() as session:
-        held = listings.held_mails(session)
+        held = held_listings.held_mails(session)
     assert [(h["id"], h["failed_recipients"]) for h in held] == [(stored.id, None)]
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from gateway.models import Delivery, ServiceRequest
+from gateway.storage.models import Delivery, ServiceRequest
 from tests.support.harness import (
     Gateway,
     Process,

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from gateway.models import Message
+from gateway.storage.models import Message
 from parsers import charsets
 from parsers.mail import ParsedMail, parse
 from parsers.words import decode_words

@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 
 from cli import choices
 from cli.app import app
-from gateway import directory, soc
+from gateway import directory
+from gateway.requests import commands
 from tests.support.harness import (
     Gateway,
     Process,
@@ -278,14 +279,14 @@ def test_an_unknown_filter_or_field_value_is_refused(
 def test_every_value_of_each_filter_is_accepted(gateway_cli: Any) -> None:
     for state in ("open", "waiting", "resolved", "closed", "OPEN"):
         assert gateway_cli("requests", "list", "--state", state) == "(none)\n"
-    for status in ("review", "bounce", "quarantined", "dismissed", "feedback", "receipt"):
+    for status in ("review", "bounce", "quarantined", "dismissed"):
         assert json.loads(gateway_cli("review", "list", "--status", status, "--json")) == []
     for status in ("pending", "sending", "sent", "failed"):
         assert json.loads(gateway_cli("deliveries", "list", "--status", status, "--json")) == []
 
 
 def test_the_choices_of_the_command_line_are_the_gateways_own() -> None:
-    assert tuple(choices.State) == soc.STATES
+    assert tuple(choices.State) == commands.STATES
     assert tuple(choices.Language) == directory.LANGUAGES
     assert tuple(choices.ContactRole) == directory.CONTACT_ROLES
     assert tuple(choices.StaffRole) == directory.STAFF_ROLES

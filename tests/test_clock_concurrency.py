@@ -9,9 +9,10 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from gateway.intake import RawMail, receive
-from gateway.models import Deadline, Delivery
-from gateway.runtime import build
+from gateway.assembly import build
+from gateway.intake.receipts import RawMail
+from gateway.intake.receive import receive
+from gateway.storage.models import Deadline, Delivery
 from tests.support.harness import (
     OffsetClock,
     Process,

@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.app import app
-from gateway.authentication import POLICIES
-from gateway.config import Policy, Settings
+from gateway.core.settings import Policy, Settings
+from gateway.directory import POLICIES
 from tests.support.harness import settings_env, settings_for
 
 

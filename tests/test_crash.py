@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from gateway.db import make_engine, make_sessions
-from gateway.models import Delivery
+from gateway.storage.db import make_engine, make_sessions
+from gateway.storage.models import Delivery
 from tests.support.harness import (
     Process,
     eventually,

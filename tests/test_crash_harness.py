@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from gateway.db import make_engine, make_sessions
-from gateway.models import ServiceRequest, StoredMail
+from gateway.storage.db import make_engine, make_sessions
+from gateway.storage.models import ServiceRequest, StoredMail
 from tests.support.harness import Process, mail, settings_env, settings_for, smtp_send
 from tests.support.services import free_port
 from tests.support.sink import Received, Sink

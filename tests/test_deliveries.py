@@ -11,13 +11,15 @@ from typing import Any
 from sqlalchemy import select, update
 
 from cli.serve import Services
-from gateway import notices, store
-from gateway.config import Settings
-from gateway.db import transaction
-from gateway.models import Delivery
-from gateway.outbox import ACTORS, BULK_QUEUE, MAIL_QUEUE, QUEUES, SOC_QUEUE
-from gateway.runtime import build
-from gateway.store import Claimed
+from gateway.assembly import build
+from gateway.core.settings import Settings
+from gateway.outbound import notices
+from gateway.outbound.contexts.requests import SenderUnregistered
+from gateway.outbound.outbox import ACTORS, BULK_QUEUE, MAIL_QUEUE, QUEUES, SOC_QUEUE
+from gateway.outbound.sending import Claimed, File
+from gateway.storage.db import transaction
+from gateway.storage.models import Delivery
+from gateway.storage.tables import DELIVERIES
 from tests.support.harness import Gateway, eventually, mail, populate, settings_for, smtp_send
 from tests.support.sink import Sink
 from workers.actors import declare
@@ -69,12 +71,12 @@ def test_a_delivery_that_keeps_getting_4xx_is_given_up_after_its_attempts(
     assert "gave up" in failed.last_error
 
 
-NOTICE = {
-    "soc_phone": "+1",
-    "soc_address": "soc@securecall.example",
-    "outside_hours": False,
-    "wanted_language": "en",
-}
+NOTICE = SenderUnregistered(
+    soc_phone="+1",
+    soc_address="soc@securecall.example",
+    outside_hours=False,
+    wanted_language="en",
+)
 
 
 def _delivery_without_enqueueing(
@@ -94,8 +96,8 @@ def _delivery_without_enqueueing(
         )
         if status == "sending":  # as a worker that was killed mid-send leaves it
             conn.execute(
-                update(store.DELIVERIES)
-                .where(store.DELIVERIES.c.id == delivery_id)
+                update(DELIVERIES)
+                .where(DELIVERIES.c.id == delivery_id)
                 .values(status="sending", claimed_at=rt.now() - timedelta(seconds=30))
             )
     return delivery_id
@@ -169,9 +171,9 @@ def test_attached_files_keep_their_bytes_and_never_add_a_header(tmp_path: Path) 
     settings = Settings(var_dir=tmp_path, secret_key="k")
     delivery = claimed("soc_answer", auto_submitted="")
     files = [
-        store.File("a\r\nBcc: victim@example.org\r\n.pdf", "application/pdf", b"%PDF-1.7\r\n"),
-        store.File("winmail.dat/Résumé.txt", "text/plain\r\nX-Evil: 1", "é\n".encode()),
-        store.File("forwarded", "message/rfc822", b"From: x@example.org\r\n\r\nhi\r\n"),
+        File("a\r\nBcc: victim@example.org\r\n.pdf", "application/pdf", b"%PDF-1.7\r\n"),
+        File("winmail.dat/Résumé.txt", "text/plain\r\nX-Evil: 1", "é\n".encode()),
+        File("forwarded", "message/rfc822", b"From: x@example.org\r\n\r\nhi\r\n"),
     ]
     flat = compose(delivery, Rendered("s", "t\n", None), settings, files).as_bytes()
     assert b"\nBcc:" not in flat

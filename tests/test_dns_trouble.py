@@ -15,9 +15,9 @@ from imapclient import IMAPClient
 from sqlalchemy import select
 
 from gateway import directory
-from gateway.authentication import Verdict
-from gateway.imap import PROCESSED_KEYWORD, parse_mailbox_url
-from gateway.models import Delivery, ServiceRequest, StoredMail
+from gateway.edges.imap import PROCESSED_KEYWORD, parse_mailbox_url
+from gateway.intake.authentication import Verdict
+from gateway.storage.models import Delivery, ServiceRequest, StoredMail
 from tests.support.dns_server import DkimKey, DnsServer
 from tests.support.harness import Gateway, count, eventually, mail, unique
 from tests.support.sink import Sink

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.app import app
-from gateway import listings
+from gateway.sla import listings
 from tests.support.harness import Gateway, OffsetClock, mail
 from tests.support.sink import Sink
 from tests.test_clock import ALICE, ANALYST, at, open_sr, soc_command

@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from gateway.models import AttachmentRow, Message, StoredMail
+from gateway.storage.models import AttachmentRow, Message, StoredMail
+from parsers.language import detect_language
 from parsers.mail import parse
 from parsers.replies import latest_reply
-from parsers.signals import automatic_reason, bounce_reason, detect_language, is_reply
+from parsers.signals import automatic_reason, bounce_reason, is_reply
 from tests.conftest import FIXTURES
 from tests.support.harness import Gateway
 

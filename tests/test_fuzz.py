@@ -10,10 +10,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from gateway.intake import RawMail, receive
-from gateway.models import StoredMail
-from gateway.outbox import Outbox, make_broker
-from gateway.runtime import build
+from gateway.assembly import build
+from gateway.intake.receipts import RawMail
+from gateway.intake.receive import receive
+from gateway.outbound.outbox import Outbox, make_broker
+from gateway.storage.models import StoredMail
 from parsers.mail import ParsedMail, parse
 from tests.support.harness import populate, settings_for
 

@@ -13,8 +13,10 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from cli.app import app
-from gateway.models import AttachmentRow, Message, ServiceRequest, StoredMail
-from parsers.mail import MAX_FIELD_BYTES, MAX_TNEF_FILES, parse
+from gateway.storage.models import AttachmentRow, Message, ServiceRequest, StoredMail
+from parsers.headers import MAX_FIELD_BYTES
+from parsers.mail import parse
+from parsers.parts import MAX_TNEF_FILES
 from tests.support import tnef
 from tests.support.harness import Gateway, failing, mail
 from tests.support.sink import Sink

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gateway.config import Settings
-from gateway.hours import PREMIUM, Calendar
-from gateway.service_levels import due_at, initial_response
+from gateway.core.hours import PREMIUM, Calendar
+from gateway.core.settings import Settings
+from gateway.sla.service_levels import due_at, initial_response
 
 BERLIN = Calendar("Europe/Berlin", "DE")
 NEW_YORK = Calendar("America/New_York", "US")

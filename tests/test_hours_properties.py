@@ -1,4 +1,4 @@
-"""Property-based tests of gateway.hours: working time on Standard and Premium calendars."""
+"""Property-based tests of gateway.core.hours: working time on Standard and Premium calendars."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.hours import PREMIUM, Calendar
+from gateway.core.hours import PREMIUM, Calendar
 
 BERLIN = Calendar("Europe/Berlin", "DE")
 LISBON = Calendar("Europe/Lisbon", "PT")
@@ -26,7 +26,7 @@ HOUR = timedelta(hours=1)
 WORKING_DAY = 8 * HOUR
 ZERO = timedelta(0)
 
-# An oracle independent of gateway.hours' own cached lookup: the holidays package itself.
+# An oracle independent of gateway.core.hours' own cached lookup: the holidays package itself.
 HOLIDAYS = {
     cal: holidays.country_holidays(cal.country, subdiv=cal.subdivision, years=YEARS)
     for cal in STANDARD

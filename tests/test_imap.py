@@ -11,8 +11,8 @@ from imapclient.exceptions import LoginError
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from gateway.imap import PROCESSED_KEYWORD, parse_mailbox_url
-from gateway.models import ImapState, ServiceRequest, StoredMail
+from gateway.edges.imap import PROCESSED_KEYWORD, parse_mailbox_url
+from gateway.storage.models import ImapState, ServiceRequest, StoredMail
 from tests.support.dovecot import Dovecot
 from tests.support.harness import count, eventually, failing, mail, unique
 from tests.support.sink import Sink

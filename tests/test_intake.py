@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from gateway import listings
-from gateway.models import ServiceRequest, StoredMail
+from gateway.intake import listings as held_listings
+from gateway.requests import listings as request_listings
+from gateway.storage.models import ServiceRequest, StoredMail
 from tests.support.harness import (
     Gateway,
     OffsetClock,
@@ -29,7 +30,7 @@ SOC_QUEUE = "soc-queue@securecall.example"
 
 def show(gateway: Gateway, sr_id: str) -> dict[str, Any]:
     with gateway.runtime.sessions.begin() as session:
-        shown = listings.request(session, sr_id)
+        shown = request_listings.request(session, sr_id)
     assert shown is not None
     return shown
 
@@ -247,7 +248,7 @@ def test_an_unregistered_sender_opens_nothing_and_gets_one_notice_a_day(
     assert "not registered" in notice.text
     assert count(gateway, ServiceRequest) == 0
     with gateway.runtime.sessions.begin() as session:
-        held = listings.held_mails(session)
+        held = held_listings.held_mails(session)
     assert [h["subject"] for h in held] == ["Hello 2", "Hello 1", "Hello 0"]
     assert all(h["reason"] == "an unregistered sender" for h in held)
     # A day later the sender may be told once more
@@ -448,7 +449,7 @@ def test_a_mail_that_breaks_processing_is_kept_in_quarantine_and_accepted(
     assert reply.code == 250  # accepted: the mail is kept, never lost
     assert count(gateway, ServiceRequest) == 0
     with gateway.runtime.sessions.begin() as session:
-        (kept,) = listings.held_mails(session, status="quarantined")
+        (kept,) = held_listings.held_mails(session, status="quarantined")
         assert "a rule no one foresaw" in kept["reason"]
         stored = session.get_one(StoredMail, kept["id"])
         assert stored.data.startswith(data.split(b"\r\n", 1)[0])

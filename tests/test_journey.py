@@ -1,11 +1,12 @@
 """One mail, end to end: SMTP in, a Service Request stored, the acknowledgement at the relay.
 
-The README's "follow one mail" walks the same path, file by file.
+The README's "Follow one mail" walks the same path, file by file; the steps below carry its
+numbers, and each module's docstring names its step with the same number.
 """
 
 from __future__ import annotations
 
-from gateway import listings
+from gateway.requests import listings
 from tests.support.harness import SR_ID, Gateway, eventually, mail
 from tests.support.sink import Sink
 
@@ -15,7 +16,7 @@ def test_a_mail_from_a_contact_opens_an_sr_and_is_acknowledged(
 ) -> None:
     # Given a registered contact of the demo customer
     message_id = "<vpn-1@example.com>"
-    # When she mails the support address over SMTP
+    # When she mails the support address over SMTP (steps 1 and 2: gateway/edges/smtp.py)
     reply = gateway.send(
         mail(
             subject="VPN tunnel to Frankfurt is down",
@@ -23,9 +24,13 @@ def test_a_mail_from_a_contact_opens_an_sr_and_is_acknowledged(
             message_id=message_id,
         )
     )
-    # Then the gateway answers 250 only once the mail is stored
+    # Then the gateway answers 250 only once the mail is parsed (3: parsers/mail.py), its sender
+    # checked (4: intake/receive.py), read and gathered (5: intake/reading.py), decided on
+    # (6: intake/triage.py), its SR opened (7: requests/opening.py) and its notices written
+    # (8: requests/notices.py, outbound/notices.py), all in one committed transaction
     assert reply.code == 250
-    # And the acknowledgement reaches the relay, threaded under her mail
+    # And the acknowledgement reaches the relay, threaded under her mail: enqueued after the
+    # commit (9: outbound/outbox.py), rendered, composed and sent by a worker (10: workers/)
     (ack,) = sink.wait_to("alice@example.com")
     assert ack.rcpt_tos == ("alice@example.com",)
     headers = ack.message
@@ -42,7 +47,8 @@ def test_a_mail_from_a_contact_opens_an_sr_and_is_acknowledged(
     assert f"keep {sr_id} in the subject" in text
     assert "covered by your support entitlement" in text
 
-    # And the SR is stored, Priority 3, with the message and the sent acknowledgement
+    # And the SR is stored, Priority 3, with the message and the sent acknowledgement (had a
+    # broker message been lost, the sweep would have sent it: 11, outbound/outbox.py)
     def stored() -> dict | None:
         with gateway.runtime.sessions.begin() as session:
             shown = listings.request(session, sr_id)

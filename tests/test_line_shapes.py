@@ -18,8 +18,8 @@ import pytest
 from imapclient import IMAPClient
 from sqlalchemy import select
 
-from gateway.imap import parse_mailbox_url
-from gateway.models import ServiceRequest, StoredMail
+from gateway.edges.imap import parse_mailbox_url
+from gateway.storage.models import ServiceRequest, StoredMail
 from parsers.mail import parse
 from tests.conftest import FIXTURES
 from tests.support.harness import INTAKE, Gateway, count, eventually, unique

@@ -10,8 +10,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
 
-from gateway.db import alembic_config, make_engine
-from gateway.models import Base
+from gateway.storage.db import alembic_config, make_engine
+from gateway.storage.models import Base
 
 
 @pytest.mark.parametrize("database", ["sqlite_url", "postgres_url"])

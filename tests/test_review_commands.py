@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.app import app
-from gateway.models import Delivery, ServiceRequest, StoredMail
+from gateway.storage.models import Delivery, ServiceRequest, StoredMail
 from tests.support.harness import Gateway, OffsetClock, count, mail, sr_id_of
 from tests.support.sink import Sink
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from gateway import listings
-from gateway.models import Deadline, Message, ServiceRequest
+from gateway.requests import listings
+from gateway.storage.models import Deadline, Message, ServiceRequest
 from tests.support.harness import Gateway, eventually, mail, sr_id_of
 from tests.support.sink import Received, Sink
 from tests.support.tnef import winmail

@@ -9,17 +9,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from gateway import db
-from gateway.db import make_engine, make_sessions, transaction
+from gateway.storage import sqlite
+from gateway.storage.db import make_engine, make_sessions, transaction
 
 ROW = b"x" * 6000  # two pages a row
 
 
 @pytest.fixture
 def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Engine:
-    monkeypatch.setattr(db, "CHECKPOINT_WAL_BYTES", 64 * 1024)
-    monkeypatch.setattr(db, "CHECKPOINT_PERIOD", 0.02)
-    monkeypatch.setattr(db, "RESTART_FRAMES", 300)
+    monkeypatch.setattr(sqlite, "CHECKPOINT_WAL_BYTES", 64 * 1024)
+    monkeypatch.setattr(sqlite, "CHECKPOINT_PERIOD", 0.02)
+    monkeypatch.setattr(sqlite, "RESTART_FRAMES", 300)
     engine = make_engine(f"sqlite:///{tmp_path / 'gateway.db'}")
     with engine.begin() as conn:
         conn.execute(text("CREATE TABLE blobs (id INTEGER PRIMARY KEY, b BLOB)"))

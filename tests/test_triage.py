@@ -6,7 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from gateway.triage import Action, Facts, Sender, Thread, decide
+from gateway.directory.queries import Sender
+from gateway.intake.triage import decide
+from gateway.requests.decision import Action, Facts, Thread
 from parsers.commands import read_commands
 from parsers.mail import parse
 from parsers.signals import PriorityRequest

@@ -1,4 +1,4 @@
-"""The Dramatiq actors `send_delivery*`: a Delivery id in, idempotent, 4xx retried with backoff."""
+"""Step 10: the Dramatiq actors `send_delivery*`: a Delivery id in, idempotent, 4xx retried."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from datetime import timedelta
 
 import dramatiq
 
-from gateway import store
-from gateway.db import transaction
-from gateway.outbox import ACTORS, PRIORITIES, QUEUES
-from gateway.runtime import Runtime
+from gateway.core.runtime import Runtime
+from gateway.core.vocabulary import DeliveryStatus
+from gateway.outbound import sending
+from gateway.outbound.outbox import ACTORS, PRIORITIES, QUEUES
+from gateway.storage.db import transaction
 from workers.mailer import PermanentFailure, TemporaryFailure, Transport, compose
 from workers.render import Renderer, RenderError
 
@@ -23,36 +24,38 @@ MAX_BACKOFF = timedelta(hours=1)
 def deliver(delivery_id: int, rt: Runtime, transport: Transport, renderer: Renderer) -> str:
     """Claim, render, compose, send, record. Returns the Delivery's new status, or `skipped`."""
     with transaction(rt.sessions, durable=False) as conn:
-        delivery = store.claim_delivery(conn, delivery_id, rt.now())
+        delivery = sending.claim_delivery(conn, delivery_id, rt.now())
     if delivery is None:
         return "skipped"  # already sent, failed, or being sent by someone else
     try:
         rendered = renderer.render(
             delivery.template, delivery.audience, delivery.language, delivery.context
         )
-        files: list[store.File] = []
+        files: list[sending.File] = []
         if delivery.context.get("files"):
             with transaction(rt.sessions, readonly=True) as conn:
-                files = store.files(conn, [int(i) for i in delivery.context["files"]])
+                files = sending.files(conn, [int(i) for i in delivery.context["files"]])
         message = compose(delivery, rendered, rt.settings, files)
         transport.send(message, rt.settings.gateway_address, [delivery.recipient])
     except (PermanentFailure, RenderError, ValueError) as exc:
-        return _finish(rt, delivery_id, "failed", f"{type(exc).__name__}: {exc}")
+        return _finish(rt, delivery_id, DeliveryStatus.failed, f"{type(exc).__name__}: {exc}")
     except Exception as exc:  # TemporaryFailure, or anything unforeseen: try again later
         if delivery.attempts >= rt.settings.send_attempts:
-            return _finish(rt, delivery_id, "failed", f"gave up after {delivery.attempts}: {exc}")
+            return _finish(
+                rt, delivery_id, DeliveryStatus.failed, f"gave up after {delivery.attempts}: {exc}"
+            )
         delay = _backoff(delivery.attempts, rt.settings.send_backoff)
         with transaction(rt.sessions, durable=False) as conn:
-            store.retry_delivery(conn, delivery_id, rt.now() + delay, f"{exc}")
+            sending.retry_delivery(conn, delivery_id, rt.now() + delay, f"{exc}")
         if not isinstance(exc, TemporaryFailure):
             log.exception("delivery %s: unexpected failure, will retry", delivery_id)
         raise dramatiq.Retry(str(exc), delay=int(delay.total_seconds() * 1000)) from exc
-    return _finish(rt, delivery_id, "sent")
+    return _finish(rt, delivery_id, DeliveryStatus.sent)
 
 
-def _finish(rt: Runtime, delivery_id: int, status: str, error: str = "") -> str:
+def _finish(rt: Runtime, delivery_id: int, status: DeliveryStatus, error: str = "") -> str:
     with transaction(rt.sessions, durable=False) as conn:
-        store.finish_delivery(conn, delivery_id, status, rt.now(), error)
+        sending.finish_delivery(conn, delivery_id, status, rt.now(), error)
     if error:
         log.warning("delivery %s %s: %s", delivery_id, status, error)
     return status

@@ -1,4 +1,4 @@
-"""Compose the MIME message of a Delivery and hand it to the transport (SMTP or a Maildir)."""
+"""Step 10, compose the MIME message of a Delivery and hand it to the transport (SMTP, Maildir)."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from gateway.config import Settings
-from gateway.store import Claimed, File
+from gateway.core.settings import Settings
+from gateway.outbound.sending import Claimed, File
 from workers.render import Rendered
 
 _UTF8 = charset.Charset("utf-8")

@@ -9,8 +9,8 @@ import logging
 
 import dramatiq
 
-from gateway.config import ConfigError, load
-from gateway.runtime import build
+from gateway.assembly import build
+from gateway.core.settings import ConfigError, load
 from workers.actors import declare
 from workers.mailer import make_transport
 from workers.render import Renderer

@@ -1,4 +1,4 @@
-"""Render a Delivery's templates (templates/mail/<template>_<audience>.<lang>.{txt,html}.j2).
+"""Step 10, render a Delivery's templates (templates/mail/<template>_<audience>.<lang>.*.j2).
 
 The text template sets `subject` with `{% set subject %}…{% endset %}`; the HTML template is
 autoescaped, so text from a customer can never become markup (R6.5).

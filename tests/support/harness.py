@@ -23,10 +23,11 @@ from pydantic import SecretStr
 from sqlalchemy import event, func, select
 
 from cli.serve import Services
-from gateway.config import Settings
-from gateway.imap import Poller
-from gateway.models import Delivery
-from gateway.runtime import Runtime, build
+from gateway.assembly import build
+from gateway.core.runtime import Runtime
+from gateway.core.settings import Settings
+from gateway.edges.imap import Poller
+from gateway.storage.models import Delivery
 from tests.support.services import free_port, port_open
 from tests.support.sink import Received
 
@@ -306,7 +307,8 @@ def unique(prefix: str = "t") -> str:
 
 def populate(rt: Runtime) -> None:
     """The directory the tests use: the demo customer, a second customer, SOC staff."""
-    from gateway import demo, directory
+    from gateway import directory
+    from gateway.directory import demo
 
     with rt.sessions.begin() as session:
         demo.load(session, rt.now())

@@ -1,0 +1,1 @@
+"""The ground floor: settings, the runtime every use-case is handed, identifiers, hours."""

@@ -1,0 +1,1 @@
+"""The edges: where mail comes in (the SMTP listener, the IMAP poller)."""

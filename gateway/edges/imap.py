@@ -1,0 +1,267 @@
+"""Step 1′, the IMAP edge: poll one mailbox, IDLE where offered (RFC 2177), polling otherwise.
+
+Messages are fetched with BODY.PEEK[] (no \\Seen set) and moved to the Processed folder (or
+flagged) only after `receive` committed them; a crash in between delivers the mail again, and
+intake's deduplication stores it once. A mail whose sender could not be checked for DNS trouble
+stays in the mailbox, untouched, for the next pass (R6.6). UIDVALIDITY is tracked (RFC 3501
+§2.3.1.1).
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError
+
+from gateway.core.runtime import Runtime
+from gateway.intake.receipts import RawMail, StorageError, TemporaryAuthenticationFailure
+from gateway.intake.receive import receive
+from gateway.storage.models import ImapState
+
+log = logging.getLogger(__name__)
+PROCESSED_KEYWORD = "$SecureCallProcessed"
+FETCH_BATCH = 25  # messages per FETCH: bounds memory with large mails
+
+
+@dataclass(frozen=True)
+class MailboxUrl:
+    """imap://user:password@host:port/FOLDER (STARTTLS when offered) or imaps://… (TLS)."""
+
+    host: str
+    port: int
+    username: str
+    password: str
+    folder: str
+    tls: str  # implicit | starttls | starttls-required | none
+
+    @property
+    def key(self) -> str:
+        return f"{self.username}@{self.host}:{self.port}/{self.folder}"
+
+
+def parse_mailbox_url(url: str) -> MailboxUrl:
+    parts = urlsplit(url)
+    if parts.scheme not in ("imap", "imaps") or not parts.hostname or not parts.username:
+        raise ValueError("GATEWAY_IMAP_URL must look like imap://user:password@host:port/INBOX")
+    starttls = parse_qs(parts.query).get("starttls", ["auto"])[0]
+    tls = (
+        "implicit"
+        if parts.scheme == "imaps"
+        else {"auto": "starttls", "require": "starttls-required", "no": "none"}.get(
+            starttls, "starttls"
+        )
+    )
+    return MailboxUrl(
+        host=parts.hostname,
+        port=parts.port or (993 if parts.scheme == "imaps" else 143),
+        username=unquote(parts.username),
+        password=unquote(parts.password or ""),
+        folder=unquote(parts.path.lstrip("/")) or "INBOX",
+        tls=tls,
+    )
+
+
+class Poller:
+    """One poller per mailbox. `run` loops until `stop` is set; it never dies on one message."""
+
+    def __init__(
+        self,
+        rt: Runtime,
+        url: str,
+        stop: threading.Event,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.rt = rt
+        self.mailbox = parse_mailbox_url(url)
+        self.stop = stop
+        self.ssl_context = ssl_context or ssl.create_default_context(
+            cafile=rt.settings.imap_ca_file or None
+        )
+        self.settings = rt.settings
+        self.processed = 0  # mails handed to receive and marked, since start
+        self.passes = 0  # looks at the mailbox that went through to the end, since start
+        self.failures = 0  # connections lost or refused, since start
+
+    def run(self) -> None:
+        delay = 1.0
+        while not self.stop.is_set():
+            try:
+                with self._connect() as client:
+                    delay = 1.0
+                    self._serve(client)
+            except (OSError, IMAPClientError, StorageError) as exc:
+                self.failures += 1
+                log.warning("IMAP %s: %s; reconnecting in %.0f s", self.mailbox.key, exc, delay)
+            except Exception:  # the edge: log and reconnect, never die
+                self.failures += 1
+                log.exception("IMAP %s: unexpected failure; reconnecting", self.mailbox.key)
+            if self.stop.wait(delay):
+                break
+            delay = min(delay * 2, 60.0)
+
+    def _connect(self) -> IMAPClient:
+        box = self.mailbox
+        client = IMAPClient(
+            box.host,
+            port=box.port,
+            ssl=box.tls == "implicit",
+            ssl_context=self.ssl_context,
+            timeout=60,
+        )
+        if box.tls.startswith("starttls"):
+            if b"STARTTLS" in client.capabilities():
+                client.starttls(self.ssl_context)
+            elif box.tls == "starttls-required":
+                raise IMAPClientError(f"{box.host} does not offer STARTTLS")
+        client.login(box.username, box.password)
+        return client
+
+    def _serve(self, client: IMAPClient) -> None:
+        box, settings = self.mailbox, self.settings
+        for folder in (settings.imap_processed_folder, settings.imap_quarantine_folder):
+            if settings.imap_mark == "move" and not client.folder_exists(folder):
+                client.create_folder(folder)
+        selected = client.select_folder(box.folder)
+        self._track_uidvalidity(int(selected[b"UIDVALIDITY"]))
+        idle = settings.imap_use_idle and b"IDLE" in client.capabilities()
+        log.info("IMAP %s: watching (%s)", box.key, "IDLE" if idle else "polling")
+        while not self.stop.is_set():
+            self.poll_once(client)
+            if idle:
+                self._idle(client)
+            elif self.stop.wait(settings.imap_poll_interval):
+                return
+
+    def poll_once(self, client: IMAPClient) -> int:
+        """Fetch, receive and mark every waiting message. Returns how many were handled."""
+        if self.settings.imap_mark == "move":
+            uids = client.search(["NOT", "DELETED"])
+        else:
+            uids = client.search(["NOT", "DELETED", "NOT", "KEYWORD", PROCESSED_KEYWORD])
+        handled = 0
+        for start in range(0, len(uids), FETCH_BATCH):
+            batch = uids[start : start + FETCH_BATCH]
+            fetched = client.fetch(batch, ["BODY.PEEK[]"])
+            done: dict[str, list[int]] = {"processed": [], "quarantine": []}
+            for uid in batch:
+                outcome = self._receive(uid, fetched.get(uid, {}).get(b"BODY[]"))
+                if outcome:
+                    done[outcome].append(uid)
+            self._mark(client, done["processed"], self.settings.imap_processed_folder)
+            self._mark(client, done["quarantine"], self.settings.imap_quarantine_folder)
+            handled += len(done["processed"]) + len(done["quarantine"])
+            self._record_last_uid(max(batch))
+        self.processed += handled
+        self.passes += 1
+        return handled
+
+    def _receive(self, uid: int, data: bytes | None) -> str | None:
+        if data is None:
+            return None  # expunged meanwhile
+        try:
+            receipt = receive(RawMail(data=bytes(data), source="imap"), self.rt)
+        except StorageError:
+            raise  # leave it in the mailbox; reconnect and try again later
+        except TemporaryAuthenticationFailure as exc:
+            log.warning("IMAP %s: uid %s left for the next pass: %s", self.mailbox.key, uid, exc)
+            return None
+        except Exception:
+            log.exception(
+                "IMAP %s: uid %s could not be received; moved aside", self.mailbox.key, uid
+            )
+            return "quarantine"
+        return "quarantine" if receipt.outcome == "quarantined" else "processed"
+
+    def _mark(self, client: IMAPClient, uids: list[int], folder: str) -> None:
+        """After the commit: move (RFC 6851) or copy-and-expunge, or set the keyword."""
+        if not uids:
+            return
+        if self.settings.imap_mark != "move":
+            client.add_flags(uids, [PROCESSED_KEYWORD])
+        elif b"MOVE" in client.capabilities():
+            client.move(uids, folder)
+        else:
+            client.copy(uids, folder)
+            client.delete_messages(uids)
+            if b"UIDPLUS" in client.capabilities():
+                client.uid_expunge(uids)
+            else:
+                client.expunge()
+
+    def _idle(self, client: IMAPClient) -> None:
+        """Wait in IDLE until the server reports a change, the stop flag, or the re-IDLE time."""
+        # Mail that arrived since the last command is announced to NOOP, but not to a new IDLE
+        # (Dovecot tells an idling client only at its next periodic check).
+        if _announces_mail(client.noop()[1]):
+            return
+        client.idle()
+        try:
+            until = time.monotonic() + self.settings.imap_idle_timeout
+            while not self.stop.is_set() and time.monotonic() < until:
+                responses = client.idle_check(timeout=1.0)
+                if _announces_mail(responses):
+                    return
+                if not responses and _closed_by_server(client.socket()):
+                    raise OSError("the server closed the connection")
+        finally:
+            client.idle_done()
+
+    def _record_last_uid(self, uid: int) -> None:
+        with self.rt.sessions.begin() as session:
+            state = session.get(ImapState, self.mailbox.key)
+            if state is not None and uid > state.last_uid:
+                state.last_uid, state.updated_at = uid, self.rt.now()
+
+    def _track_uidvalidity(self, uidvalidity: int) -> None:
+        with self.rt.sessions.begin() as session:
+            state = session.get(ImapState, self.mailbox.key)
+            if state is None:
+                session.add(
+                    ImapState(
+                        mailbox=self.mailbox.key,
+                        uidvalidity=uidvalidity,
+                        last_uid=0,
+                        updated_at=self.rt.now(),
+                    )
+                )
+            elif state.uidvalidity != uidvalidity:
+                # UIDs of the old validity mean nothing now; every waiting message is read
+                # again, and deduplication keeps what was already stored from being stored twice.
+                log.warning(
+                    "IMAP %s: UIDVALIDITY changed %s -> %s",
+                    self.mailbox.key,
+                    state.uidvalidity,
+                    uidvalidity,
+                )
+                state.uidvalidity, state.last_uid, state.updated_at = uidvalidity, 0, self.rt.now()
+
+
+def _closed_by_server(sock: socket.socket) -> bool:
+    """Whether the server has closed the connection: readable, and at the end of the stream.
+
+    imapclient's `idle_check` treats an end of stream as "no responses", so a server that went
+    away would only be noticed when IDLE is renewed. The raw socket is peeked at (also under
+    TLS, where the encrypted bytes are looked at and none are taken).
+    """
+    readable, _, _ = select.select([sock], [], [], 0)
+    if not readable:
+        return False
+    try:
+        return socket.socket.recv(sock, 1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
+def _announces_mail(responses: Iterable[tuple[object, ...]]) -> bool:
+    return any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses)

@@ -1,0 +1,179 @@
+"""Steps 1 and 2, the SMTP edge: an aiosmtpd handler; 250 after the commit, 451 when it may pass.
+
+RCPT is accepted only for the intake addresses (550 otherwise); aiosmtpd refuses a mail over the
+size limit with 552, already at MAIL FROM when the client declares SIZE (RFC 1870). A failure
+that may pass (storage, DNS during sender authentication) answers 451, so that the sender retries
+(R6.6); no mail is refused for the length of its lines or the shape of its line ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict, deque
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from gateway.core.runtime import Runtime
+from gateway.core.settings import Settings
+from gateway.intake.receipts import RawMail, StorageError, TemporaryAuthenticationFailure
+from gateway.intake.receive import receive
+
+log = logging.getLogger(__name__)
+
+
+class IntakeHandler:
+    """aiosmtpd handler: `handle_RCPT` checks the address, `handle_DATA` stores the mail."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.addresses = rt.settings.accepted_addresses
+        self.rate = SenderRate(rt.settings.smtp_sender_rate, window=60.0)
+        self.executor = ThreadPoolExecutor(rt.settings.smtp_workers, thread_name_prefix="intake")
+
+    async def handle_MAIL(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
+        """R6.1: a sender over its rate is asked to come back later (451), never refused."""
+        peer = session.peer[0] if isinstance(session.peer, tuple) else ""
+        wait = self.rate.admit(address.lower() or f"<>@{peer}")
+        if wait:
+            return f"451 4.7.1 Too many messages from {address or '<>'}; try again in {wait} s"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 OK"
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        if address.lower() not in self.addresses:
+            return "550 5.1.1 No such mailbox here"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        content = envelope.original_content or b""
+        if isinstance(content, str):
+            content = content.encode("utf-8", "surrogateescape")
+        peer = session.peer[0] if isinstance(session.peer, tuple) else None
+        raw = RawMail(
+            data=content,
+            source="smtp",
+            mail_from=envelope.mail_from or "",
+            rcpt_tos=tuple(envelope.rcpt_tos),
+            peer=peer,
+            helo=session.host_name,
+        )
+        loop = asyncio.get_running_loop()
+        try:
+            receipt = await loop.run_in_executor(self.executor, receive, raw, self.rt)
+        except TemporaryAuthenticationFailure:
+            # RFC 7208 §8.6, RFC 6376 §6.1.2: a DNS failure is a reason to defer, not to refuse
+            return "451 4.7.0 Temporary authentication failure (DNS); try again later"
+        except StorageError:
+            return "451 4.3.0 Temporary storage failure, please try again later"
+        except Exception:  # an edge: log with what we know, make the sender retry
+            log.exception("unexpected failure storing mail from %s", envelope.mail_from)
+            return "451 4.3.0 Temporary failure, please try again later"
+        return f"250 2.0.0 OK: stored as {receipt.stored_id}"
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True)
+
+
+class SenderRate:
+    """A sliding window of accepted mails per sender, in this listener's memory."""
+
+    MAX_SENDERS = 100_000  # the oldest senders are forgotten beyond this
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.limit, self.window = limit, window
+        self.seen: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def admit(self, sender: str) -> int:
+        """0 if `sender` may send now (and it is counted), else the seconds to wait."""
+        now = time.monotonic()
+        times = self.seen.pop(sender, None) or deque()
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        self.seen[sender] = times
+        if len(self.seen) > self.MAX_SENDERS:
+            self.seen.popitem(last=False)
+        if len(times) >= self.limit:
+            return max(1, int(times[0] + self.window - now) + 1)
+        times.append(now)
+        return 0
+
+
+class IntakeSMTP(SMTP):  # type: ignore[misc]
+    """aiosmtpd's SMTP, reading DATA lines of any length up to the message size limit (R6.6).
+
+    aiosmtpd refuses a DATA line over 1,000 bytes (RFC 5321 §4.5.3.1.6) with a permanent 500,
+    which the sending MTA turns into a bounce; real mail has such lines (JSON notifications, long
+    headers, HTML on one line, unwrapped base64) and MTAs such as Postfix accept them. The reader
+    is therefore allowed lines up to the size limit. Command lines stay limited: aiosmtpd checks
+    each against `command_size_limit` after reading it (500 beyond; the reader holds at most what
+    it may hold of a DATA line meanwhile). Lines are what SMTP calls lines, ended by CRLF (RFC
+    5321 §2.3.8): a bare CR or LF is content, kept as sent; the end of DATA is CRLF.CRLF only (no
+    "SMTP smuggling" with <LF>.<LF>), and a dot is unstuffed only at the start of a CRLF line
+    (§4.5.2).
+    """
+
+    def __init__(self, handler: Any, *, data_size_limit: int, **kwargs: Any) -> None:
+        # Read by SMTP.__init__ for the StreamReader's limit, and by smtp_DATA for each line.
+        self.line_length_limit = max(data_size_limit, SMTP.line_length_limit)
+        super().__init__(handler, data_size_limit=data_size_limit, **kwargs)
+
+    async def push(self, status: str | bytes) -> None:
+        # A DATA line beyond the reader's limit is longer than the message size limit: the mail
+        # is too big, and RFC 1870 §6 asks for 552 whatever the shape of its lines.
+        if isinstance(status, str) and status.startswith("500 Line too long"):
+            status = "552 Error: Too much mail data"
+        await super().push(status)
+
+
+def smtp_options(settings: Settings) -> dict[str, Any]:
+    """How each SMTP session of the listener behaves (aiosmtpd's `SMTP` keyword arguments)."""
+    return {
+        "data_size_limit": settings.max_message_size,
+        "decode_data": False,
+        "enable_SMTPUTF8": True,
+        "ident": "SecureCall gateway",
+        "timeout": 300,
+    }
+
+
+class Listener(Controller):  # type: ignore[misc]
+    """The listener on its own thread and event loop (aiosmtpd's Controller)."""
+
+    def __init__(self, rt: Runtime, **kwargs: Any) -> None:
+        self.intake = IntakeHandler(rt)
+        settings = rt.settings
+        super().__init__(
+            self.intake,
+            hostname=settings.smtp_host,
+            port=settings.smtp_port,
+            **smtp_options(settings),
+            **kwargs,
+        )
+
+    def factory(self) -> IntakeSMTP:
+        return IntakeSMTP(self.handler, **self.SMTP_kwargs)
+
+    def stop(self, no_assert: bool = False) -> None:
+        super().stop(no_assert=no_assert)
+        self.intake.close()

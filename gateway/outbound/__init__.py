@@ -1,0 +1,1 @@
+"""Outbound, the transport stage: notices written as Deliveries, and the outbox."""

@@ -1,0 +1,32 @@
+"""The base of every mail context, and the parts many share."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+class WrongContext(TypeError):
+    """A Delivery was given a context that is not its template's."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Context:
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AboutRequest(Context):
+    sr_id: str
+    title: str
+    priority: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class InLanguage(Context):
+    """A customer-facing mail (R1.11): in English outside Business Hours – Standard, with a line
+    in the customer's language saying why."""
+
+    outside_hours: bool
+    wanted_language: str

@@ -1,0 +1,99 @@
+"""Steps 9 and 11, the queue contract: actors and queues, the broker, Delivery ids enqueued after
+the commit, and the sweep.
+
+The database is the truth and the broker only carries ids: a lost message delays a mail (the
+sweep enqueues it again) and never loses it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+import dramatiq
+from dramatiq.brokers.stub import StubBroker
+
+from gateway.core.runtime import Sessions
+from gateway.outbound.sending import release_stale_sending, take_due_deliveries
+from gateway.storage.db import transaction
+
+log = logging.getLogger(__name__)
+
+SEND_DELIVERY = "send_delivery"  # actor: render, compose and send one Delivery
+MAIL_QUEUE = "mail"  # to customers (acknowledgements, answers, notices) and alerts to the SOC
+SOC_QUEUE = "soc"  # the SOC's copy of each new SR and customer reply
+BULK_QUEUE = "bulk"  # bulletins, so that a large one never delays an acknowledgement
+QUEUES = (MAIL_QUEUE, SOC_QUEUE, BULK_QUEUE)
+# One actor per queue, all sending a Delivery; a worker with messages of several waiting takes
+# the lowest priority first: when mail comes in faster than it can all go out, the customer's
+# acknowledgement and the SOC's alerts go before the SOC's copies, and bulletins go last.
+ACTORS = {
+    MAIL_QUEUE: SEND_DELIVERY,
+    SOC_QUEUE: f"{SEND_DELIVERY}_soc",
+    BULK_QUEUE: f"{SEND_DELIVERY}_bulk",
+}
+PRIORITIES = {MAIL_QUEUE: 0, SOC_QUEUE: 10, BULK_QUEUE: 20}
+
+
+def make_broker(url: str) -> dramatiq.Broker:
+    """In-process when `url` is empty, else RabbitMQ (amqp://) or Redis (redis://)."""
+    broker: dramatiq.Broker
+    if not url:
+        broker = StubBroker()
+    elif url.startswith(("amqp://", "amqps://")):
+        from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+        broker = RabbitmqBroker(url=url, confirm_delivery=True)
+    elif url.startswith(("redis://", "rediss://", "unix://")):
+        from dramatiq.brokers.redis import RedisBroker
+
+        broker = RedisBroker(url=url)
+    else:
+        raise ValueError(f"GATEWAY_BROKER_URL must be empty, amqp://… or redis://…, not {url!r}")
+    for queue in QUEUES:
+        broker.declare_queue(queue)
+    return broker
+
+
+def in_process(broker: dramatiq.Broker) -> bool:
+    return isinstance(broker, StubBroker)
+
+
+class Outbox:
+    """Hands Delivery ids to the broker. Failures are logged, never raised: the sweep retries."""
+
+    def __init__(self, broker: dramatiq.Broker) -> None:
+        self.broker = broker
+
+    def enqueue(self, deliveries: Iterable[tuple[int, str]]) -> int:
+        sent = 0
+        for delivery_id, queue in deliveries:
+            message = dramatiq.Message(
+                queue_name=queue,
+                actor_name=ACTORS.get(queue, SEND_DELIVERY),
+                args=(delivery_id,),
+                kwargs={},
+                options={},
+            )
+            try:
+                self.broker.enqueue(message)
+                sent += 1
+            except Exception:  # broker down: the Delivery stays pending for the sweep
+                log.warning(
+                    "could not enqueue delivery %s; the sweep will", delivery_id, exc_info=True
+                )
+                break
+        return sent
+
+
+def sweep(
+    sessions: Sessions, outbox: Outbox, now: datetime, *, requeue_after: float, stale_after: float
+) -> int:
+    """Enqueue Deliveries left pending, and release those a lost worker left sending."""
+    with transaction(sessions, durable=False) as conn:  # marks only: losing one repeats work
+        released = release_stale_sending(conn, now - timedelta(seconds=stale_after))
+        due = take_due_deliveries(conn, now, timedelta(seconds=requeue_after))
+    if released:
+        log.warning("released %d deliveries left in sending", released)
+    return outbox.enqueue(due)

@@ -1,0 +1,138 @@
+"""The workers' side of the outbox: claim a Delivery, record how it went, take back those a lost
+worker left, and find those a lost broker message left waiting."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, or_, select, update
+
+from gateway.core.vocabulary import DeliveryStatus
+from gateway.storage.tables import ATTACHMENTS, DELIVERIES
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A Delivery a worker has claimed: everything needed to render, compose and send it."""
+
+    id: int
+    template: str
+    audience: str
+    language: str
+    recipient: str
+    context: dict[str, Any]
+    message_id: str
+    in_reply_to: str | None
+    references: str
+    auto_submitted: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class File:
+    """A stored attachment, to go out with a Delivery."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+
+_CLAIMED = (
+    DELIVERIES.c.id,
+    DELIVERIES.c.template,
+    DELIVERIES.c.audience,
+    DELIVERIES.c.language,
+    DELIVERIES.c.recipient,
+    DELIVERIES.c.context,
+    DELIVERIES.c.message_id,
+    DELIVERIES.c.in_reply_to,
+    DELIVERIES.c.references,
+    DELIVERIES.c.auto_submitted,
+    DELIVERIES.c.attempts,
+)
+_CLAIM = (
+    update(DELIVERIES)
+    .where(DELIVERIES.c.id == bindparam("delivery_id"), DELIVERIES.c.status == "pending")
+    .values(status="sending", claimed_at=bindparam("now"), attempts=DELIVERIES.c.attempts + 1)
+    .returning(*_CLAIMED)
+)
+_FINISH = (
+    update(DELIVERIES)
+    .where(DELIVERIES.c.id == bindparam("delivery_id"), DELIVERIES.c.status == "sending")
+    .values(status=bindparam("status"), sent_at=bindparam("sent_at"), last_error=bindparam("error"))
+)
+
+
+def claim_delivery(conn: Connection, delivery_id: int, now: datetime) -> Claimed | None:
+    """pending -> sending, atomically; None if another worker has it or it is done."""
+    row = conn.execute(_CLAIM, {"delivery_id": delivery_id, "now": now}).first()
+    return Claimed(*row) if row is not None else None
+
+
+def finish_delivery(
+    conn: Connection, delivery_id: int, status: DeliveryStatus, now: datetime, error: str = ""
+) -> None:
+    conn.execute(
+        _FINISH,
+        {
+            "delivery_id": delivery_id,
+            "status": status,
+            "sent_at": now if status == DeliveryStatus.sent else None,
+            "error": error[:2000],
+        },
+    )
+
+
+def retry_delivery(conn: Connection, delivery_id: int, at: datetime, error: str) -> None:
+    conn.execute(
+        update(DELIVERIES)
+        .where(DELIVERIES.c.id == delivery_id, DELIVERIES.c.status == "sending")
+        .values(status="pending", next_attempt_at=at, enqueued_at=at, last_error=error[:2000])
+    )
+
+
+def release_stale_sending(conn: Connection, before: datetime) -> int:
+    """Deliveries a killed worker left in `sending` go back to `pending`, to be enqueued at once."""
+    result = conn.execute(
+        update(DELIVERIES)
+        .where(DELIVERIES.c.status == "sending", DELIVERIES.c.claimed_at < before)
+        .values(
+            status="pending",
+            enqueued_at=None,
+            last_error="released: a worker lost it while sending",
+        )
+    )
+    return int(result.rowcount or 0)
+
+
+def take_due_deliveries(
+    conn: Connection, now: datetime, requeue_after: timedelta, limit: int = 500
+) -> list[tuple[int, str]]:
+    """Pending Deliveries whose turn came and that no one enqueued lately; marks them enqueued."""
+    rows = conn.execute(
+        select(DELIVERIES.c.id, DELIVERIES.c.queue)
+        .where(
+            DELIVERIES.c.status == "pending",
+            DELIVERIES.c.next_attempt_at <= now,
+            or_(
+                DELIVERIES.c.enqueued_at.is_(None), DELIVERIES.c.enqueued_at <= now - requeue_after
+            ),
+        )
+        .order_by(DELIVERIES.c.next_attempt_at)
+        .limit(limit)
+    ).all()
+    ids = [row.id for row in rows]
+    if ids:
+        conn.execute(update(DELIVERIES).where(DELIVERIES.c.id.in_(ids)).values(enqueued_at=now))
+    return [(row.id, row.queue) for row in rows]
+
+
+def files(conn: Connection, ids: list[int]) -> list[File]:
+    rows = conn.execute(
+        select(ATTACHMENTS.c.filename, ATTACHMENTS.c.content_type, ATTACHMENTS.c.data)
+        .where(ATTACHMENTS.c.id.in_(ids))
+        .order_by(ATTACHMENTS.c.id)
+    )
+    return [File(name, kind, bytes(data)) for name, kind, data in rows]

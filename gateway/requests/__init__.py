@@ -1,0 +1,1 @@
+"""Service Requests, the prepare stage: open and update SRs, the SOC side, entitlements."""

@@ -1,0 +1,165 @@
+"""The statements of the SRs: one opened, a message added with its files, an SR changed, and
+the customer's contacts on it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from gateway.core.ids import new_sr_id
+from gateway.core.vocabulary import State
+from gateway.directory.queries import Person
+from gateway.outbound.queries import add_thread_ref
+from gateway.storage.tables import (
+    ATTACHMENTS,
+    CONTACTS,
+    MESSAGES,
+    REQUESTS,
+    insert_ignore,
+)
+from parsers.mail import ParsedMail
+
+
+@dataclass(frozen=True)
+class NewRequest:
+    """An SR as it is opened (service_requests); its SR ID is drawn by `add_request`."""
+
+    customer_id: int
+    requester_id: int | None
+    title: str
+    type: str
+    priority: int
+    requested_priority: int | None
+    requested_reason: str
+    language: str
+    state: State
+    entitlement: dict[str, Any]
+    follow_up_of_id: int | None
+    created_at: datetime
+    updated_at: datetime
+    initial_response_at: datetime | None = None
+
+
+_ADD_REQUEST = insert_ignore(REQUESTS)
+_ADD_MESSAGE = insert(MESSAGES).returning(MESSAGES.c.id)
+_ADD_ATTACHMENT = insert(ATTACHMENTS)
+
+
+def add_request(conn: Connection, request: NewRequest) -> tuple[int, str]:
+    """A new SR with a fresh SR ID (2^40 of them make a clash rare; one is retried anyway)."""
+    statement = _ADD_REQUEST[conn.dialect.name].returning(REQUESTS.c.id)
+    values = asdict(request)
+    for _ in range(10):
+        public_id = new_sr_id()
+        new = conn.execute(statement, {"public_id": public_id, **values}).scalar()
+        if new is not None:
+            return int(new), public_id
+    raise IntegrityError("INSERT INTO service_requests", {}, Exception("no free SR ID"))
+
+
+def add_message(
+    conn: Connection,
+    *,
+    sr_id: int,
+    stored: int | None,
+    mail: ParsedMail,
+    author_kind: str,
+    reply_text: str,
+    language: str | None,
+    now: datetime,
+    internal: bool = False,
+) -> int:
+    """The mail as a message on its SR, with its files byte for byte (R1.7); replies to it
+    thread onto the SR."""
+    message_id = int(
+        conn.execute(
+            _ADD_MESSAGE,
+            {
+                "sr_id": sr_id,
+                "raw_mail_id": stored,
+                "direction": "in",
+                "author_kind": author_kind,
+                "author_address": mail.from_addr,
+                "author_name": mail.from_name[:200],
+                "message_id": mail.message_id,
+                "subject": mail.subject,
+                "text": mail.text,
+                "reply_text": reply_text,
+                "html": mail.html,
+                "language": language,
+                "internal": internal,
+                "created_at": now,
+            },
+        ).scalar_one()
+    )
+    if mail.attachments:
+        conn.execute(
+            _ADD_ATTACHMENT,
+            [
+                {
+                    "message_id": message_id,
+                    "filename": a.filename,
+                    "content_type": a.content_type[:255],
+                    "size": a.size,
+                    "sha256": a.sha256,
+                    "data": a.data,
+                }
+                for a in mail.attachments
+            ],
+        )
+    if mail.message_id:
+        add_thread_ref(conn, mail.message_id, sr_id)
+    return message_id
+
+
+def set_request(
+    conn: Connection,
+    sr_id: int,
+    *,
+    updated_at: datetime | None = None,
+    state: State | None = None,
+    priority: int | None = None,
+    assigned_to: str | None = None,
+    closed_at: datetime | None = None,
+    initial_response_at: datetime | None = None,
+    last_soc_update_at: datetime | None = None,
+    tam_notified_at: datetime | None = None,
+) -> None:
+    """Change an SR: each value given is set, the others are kept."""
+    given = {
+        "updated_at": updated_at,
+        "state": state,
+        "priority": priority,
+        "assigned_to": assigned_to,
+        "closed_at": closed_at,
+        "initial_response_at": initial_response_at,
+        "last_soc_update_at": last_soc_update_at,
+        "tam_notified_at": tam_notified_at,
+    }
+    values = {name: value for name, value in given.items() if value is not None}
+    conn.execute(update(REQUESTS).where(REQUESTS.c.id == sr_id).values(values))
+
+
+def customer_participants(conn: Connection, sr_id: int) -> list[Person]:
+    """The customer's contacts on an SR: its requester and those who wrote on it."""
+    rows = conn.execute(
+        select(CONTACTS.c.email, CONTACTS.c.name)
+        .join(REQUESTS, REQUESTS.c.customer_id == CONTACTS.c.customer_id)
+        .where(REQUESTS.c.id == sr_id, CONTACTS.c.removed_at.is_(None))
+        .where(
+            or_(
+                CONTACTS.c.id == REQUESTS.c.requester_id,
+                CONTACTS.c.email.in_(
+                    select(MESSAGES.c.author_address).where(
+                        MESSAGES.c.sr_id == sr_id, MESSAGES.c.author_kind == "contact"
+                    )
+                ),
+            )
+        )
+        .order_by(CONTACTS.c.email)
+    )
+    return [Person(row.email, row.name) for row in rows]

@@ -1,0 +1,1 @@
+"""Service levels: the targets and their Deadlines, the clock, escalations, daily reviews."""

@@ -1,0 +1,143 @@
+"""Engines and sessions for SQLite (embedded) and PostgreSQL; the schema migrates on first use."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, create_engine, make_url, text
+from sqlalchemy.engine import URL
+from sqlalchemy.orm import sessionmaker
+
+from gateway.core.runtime import Sessions
+from gateway.storage.sqlite import Checkpointer, SerialConnection, attach, sqlite_file
+
+log = logging.getLogger(__name__)
+MIGRATIONS = Path(__file__).parent / "migrations"
+_PG_MIGRATION_LOCK = 7_231_001  # pg_advisory_lock key: one migrator at a time
+
+
+def database_url(url: str) -> URL:
+    """The URL with the driver this project uses (psycopg 3 for PostgreSQL)."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+    parsed = database_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            parsed,
+            pool_size=pool_size,
+            max_overflow=30,
+            pool_timeout=60,
+            connect_args={"factory": SerialConnection, "check_same_thread": False},
+        )
+        attach(engine)
+        return engine
+    return create_engine(parsed, pool_size=pool_size, max_overflow=30, pool_pre_ping=True)
+
+
+def close(sessions: Sessions) -> None:
+    """A clean stop: on SQLite the WAL is copied into the database file and emptied (TRUNCATE),
+    so that the file alone is a complete copy; then every pooled connection is closed.
+
+    The background checkpointer is ended first, so that nothing opens the WAL again afterwards.
+    """
+    engine = sessions.kw["bind"]
+    database = sqlite_file(engine)
+    if database is not None and os.path.exists(database):
+        Checkpointer.stop_for(database)
+        conn = sqlite3.connect(database, timeout=10.0, isolation_level=None)
+        try:
+            busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if busy:  # another process is reading or writing: its own stop will finish the copy
+                log.info("WAL of %s still in use; checkpointed as far as it could", database)
+        except sqlite3.Error as exc:
+            log.warning("final checkpoint of %s failed: %s", database, exc)
+        finally:
+            conn.close()
+    engine.dispose()
+
+
+def make_sessions(engine: Engine) -> Sessions:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(
+    sessions: Sessions, *, durable: bool = True, readonly: bool = False
+) -> Iterator[Connection]:
+    """One transaction, for Core statements: committed on success, rolled back on error.
+
+    `readonly=True` only reads: on SQLite it takes no write lock (readers never wait in WAL mode).
+    `durable=False` commits without waiting for the disk (SQLite: no fsync; PostgreSQL:
+    synchronous_commit off). A process crash loses nothing either way; a power loss may undo
+    the last such commits. For bookkeeping whose loss only repeats work (a Delivery's claim or
+    "sent" mark), never for accepting mail.
+    """
+    with sessions.begin() as session:
+        conn = session.connection(execution_options={"durable": durable, "readonly": readonly})
+        if conn.dialect.name == "postgresql":
+            if readonly:
+                conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+            elif not durable:
+                conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+        yield conn
+
+
+def alembic_config(engine: Engine | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    if engine is not None:
+        config.set_main_option(
+            "sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%")
+        )
+    return config
+
+
+def migrate(engine: Engine) -> None:
+    """Create or upgrade the schema to the newest revision; safe when several processes start."""
+    config = alembic_config(engine)
+    with _migration_lock(engine) as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+@contextmanager
+def _migration_lock(engine: Engine) -> Iterator[Any]:
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+            connection.commit()
+            try:
+                yield connection
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_MIGRATION_LOCK})
+                connection.commit()
+        return
+    database = engine.url.database or ""
+    lock_path = Path(f"{database}.migrate.lock") if database not in ("", ":memory:") else None
+    if lock_path is None:
+        with engine.connect() as connection:
+            yield connection
+        return
+    with lock_path.open("a") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        try:
+            with engine.connect() as connection:
+                yield connection
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
