@@ -10,7 +10,7 @@ wrote it; all others are ignored. Forwarded mail may be vouched for by ARC (`gat
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from email.parser import BytesHeaderParser
 from functools import cache
 from typing import Any
@@ -20,6 +20,7 @@ import dkim
 import spf
 from publicsuffixlist import PublicSuffixList
 
+from gateway.core.values import plain
 from gateway.intake.dns import DnsTrouble, Lookups
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ class Verdict:
         return f"spf={self.spf} dkim={self.dkim} dmarc={self.dmarc}{arc} ({self.source})"
 
     def as_record(self) -> dict[str, Any]:
-        return asdict(self)
+        return dict(plain(self))
 
 
 UNCHECKED = Verdict("none", "")
@@ -107,7 +108,7 @@ def check_smtp(
         "smtp", from_domain.lower(), spf_result, spf_domain, dkim_result, dkim_domains
     )
     dmarc, policy = _dmarc(verdict, lookups)
-    return Verdict(**{**asdict(verdict), "dmarc": dmarc, "dmarc_policy": policy})
+    return replace(verdict, dmarc=dmarc, dmarc_policy=policy)
 
 
 def _spf(ip: str, helo: str, mail_from: str, lookups: Lookups) -> tuple[str, str]:

@@ -4,12 +4,13 @@ the SRs a mail names or answers, and the counts behind the limits on automatic r
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, case, func, insert, select
 
+from gateway.core.values import columns
 from gateway.core.vocabulary import State, StoredStatus
 from gateway.requests.decision import Thread
 from gateway.storage.tables import DELIVERIES, REQUESTS, STORED, THREAD_REFS
@@ -97,7 +98,7 @@ def stored_id(conn: Connection, dedup_key: str) -> int | None:
 
 
 def add_stored(conn: Connection, mail: NewStoredMail) -> int:
-    return int(conn.execute(_ADD_STORED, asdict(mail)).scalar_one())
+    return int(conn.execute(_ADD_STORED, columns(mail)).scalar_one())
 
 
 def stored_row(conn: Connection, stored: int) -> StoredRow | None:

@@ -3,12 +3,13 @@ what a mail to the customer threads under (RFC 5322 §3.6.4)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
+from gateway.core.values import columns
 from gateway.core.vocabulary import Audience, DeliveryStatus
 from gateway.storage.tables import ATTACHMENTS, DELIVERIES, MESSAGES, THREAD_REFS, insert_ignore
 
@@ -55,7 +56,7 @@ _ADD_THREAD_REF = insert_ignore(THREAD_REFS)
 
 
 def add_delivery(conn: Connection, delivery: NewDelivery) -> int:
-    return int(conn.execute(_ADD_DELIVERY, asdict(delivery)).scalar_one())
+    return int(conn.execute(_ADD_DELIVERY, columns(delivery)).scalar_one())
 
 
 def add_thread_ref(conn: Connection, message_id: str, sr_id: int) -> None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
 
+from gateway.core.values import columns
 from gateway.storage.tables import ENTITLEMENTS, PRODUCTS
 
 _OF_CUSTOMER = (
@@ -38,7 +39,7 @@ class Coverage:
     in_production: bool = True
 
     def as_context(self) -> dict[str, Any]:
-        return asdict(self)
+        return columns(self)
 
 
 def check(conn: Connection, customer_id: int, text: str, today: date) -> Coverage:

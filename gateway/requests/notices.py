@@ -6,10 +6,10 @@ The triage table (intake/triage.py) names each notice with its writer.
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from gateway.core.hours import Calendar
+from gateway.core.values import columns
 from gateway.outbound.contexts.requests import (
     CustomerRepliedSoc,
     FileInfo,
@@ -35,7 +35,7 @@ def acknowledgement(occasion: Occasion, notice: Notice) -> Written:
     language = reply_language(sr.language, sr.calendar, facts.now)
     context = RequestOpenedCustomer(
         **_basics(occasion, sr),
-        **asdict(opening),
+        **columns(opening),
         requested_priority=sr.requested_priority,
         contact_name=facts.sender.name,
         telephone_first=sr.requested_priority == 1,
@@ -70,7 +70,7 @@ def soc_copy(occasion: Occasion, notice: Notice) -> Written:
     kind = CustomerRepliedSoc if occasion.opening is None else RequestOpenedSoc
     context = kind(
         **_basics(occasion, sr),
-        **(asdict(occasion.opening) if occasion.opening is not None else {}),
+        **(columns(occasion.opening) if occasion.opening is not None else {}),
         customer=sr.customer,
         requester=facts.sender.name,
         requester_address=facts.sender.address,

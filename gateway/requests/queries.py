@@ -3,7 +3,7 @@ the customer's contacts on it."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +11,7 @@ from sqlalchemy import Connection, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.core.ids import new_sr_id
+from gateway.core.values import columns
 from gateway.core.vocabulary import State
 from gateway.directory.queries import Person
 from gateway.outbound.queries import add_thread_ref
@@ -52,7 +53,7 @@ _ADD_ATTACHMENT = insert(ATTACHMENTS)
 def add_request(conn: Connection, request: NewRequest) -> tuple[int, str]:
     """A new SR with a fresh SR ID (2^40 of them make a clash rare; one is retried anyway)."""
     statement = _ADD_REQUEST[conn.dialect.name].returning(REQUESTS.c.id)
-    values = asdict(request)
+    values = columns(request)
     for _ in range(10):
         public_id = new_sr_id()
         new = conn.execute(statement, {"public_id": public_id, **values}).scalar()

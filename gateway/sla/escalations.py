@@ -6,7 +6,6 @@ Every escalation and each of its steps is stored, for later analysis.
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,6 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, insert, select, update
 
 from gateway.core.runtime import Runtime
+from gateway.core.values import columns
 from gateway.core.vocabulary import Audience
 from gateway.directory.queries import contacts_with_role
 from gateway.outbound.contexts.oversight import (
@@ -98,7 +98,7 @@ def open_escalation(
     _step(conn, escalation_id, now, "duty_management_alerted", rt.settings.duty_management_address)
     for role, title in NOTIFIED_ROLES:
         for person in contacts_with_role(conn, sr.customer_id, role):
-            notice = EscalationNotice(**asdict(context), name=person.name, role=title)
+            notice = EscalationNotice(**columns(context), name=person.name, role=title)
             deliveries.append(
                 _mail(
                     conn,
@@ -232,7 +232,7 @@ def _context(sr: RequestRow, rt: Runtime) -> dict[str, Any]:
         soc_address=rt.settings.gateway_address,
         duty_management=rt.settings.duty_management_address,
     )
-    return asdict(about)
+    return columns(about)
 
 
 def _local(instant: datetime, rt: Runtime) -> str:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import Enum
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from gateway.core.values import columns
 from gateway.storage.tables import DEADLINES, insert_ignore
 
 
@@ -64,7 +65,7 @@ def _row(row: Any) -> DeadlineRow:
 
 
 def add_deadline(conn: Connection, deadline: NewDeadline) -> int:
-    return int(conn.execute(_ADD, asdict(deadline)).scalar_one())
+    return int(conn.execute(_ADD, columns(deadline)).scalar_one())
 
 
 def open_deadlines(conn: Connection, sr_id: int, kinds: Sequence[str]) -> list[DeadlineRow]:
@@ -120,4 +121,4 @@ def due_deadlines(conn: Connection, now: datetime, limit: int) -> list[DeadlineR
 def ensure_job(conn: Connection, kind: str, due: datetime, now: datetime) -> None:
     """A daily job's single row (a unique index keeps it single when two clocks start together)."""
     job = NewDeadline(None, None, kind, now, due, None, due, now)
-    conn.execute(_ADD_JOB[conn.dialect.name], asdict(job))
+    conn.execute(_ADD_JOB[conn.dialect.name], columns(job))

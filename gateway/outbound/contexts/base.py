@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
+
+from gateway.core.values import plain
 
 
 class WrongContext(TypeError):
@@ -13,7 +15,7 @@ class WrongContext(TypeError):
 @dataclass(frozen=True, kw_only=True)
 class Context:
     def as_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return dict(plain(self))
 
 
 @dataclass(frozen=True, kw_only=True)
