@@ -16,6 +16,7 @@ from gateway.securehands.acts import Act, Deliveries, Done, Refused
 from gateway.securehands.queries import (
     SessionRow,
     customer,
+    lock_customer,
     save_session,
     sessions,
     stop_clocks,
@@ -32,6 +33,7 @@ QUERIED = "queried"
 def accept(act: Act, row: SessionRow) -> bool:
     """The acceptance Deadline passed with no query: the pending units become a debit. The
     customer is told nothing more: the statement said when this would happen."""
+    lock_customer(act.conn, row.customer_id)  # the ledger's lock first, as every writer takes it
     if not save_session(
         act.conn, replace(row, state="accepted", decision="accepted", decided_at=act.now), WAITING
     ):
@@ -104,6 +106,7 @@ def _settle(
     act: Act, sr: RequestRow, row: SessionRow, credit: Decimal, decision: str, reason: str
 ) -> Done:
     owner = customer(act.conn, row.customer_id)
+    lock_customer(act.conn, owner.id)
     changed = replace(
         row,
         state="accepted",

@@ -2,15 +2,17 @@
 
 A session is charged the time spent, in hours, rounded up to the next whole hour; an hour inside
 Business Hours – Standard of the customer's office is one unit, an hour outside costs the SOW's
-rate. A session across the boundary: the total is rounded up first, then as many of those hours
-count as inside as the session's time inside, rounded up, reaches (never more than the total);
-the rest are outside. A SOW with a fixed number of units per session costs that, whatever the time.
+rate. A session across the boundary: the total is rounded up first; of those hours, the part at
+the dearer rate (outside, unless the SOW's rate is below 1) counts its own time rounded up (never
+more than the total), the rest are at the other rate. So the hour that straddles the boundary
+is charged at the dearer rate, and a longer session never costs fewer units than a shorter one.
+A SOW with a fixed number of units per session costs that, whatever the time.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from gateway.core.hours import Calendar
@@ -54,14 +56,21 @@ def count(
     rate: Decimal = ONE,
 ) -> Count:
     """The units of a session from `start` to `end` (aware instants) for a customer's calendar."""
+    # elapsed time, not clock-face time: two instants of one zone subtract as wall clocks
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
     if end < start:
         raise ValueError("a session cannot end before it starts")
     if rate < 0 or (fixed is not None and fixed < 0):
         raise ValueError("units and rates are never negative")
     spent = end - start
     hours = _whole_hours(spent)
-    inside = min(hours, _whole_hours(calendar.working_time_between(start, end)))
-    outside = hours - inside
+    within = calendar.working_time_between(start, end)
+    if rate >= ONE:
+        outside = min(hours, _whole_hours(spent - within))
+        inside = hours - outside
+    else:
+        inside = min(hours, _whole_hours(within))
+        outside = hours - inside
     units = fixed if fixed is not None else (inside + outside * rate).quantize(CENT)
     return Count(spent, hours, inside, outside, rate, fixed, units)
 
