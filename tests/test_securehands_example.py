@@ -77,9 +77,10 @@ def cli(gateway_env: Gateway, monkeypatch: pytest.MonkeyPatch) -> Any:
     return run
 
 
-@pytest.fixture
-def gateway_env(make_gateway: Any) -> Gateway:
-    return make_gateway(clock=OffsetClock(START))
+@pytest.fixture(params=["sqlite_url", "postgres_url"])
+def gateway_env(make_gateway: Any, request: pytest.FixtureRequest) -> Gateway:
+    database = request.getfixturevalue(request.param)
+    return make_gateway(clock=OffsetClock(START), database_url=database)
 
 
 def test_the_readme_worked_example_holds_step_by_step(

@@ -41,9 +41,9 @@ class Count:
             "hours": self.hours,
             "inside": self.inside,
             "outside": self.outside,
-            "rate": str(self.rate),
-            "fixed": None if self.fixed is None else str(self.fixed),
-            "units": str(self.units),
+            "rate": shown(self.rate),
+            "fixed": None if self.fixed is None else shown(self.fixed),
+            "units": shown(self.units),
         }
 
 
