@@ -16,7 +16,7 @@ from gateway.requests import engagements
 from gateway.securehands import acceptance, ledger, scans, sessions, sows, terms
 from gateway.securehands.acts import Act, Done, Refused
 from gateway.securehands.queries import customer
-from gateway.securehands.queries import sessions as sessions_of
+from gateway.securehands.records import sessions as sessions_of
 from gateway.securehands.units import shown
 from gateway.storage.records import RequestRow
 from parsers.commands import Command

@@ -12,8 +12,8 @@ from datetime import date, datetime
 
 from gateway.securehands import scans, sessions, sows
 from gateway.securehands.acts import Act, Done, Refused
-from gateway.securehands.queries import session
-from gateway.securehands.queries import sessions as sessions_of
+from gateway.securehands.records import session
+from gateway.securehands.records import sessions as sessions_of
 from gateway.securehands.terms import SowTerms
 from gateway.sla import service_levels
 from gateway.sla.queries import open_deadlines

@@ -13,14 +13,8 @@ from decimal import Decimal
 
 from gateway.securehands import clocks, ledger, statements
 from gateway.securehands.acts import Act, Deliveries, Done, Refused
-from gateway.securehands.queries import (
-    SessionRow,
-    customer,
-    lock_customer,
-    save_session,
-    sessions,
-    stop_clocks,
-)
+from gateway.securehands.queries import customer, lock_customer, stop_clocks
+from gateway.securehands.records import SessionRow, save_session, sessions
 from gateway.securehands.units import shown
 from gateway.storage.records import RequestRow
 from parsers.disputes import is_query

@@ -15,15 +15,8 @@ from gateway.outbound.contexts.securehands import UnitsExpired, UnitsExpiring
 from gateway.securehands import acceptance, clocks, ledger, notices, scans, sows, statements
 from gateway.securehands.acts import Act
 from gateway.securehands.balance import free_in
-from gateway.securehands.queries import (
-    active_sow,
-    customer,
-    finish_clock,
-    lot,
-    session,
-    subject_of,
-    warned_clock,
-)
+from gateway.securehands.queries import customer, finish_clock, lot, subject_of, warned_clock
+from gateway.securehands.records import active_sow, session
 from gateway.securehands.units import shown
 from gateway.storage.records import request_row
 

@@ -10,8 +10,9 @@ from sqlalchemy import Connection
 
 from gateway.core.hours import iso
 from gateway.securehands import balance as sums
-from gateway.securehands.queries import CustomerRow, customer, entries, ledger_lines, lots, scans
-from gateway.securehands.queries import sessions as session_rows
+from gateway.securehands.queries import CustomerRow, customer, entries, ledger_lines, lots
+from gateway.securehands.records import scans
+from gateway.securehands.records import sessions as session_rows
 from gateway.storage.records import request_row
 
 

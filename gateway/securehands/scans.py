@@ -11,7 +11,8 @@ from datetime import date, datetime, timedelta
 from gateway.outbound.contexts.securehands import ScanFlag, ScanReminder
 from gateway.securehands import clocks, notices
 from gateway.securehands.acts import Act, Deliveries, Done, Refused
-from gateway.securehands.queries import ScanRow, add_scan, save_scan, scan_of, stop_clocks
+from gateway.securehands.queries import stop_clocks
+from gateway.securehands.records import ScanRow, add_scan, save_scan, scan_of
 from gateway.securehands.units import expiry
 from gateway.storage.records import RequestRow
 

@@ -11,12 +11,11 @@ from datetime import datetime, timedelta
 from gateway.securehands import clocks, ledger, notices, statements
 from gateway.securehands.acts import Act, Done, Refused
 from gateway.securehands.balance import FORFEIT, PENDING, ZERO
-from gateway.securehands.queries import (
+from gateway.securehands.queries import customer, message_id_of
+from gateway.securehands.records import (
     SessionRow,
     active_sow,
     add_session,
-    customer,
-    message_id_of,
     save_session,
     session,
     sessions,

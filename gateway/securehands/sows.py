@@ -12,15 +12,8 @@ from gateway.outbound.contexts.securehands import TopUp
 from gateway.securehands import clocks, ledger, notices
 from gateway.securehands.acts import Act, Deliveries, Done, Refused
 from gateway.securehands.balance import ZERO
-from gateway.securehands.queries import (
-    CustomerRow,
-    SowRow,
-    active_sow,
-    add_sow,
-    customer,
-    save_sow,
-    sessions,
-)
+from gateway.securehands.queries import CustomerRow, customer
+from gateway.securehands.records import SowRow, active_sow, add_sow, save_sow, sessions
 from gateway.securehands.terms import SowTerms
 from gateway.securehands.units import shown
 from gateway.storage.records import RequestRow

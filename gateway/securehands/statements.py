@@ -16,7 +16,7 @@ from gateway.outbound.contexts.securehands import (
 from gateway.securehands import notices
 from gateway.securehands.acts import Act
 from gateway.securehands.balance import Balance
-from gateway.securehands.queries import SessionRow
+from gateway.securehands.records import SessionRow
 from gateway.securehands.units import Count, shown
 from gateway.storage.records import RequestRow
 

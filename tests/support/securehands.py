@@ -15,7 +15,8 @@ from gateway import clock
 from gateway.securehands import ledger, sows
 from gateway.securehands.acts import Act
 from gateway.securehands.balance import Balance
-from gateway.securehands.queries import customer_named, sessions
+from gateway.securehands.queries import customer_named
+from gateway.securehands.records import sessions
 from gateway.storage.db import transaction
 from gateway.storage.models import Delivery
 from tests.support.harness import Gateway, OffsetClock, eventually, mail, sr_id_of
