@@ -22,7 +22,7 @@ SCAN = "Vulnerability Assessment of our perimeter"
 
 
 def berlin(*args: int) -> datetime:
-    return datetime(*args, tzinfo=BERLIN).astimezone(UTC)  # type: ignore[misc]
+    return datetime(*args, tzinfo=BERLIN).astimezone(UTC)
 
 
 def engagement(gateway: Gateway) -> ScanEngagement:

@@ -278,3 +278,21 @@ def test_units_are_taken_from_the_lot_first_to_expire_and_never_twice(
     assert sum(free_in(after, lot.lot.id) for lot in after.lots) == max(
         0, sum(lot.left for lot in after.lots) - after.reserved - after.beyond
     )
+
+
+def test_securehands_mails_are_english_only_with_text_and_html_for_customers() -> None:
+    """R1.11, §3.11.1: one English template per SecureHands mail; customers get HTML too."""
+    from gateway.core.vocabulary import Audience
+    from gateway.outbound.contexts import CONTEXTS
+    from gateway.outbound.contexts import securehands as contexts
+    from workers.render import TEMPLATES
+
+    ours = [key for key, context in CONTEXTS.items() if context.__module__ == contexts.__name__]
+    assert len(ours) == 11
+    for template, audience in ours:
+        stem = f"{template}_{audience}"
+        assert (TEMPLATES / f"{stem}.en.txt.j2").is_file(), stem
+        assert not list(TEMPLATES.glob(f"{stem}.de.*")), stem
+        assert not list(TEMPLATES.glob(f"{stem}.fr.*")), stem
+        if audience == Audience.customer:
+            assert (TEMPLATES / f"{stem}.en.html.j2").is_file(), stem

@@ -4,22 +4,25 @@ reminder, a lot's reminders and expiry, the remediation-scan reminder."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import NoResultFound
 
 from gateway.core.runtime import Runtime
 from gateway.outbound.contexts.securehands import UnitsExpired, UnitsExpiring
 from gateway.securehands import acceptance, clocks, ledger, notices, scans, sows, statements
-from gateway.securehands.acts import Act
+from gateway.securehands.acts import Act, Refused
 from gateway.securehands.balance import free_in
 from gateway.securehands.queries import customer, finish_clock, lot, subject_of, warned_clock
 from gateway.securehands.records import active_sow, session
 from gateway.securehands.units import shown
 from gateway.storage.records import request_row
 
+log = logging.getLogger(__name__)
 Deliveries = list[tuple[int, str]]
 
 
@@ -163,11 +166,30 @@ def _remediation(conn: Connection, rt: Runtime, row: Due, now: datetime) -> Deli
     return list(scans.remind(Act(conn, rt, "clock", now), request_row(conn, row.sr_id)))
 
 
+def _kept(handler: Handler) -> Handler:
+    """A consequence that cannot be carried out (a record it needs is gone) is logged and its
+    Deadline ended, in a savepoint: it never holds up the clock's other Deadlines."""
+
+    def run(conn: Connection, rt: Runtime, row: Due, now: datetime) -> Deliveries:
+        try:
+            with conn.begin_nested():
+                return handler(conn, rt, row, now)
+        except (Refused, NoResultFound) as exc:
+            log.warning("deadline %s (%s) not carried out: %s", row.id, handler.__name__, exc)
+            finish_clock(conn, row.id, now)
+            return []
+
+    return run
+
+
 HANDLERS: dict[str, Handler] = {
-    clocks.ACCEPTANCE: _accept,
-    clocks.QUERY: _query,
-    clocks.TOPUP: _topup,
-    clocks.EXPIRING: _expiring,
-    clocks.EXPIRY: _expiry,
-    clocks.REMEDIATION: _remediation,
+    kind: _kept(handler)
+    for kind, handler in {
+        clocks.ACCEPTANCE: _accept,
+        clocks.QUERY: _query,
+        clocks.TOPUP: _topup,
+        clocks.EXPIRING: _expiring,
+        clocks.EXPIRY: _expiry,
+        clocks.REMEDIATION: _remediation,
+    }.items()
 }

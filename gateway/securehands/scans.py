@@ -24,7 +24,7 @@ NOTICE = timedelta(hours=16)  # §3.13.1: two business days (Business Hours – 
 def order(act: Act, sr: RequestRow, ordered_on: date, ips: int, max_ips: int = MAX_IPS) -> Done:
     """The engagement ordered and its SOW signed: credits valid 12 months from the order."""
     if sr.type != SCAN_TYPE:
-        raise Refused(f"a {sr.type} SR is no Security Assessment Scan")
+        raise Refused(f"{sr.public_id} is an SR of type {sr.type}, not a Security Assessment Scan")
     if scan_of(act.conn, sr.id) is not None:
         raise Refused(f"{sr.public_id} has its scan engagement already")
     if ips < 1 or ips > max_ips:

@@ -35,7 +35,7 @@ def buy(act: Act, owner: CustomerRow, units: Decimal, purchased_on: date, refere
 def agree(act: Act, sr: RequestRow, terms: SowTerms) -> Done:
     """§3.11.2: a SOW agreed: its planned units are reserved; a shortfall is quoted."""
     if sr.type not in SECUREHANDS_TYPES:
-        raise Refused(f"a {sr.type} SR has no SecureHands Statement of Work")
+        raise Refused(f"{sr.public_id} is an SR of type {sr.type}: it has no SecureHands SOW")
     current = active_sow(act.conn, sr.id)
     if current is not None:
         raise Refused(
