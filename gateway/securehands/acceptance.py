@@ -14,7 +14,7 @@ from decimal import Decimal
 from gateway.securehands import clocks, ledger, statements
 from gateway.securehands.acts import Act, Deliveries, Done, Refused
 from gateway.securehands.queries import customer, lock_customer, stop_clocks
-from gateway.securehands.records import SessionRow, save_session, sessions
+from gateway.securehands.records import SessionRow, save_session, session, sessions
 from gateway.securehands.units import shown
 from gateway.storage.records import RequestRow
 from parsers.disputes import is_query
@@ -27,7 +27,7 @@ QUERIED = "queried"
 def accept(act: Act, row: SessionRow) -> bool:
     """The acceptance Deadline passed with no query: the pending units become a debit. The
     customer is told nothing more: the statement said when this would happen."""
-    lock_customer(act.conn, row.customer_id)  # the ledger's lock first, as every writer takes it
+    row = _fresh(act, row)
     if not save_session(
         act.conn, replace(row, state="accepted", decision="accepted", decided_at=act.now), WAITING
     ):
@@ -38,15 +38,23 @@ def accept(act: Act, row: SessionRow) -> bool:
 
 def answered(act: Act, sr: RequestRow, mail: ParsedMail, text: str, sender: str) -> Deliveries:
     """A contact's mail on the SR: on a statement's thread it is a query or feedback."""
-    row = _statement_answered(act, sr, mail)
-    if row is None:
+    found = _statement_answered(act, sr, mail)
+    if found is None:
         return ()
+    row = _fresh(act, found)
     waiting = row.state == WAITING and row.accept_at is not None and act.now < row.accept_at
     if waiting and is_query(text):
         return _query(act, sr, row, text, sender)
     feedback = "\n\n".join(part for part in (row.feedback, text.strip()) if part)
     save_session(act.conn, replace(row, feedback=feedback), row.state)
     return ()
+
+
+def _fresh(act: Act, row: SessionRow) -> SessionRow:
+    """The session as it is now, under the customer's lock: every writer of a delivered or
+    queried session (the clock, a reply, SOC management) takes it, so none undoes another."""
+    lock_customer(act.conn, row.customer_id)
+    return session(act.conn, row.id) or row
 
 
 def _statement_answered(act: Act, sr: RequestRow, mail: ParsedMail) -> SessionRow | None:
@@ -100,7 +108,7 @@ def _settle(
     act: Act, sr: RequestRow, row: SessionRow, credit: Decimal, decision: str, reason: str
 ) -> Done:
     owner = customer(act.conn, row.customer_id)
-    lock_customer(act.conn, owner.id)
+    row = _fresh(act, row)
     changed = replace(
         row,
         state="accepted",

@@ -3,7 +3,7 @@ Typed values in and out (storage/models/securehands.py)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, astuple, dataclass, fields
+from dataclasses import asdict, astuple, dataclass, field, fields
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -35,25 +35,25 @@ class SessionRow:
     sow_id: int
     sr_id: int
     customer_id: int
-    state: str
+    state: str  # requested | scheduled | delivered | queried | accepted | cancelled | forfeited
     requested_at: datetime
-    planned_start: datetime | None
-    planned_end: datetime | None
-    actual_start: datetime | None
-    actual_end: datetime | None
-    units: Decimal | None
-    counting: dict[str, Any]
-    statement_message_id: str | None
-    statement_at: datetime | None
-    accept_at: datetime | None
-    queried_at: datetime | None
-    query_text: str
-    feedback: str
-    decided_at: datetime | None
-    decision: str
-    credited: Decimal
-    note: str
     updated_by: str
+    planned_start: datetime | None = None
+    planned_end: datetime | None = None
+    actual_start: datetime | None = None
+    actual_end: datetime | None = None
+    units: Decimal | None = None
+    counting: dict[str, Any] = field(default_factory=dict)
+    statement_message_id: str | None = None
+    statement_at: datetime | None = None
+    accept_at: datetime | None = None
+    queried_at: datetime | None = None
+    query_text: str = ""
+    feedback: str = ""
+    decided_at: datetime | None = None
+    decision: str = ""
+    credited: Decimal = Decimal(0)
+    note: str = ""
 
 
 @dataclass(frozen=True)

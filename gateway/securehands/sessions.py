@@ -32,31 +32,7 @@ def request(act: Act, sr: RequestRow) -> Done:
     agreed = active_sow(act.conn, sr.id)
     if agreed is None:
         raise Refused(f"no SOW is agreed on {sr.public_id}: #sow-agreed units=N first")
-    row = SessionRow(
-        id=0,
-        sow_id=agreed.id,
-        sr_id=sr.id,
-        customer_id=sr.customer_id,
-        state="requested",
-        requested_at=act.now,
-        planned_start=None,
-        planned_end=None,
-        actual_start=None,
-        actual_end=None,
-        units=None,
-        counting={},
-        statement_message_id=None,
-        statement_at=None,
-        accept_at=None,
-        queried_at=None,
-        query_text="",
-        feedback="",
-        decided_at=None,
-        decision="",
-        credited=ZERO,
-        note="",
-        updated_by=act.by,
-    )
+    row = SessionRow(0, agreed.id, sr.id, sr.customer_id, "requested", act.now, act.by)
     return Done(f"session {add_session(act.conn, row)} requested")
 
 
