@@ -1,7 +1,8 @@
 """The clock: take the Deadlines that are due and turn each into its consequence, exactly once.
 
 The consequences are the rooms' own: the service levels' warnings, breaches, not-updated alerts,
-Director escalations and daily mails (sla/deadlines.py). Each Deadline is handled in the
+Director escalations and daily mails (sla/deadlines.py); SecureHands acceptances, queries, top-up
+and expiry reminders (securehands/deadlines.py). Each Deadline is handled in the
 transaction that writes its mails and moves it on; on PostgreSQL the rows are taken FOR UPDATE
 SKIP LOCKED, so several clocks may run side by side and none acts twice.
 """
@@ -11,13 +12,15 @@ from __future__ import annotations
 import logging
 
 from gateway.core.runtime import Runtime
+from gateway.securehands import deadlines as securehands_deadlines
 from gateway.sla import deadlines
 from gateway.sla.queries import due_deadlines
 from gateway.storage.db import transaction
 
 log = logging.getLogger(__name__)
 BATCH = 500  # Deadlines per transaction
-HANDLERS: dict[str, deadlines.Handler] = {**deadlines.HANDLERS}  # kind -> its consequence
+# kind -> its consequence
+HANDLERS: dict[str, deadlines.Handler] = {**deadlines.HANDLERS, **securehands_deadlines.HANDLERS}
 
 
 def tick(rt: Runtime, limit: int = BATCH) -> int:

@@ -6,8 +6,17 @@
     #escalate reason     open an escalation (§3.5.5); #deescalate [reason] closes it
     #note                the whole mail is an internal note, never sent to the customer
     #sow-sent            SecureHands/scan: the Statement of Work was sent (meets its target)
-    #sow-agreed          the SOW is agreed or signed: the scheduling target starts
-    #scheduled           the session or scan is scheduled (meets the scheduling target)
+    #sow-agreed units=6 fixed=3 rate=1.5    SecureHands: the SOW agreed, its units reserved
+    #sow-agreed ips=12 [max-ips=N] [ordered=DATE]    scan: signed, scheduling target starts
+    #sow-finished        the SOW is done or withdrawn: what it did not use is released
+    #session-request     a session asked for: the scheduling target starts (§3.11.5)
+    #scheduled [N] 2026-12-01T09:00/12:00   a session (or scan) scheduled; meets the target
+    #delivered [N] 2026-12-01T09:00/12:30   the session took place: units, statement
+    #cancel [N] [beyond-control]            cancelled by the customer, or to be rearranged
+    #no-show [N]         not attended: its units are forfeited
+    #credit 2 [session=N] reason   #confirm [session=N] [reason]    a query decided
+    #purchase 20 [DATE] [REF]   #balance   #sessions   #report   #reviewed [DATE]
+    #remediation-request   #reschedule START/END                   (scans)
 
 Commands are read only from the first lines, up to the first line that is not a command;
 what follows is the text of the mail. Only SOC staff may give them: from anyone else the same
@@ -47,6 +56,24 @@ ALIASES: dict[str, tuple[str, str | None]] = {
     "sow-agreed": ("sow_agreed", None),
     "sow-signed": ("sow_agreed", None),
     "scheduled": ("scheduled", None),
+    "sow-finished": ("sow_finished", None),
+    "sow-withdrawn": ("sow_finished", None),
+    "session-request": ("session_request", None),
+    "session-requested": ("session_request", None),
+    "delivered": ("delivered", None),
+    "cancel": ("cancel", None),
+    "cancelled": ("cancel", None),
+    "no-show": ("no_show", None),
+    "noshow": ("no_show", None),
+    "credit": ("credit", None),
+    "confirm": ("confirm", None),
+    "purchase": ("purchase", None),
+    "balance": ("balance", None),
+    "sessions": ("sessions", None),
+    "report": ("report", None),
+    "reviewed": ("reviewed", None),
+    "remediation-request": ("remediation_request", None),
+    "reschedule": ("reschedule", None),
 }
 
 

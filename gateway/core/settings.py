@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     escalation_address: Address = "escalation@securecall.example"  # customers: ask to escalate
     duty_management_address: Address = "duty-management@securecall.example"
     director_address: Address = "soc-directors@securecall.example"
+    # §3.11.7: SOC management investigates queries of SecureHands session statements
+    soc_management_address: Address = "soc-management@securecall.example"
     soc_phone: str = "+44 20 7946 0000"
     secret_key: SecretStr = SecretStr("")  # HMAC keys of Message-IDs; unset: generated in var/
     # Workers and sweep

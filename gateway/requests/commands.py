@@ -13,6 +13,7 @@ from gateway.core.runtime import Runtime
 from gateway.core.vocabulary import State
 from gateway.directory.queries import is_staff
 from gateway.outbound.contexts.requests import Outcome
+from gateway.requests import engagement_commands
 from gateway.requests.queries import set_request
 from gateway.sla import escalations, reviews, service_levels
 from gateway.storage.records import RequestRow, request_row
@@ -30,6 +31,8 @@ class Run:
     sender: str
     now: datetime
     deliveries: list[tuple[int, str]] = field(default_factory=list)
+    message: int | None = None  # the stored message the commands came in (its files: #report)
+    relayed: bool = False  # its text goes to the customer
 
 
 def done(command: Command, detail: str) -> Outcome:
@@ -132,6 +135,7 @@ COMMANDS: dict[str, Callable[[Run, RequestRow, Command], Outcome]] = {
     "deescalate": _deescalate,
     "note": _note,
     "sow_sent": _milestone("sow_response", False, "Statement of Work response recorded"),
-    "sow_agreed": _milestone("scheduling", True, "SOW agreed: scheduling target started"),
-    "scheduled": _milestone("scheduling", False, "scheduling recorded"),
+    # §3.11–§3.13: SOWs, sessions, units, queries, scans; the scheduling target starts at the
+    # session request (SecureHands) or the signed SOW (scans)
+    **engagement_commands.COMMANDS,
 }

@@ -25,6 +25,8 @@ from gateway.requests.decision import (
     Thread,
 )
 from gateway.requests.queries import NewRequest, add_message, add_request, set_request
+from gateway.securehands import acceptance
+from gateway.securehands.acts import Act
 from gateway.sla import escalations, reviews, service_levels
 from gateway.storage.records import RequestRow, request_row
 from parsers.signals import asks_for_rca, request_type, title
@@ -154,6 +156,9 @@ def add_to_request(
     if reopened:
         service_levels.rearm_update(conn, rt.settings, sr, facts.now)
     deliveries = _notices(Occasion(conn, rt, facts, stored, message, sr), decision)
+    if author == "contact":  # §3.11.7: an answer to a session completion statement: a query?
+        act = Act(conn, rt, facts.sender.address, facts.now)
+        deliveries += acceptance.answered(act, sr, facts.mail, facts.reply_text, act.by)
     return Applied(thread.public_id, deliveries + _escalate(conn, rt, facts, decision, sr))
 
 

@@ -44,11 +44,12 @@ def answer_or_note(
         now=facts.now,
         internal=internal,
     )
-    run = Run(conn, rt, facts.sender.address, facts.now)
+    relayed = not internal and bool(text.strip())
+    run = Run(conn, rt, facts.sender.address, facts.now, message=message, relayed=relayed)
     outcomes = [carry_out(run, thread.sr_id, command) for command in facts.commands.commands]
     outcomes += _unknown(facts)
     sr = request_row(conn, thread.sr_id)
-    if not internal and text.strip():
+    if relayed:
         attached = sendable_files(conn, message) if facts.mail.attachments else []
         run.deliveries += relay(conn, rt, sr, text, facts.sender.name, facts.now, attached)
     set_request(conn, sr.id, last_soc_update_at=facts.now, updated_at=facts.now)

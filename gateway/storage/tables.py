@@ -23,10 +23,15 @@ from gateway.storage.models import (
     EscalationStep,
     Message,
     Product,
+    ScanEngagement,
+    SecureHandsSession,
+    SecureHandsSow,
     ServiceRequest,
     SocStaff,
     StoredMail,
     ThreadRef,
+    UnitEntry,
+    UnitLot,
 )
 
 STORED = cast(Table, StoredMail.__table__)
@@ -44,6 +49,11 @@ DELIVERIES = cast(Table, Delivery.__table__)
 ESCALATIONS = cast(Table, Escalation.__table__)
 ESCALATION_STEPS = cast(Table, EscalationStep.__table__)
 DOMAIN_POLICIES = cast(Table, DomainPolicy.__table__)
+UNIT_LOTS = cast(Table, UnitLot.__table__)
+UNIT_LEDGER = cast(Table, UnitEntry.__table__)
+SOWS = cast(Table, SecureHandsSow.__table__)
+SESSIONS = cast(Table, SecureHandsSession.__table__)
+SCANS = cast(Table, ScanEngagement.__table__)
 
 
 def insert_ignore(table: Table) -> dict[str, Insert]:

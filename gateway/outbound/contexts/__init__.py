@@ -32,6 +32,18 @@ from gateway.outbound.contexts.requests import (
     SenderUnregistered,
     SocAnswer,
 )
+from gateway.outbound.contexts.securehands import (
+    QueryDecided,
+    QueryOverdue,
+    ScanFlag,
+    ScanReminder,
+    SessionQueried,
+    SessionStatement,
+    TopUp,
+    UnitsExpired,
+    UnitsExpiring,
+    UnitsForfeited,
+)
 
 # (template, audience) -> its context; templates/mail/<template>_<audience>.<lang>.*.j2
 CONTEXTS: dict[tuple[str, Audience], type[Context]] = {
@@ -52,6 +64,18 @@ CONTEXTS: dict[tuple[str, Audience], type[Context]] = {
     ("tam_notice", Audience.staff): TamNotice,
     ("tam_digest", Audience.staff): TamDigest,
     ("progress_review", Audience.soc): ProgressReview,
+    # SecureHands and scans (§3.11–§3.13), English only
+    ("session_statement", Audience.customer): SessionStatement,
+    ("session_queried", Audience.soc): SessionQueried,
+    ("query_decided", Audience.customer): QueryDecided,
+    ("query_overdue", Audience.soc): QueryOverdue,
+    ("units_forfeited", Audience.customer): UnitsForfeited,
+    ("units_topup", Audience.customer): TopUp,
+    ("units_topup", Audience.soc): TopUp,
+    ("units_expiring", Audience.customer): UnitsExpiring,
+    ("units_expired", Audience.customer): UnitsExpired,
+    ("scan_reminder", Audience.customer): ScanReminder,
+    ("scan_flag", Audience.soc): ScanFlag,
 }
 
 

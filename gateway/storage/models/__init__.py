@@ -18,6 +18,13 @@ from gateway.storage.models.mail import (
     StoredMail,
     ThreadRef,
 )
+from gateway.storage.models.securehands import (
+    ScanEngagement,
+    SecureHandsSession,
+    SecureHandsSow,
+    UnitEntry,
+    UnitLot,
+)
 
 __all__ = [
     "AttachmentRow",
@@ -33,9 +40,14 @@ __all__ = [
     "ImapState",
     "Message",
     "Product",
+    "ScanEngagement",
+    "SecureHandsSession",
+    "SecureHandsSow",
     "ServiceRequest",
     "SocStaff",
     "StoredMail",
     "ThreadRef",
     "UTCDateTime",
+    "UnitEntry",
+    "UnitLot",
 ]

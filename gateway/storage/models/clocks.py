@@ -18,6 +18,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from gateway.storage.models.base import Base, Id
 
+JOB = "sr_id IS NULL AND escalation_id IS NULL AND lot_id IS NULL"
+
 
 class Delivery(Base):
     """The outbox: one row per outgoing mail, written in the transaction that decided it."""
@@ -63,6 +65,11 @@ class Deadline(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     sr_id: Mapped[int | None] = mapped_column(ForeignKey("service_requests.id"), index=True)
     escalation_id: Mapped[int | None] = mapped_column(ForeignKey("escalations.id"))
+    # SecureHands: the session (acceptance, query) or the lot of units (expiry) it is about
+    session_id: Mapped[int | None] = mapped_column(
+        ForeignKey("securehands_sessions.id"), index=True
+    )
+    lot_id: Mapped[int | None] = mapped_column(ForeignKey("unit_lots.id"))
     kind: Mapped[str] = mapped_column(String(32))
     started_at: Mapped[datetime]
     due_at: Mapped[datetime]
@@ -74,13 +81,13 @@ class Deadline(Base):
     created_at: Mapped[datetime]
     __table_args__ = (
         Index("ix_deadlines_next_at", "next_at"),
-        # one row per daily job (a Deadline of no SR and no escalation)
+        # one row per daily job (a Deadline of no SR, no escalation and no lot of units)
         Index(
             "uq_deadlines_job",
             "kind",
             unique=True,
-            sqlite_where=text("sr_id IS NULL AND escalation_id IS NULL"),
-            postgresql_where=text("sr_id IS NULL AND escalation_id IS NULL"),
+            sqlite_where=text(JOB),
+            postgresql_where=text(JOB),
         ),
     )
 

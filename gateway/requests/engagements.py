@@ -1,0 +1,92 @@
+"""§3.11–§3.13, R3.5, R5.5: SecureHands and scan work on an SR, where it meets the service
+levels: the scheduling target starts at a session request (SecureHands, §3.11.5) or at the
+signed SOW (scans, §3.13.3), and a scheduled session or scan meets it.
+
+The command line (cli/securehands.py) and the mail commands (engagement_commands.py) both call
+these, so the two never differ.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from gateway.securehands import scans, sessions, sows
+from gateway.securehands.acts import Act, Done, Refused
+from gateway.securehands.records import session
+from gateway.securehands.records import sessions as sessions_of
+from gateway.securehands.terms import SowTerms
+from gateway.sla import service_levels
+from gateway.sla.queries import open_deadlines
+from gateway.storage.records import RequestRow, request_row
+
+SCHEDULING = "scheduling"
+
+
+def agree_sow(act: Act, sr: RequestRow, terms: SowTerms) -> Done:
+    """§3.11.2: a SecureHands (or Technical Baseline Assessment) SOW: its units reserved. The
+    scheduling target waits for the session request (§3.11.5)."""
+    return sows.agree(act, sr, terms)
+
+
+def order_scan(act: Act, sr: RequestRow, ordered_on: date, ips: int, max_ips: int) -> Done:
+    """§3.13.3: the signed SOW of a scan starts its 3-working-day scheduling target."""
+    done = scans.order(act, sr, ordered_on, ips, max_ips)
+    due = _start_scheduling(act, sr)
+    return Done(f"{done.detail}; scheduling due {due:%Y-%m-%d %H:%M} UTC", done.deliveries)
+
+
+def request_session(act: Act, sr: RequestRow) -> Done:
+    """§3.11.5, R5.5: scheduling is due 3 working days after the customer asked for a session."""
+    done = sessions.request(act, sr)
+    if _scheduling_running(act, sr):
+        return Done(f"{done.detail}; the scheduling target of an earlier request runs on")
+    due = _start_scheduling(act, sr)
+    return Done(f"{done.detail}; scheduling due {due:%Y-%m-%d %H:%M} UTC")
+
+
+def schedule(act: Act, sr: RequestRow, wanted: int | None, start: datetime, end: datetime) -> Done:
+    """A session (or the scan) scheduled: the scheduling target is met once no other session
+    of the SR waits to be scheduled."""
+    if sr.type == scans.SCAN_TYPE:
+        done = scans.schedule(act, sr, start, end)
+    else:
+        done = sessions.schedule(act, sr, wanted, start, end)
+    waiting = [s for s in sessions_of(act.conn, sr_id=sr.id) if s.state == "requested"]
+    if not waiting:
+        service_levels.meet(act.conn, sr.id, SCHEDULING, act.now)
+    return done
+
+
+def scheduled(act: Act, sr: RequestRow) -> Done:
+    """A scan scheduled by telephone, without its time: the scheduling target is met."""
+    if sr.type != scans.SCAN_TYPE:
+        raise Refused("give the session's time: #scheduled 2026-12-01T09:00/12:00")
+    if not service_levels.meet(act.conn, sr.id, SCHEDULING, act.now):
+        raise Refused("no scheduling target is running")
+    return Done("scheduling recorded")
+
+
+def cancel(act: Act, sr: RequestRow, wanted: int | None, beyond_control: bool) -> Done:
+    """§3.11.3: a session rearranged after a cause beyond control is to be scheduled again: its
+    scheduling target starts anew."""
+    done = sessions.cancel(act, sr, wanted, beyond_control)
+    if beyond_control and not _scheduling_running(act, sr):
+        due = _start_scheduling(act, sr)
+        return Done(f"{done.detail}; scheduling due {due:%Y-%m-%d %H:%M} UTC", done.deliveries)
+    return done
+
+
+def request_of_session(act: Act, session_id: int) -> RequestRow:
+    """The SR a session belongs to (the command line names sessions by their number)."""
+    found = session(act.conn, session_id)
+    if found is None:
+        raise Refused(f"no session {session_id}")
+    return request_row(act.conn, found.sr_id)
+
+
+def _scheduling_running(act: Act, sr: RequestRow) -> bool:
+    return bool(open_deadlines(act.conn, sr.id, (SCHEDULING,)))
+
+
+def _start_scheduling(act: Act, sr: RequestRow) -> datetime:
+    return service_levels.arm(act.conn, act.rt.settings, sr, SCHEDULING, act.now, act.now)
