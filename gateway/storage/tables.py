@@ -26,6 +26,9 @@ from gateway.storage.models import (
     ServiceRequest,
     SocStaff,
     StoredMail,
+    Subscription,
+    SubscriptionChange,
+    SubscriptionRequest,
     ThreadRef,
 )
 
@@ -44,6 +47,9 @@ DELIVERIES = cast(Table, Delivery.__table__)
 ESCALATIONS = cast(Table, Escalation.__table__)
 ESCALATION_STEPS = cast(Table, EscalationStep.__table__)
 DOMAIN_POLICIES = cast(Table, DomainPolicy.__table__)
+SUBSCRIPTIONS = cast(Table, Subscription.__table__)
+SUBSCRIPTION_CHANGES = cast(Table, SubscriptionChange.__table__)
+SUBSCRIPTION_REQUESTS = cast(Table, SubscriptionRequest.__table__)
 
 
 def insert_ignore(table: Table) -> dict[str, Insert]:

@@ -18,6 +18,7 @@ from gateway.storage.models.mail import (
     StoredMail,
     ThreadRef,
 )
+from gateway.storage.models.sus import Subscription, SubscriptionChange, SubscriptionRequest
 
 __all__ = [
     "AttachmentRow",
@@ -36,6 +37,9 @@ __all__ = [
     "ServiceRequest",
     "SocStaff",
     "StoredMail",
+    "Subscription",
+    "SubscriptionChange",
+    "SubscriptionRequest",
     "ThreadRef",
     "UTCDateTime",
 ]
