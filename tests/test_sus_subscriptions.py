@@ -12,7 +12,7 @@ from sqlalchemy import select
 from gateway.assembly import build
 from gateway.storage.db import transaction
 from gateway.storage.models import Contact, Product, SubscriptionChange
-from gateway.sus import queries, tokens
+from gateway.sus import queries, tokens, verp
 from gateway.sus.subscriptions import (
     ALL_KINDS,
     Change,
@@ -122,3 +122,15 @@ def test_a_token_names_its_subscription_and_nothing_else() -> None:
     assert tokens.verify(token, {"k3": b"newer", "k1": b"old key"}) is None  # its key retired
     assert tokens.verify(tokens.sign(41, {"k1": b"old key"}), keys) == 41  # rotation: old verifies
     assert tokens.verify("../etc/passwd", keys) is None
+
+
+def test_a_verp_address_names_its_delivery_and_cannot_be_forged() -> None:
+    keys = {"k1": b"key"}
+    address = verp.return_path(1234, keys, "securecall.example")
+    assert address.startswith("bounces+1234.k1.")
+    assert verp.is_verp(address, "securecall.example")
+    assert verp.delivery_of(address, keys, "securecall.example") == 1234
+    assert verp.delivery_of(f"<{address.upper()}>", keys, "securecall.example") == 1234
+    assert verp.delivery_of(address.replace("1234", "1235"), keys, "securecall.example") is None
+    assert verp.delivery_of(address, keys, "elsewhere.example") is None
+    assert verp.delivery_of("bounces@securecall.example", keys, "securecall.example") is None

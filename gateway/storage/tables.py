@@ -13,6 +13,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from gateway.storage.models import (
     AttachmentRow,
+    Bulletin,
+    BulletinRecipient,
     Contact,
     Customer,
     Deadline,
@@ -50,6 +52,8 @@ DOMAIN_POLICIES = cast(Table, DomainPolicy.__table__)
 SUBSCRIPTIONS = cast(Table, Subscription.__table__)
 SUBSCRIPTION_CHANGES = cast(Table, SubscriptionChange.__table__)
 SUBSCRIPTION_REQUESTS = cast(Table, SubscriptionRequest.__table__)
+BULLETINS = cast(Table, Bulletin.__table__)
+BULLETIN_RECIPIENTS = cast(Table, BulletinRecipient.__table__)
 
 
 def insert_ignore(table: Table) -> dict[str, Insert]:

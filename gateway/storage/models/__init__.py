@@ -18,11 +18,19 @@ from gateway.storage.models.mail import (
     StoredMail,
     ThreadRef,
 )
-from gateway.storage.models.sus import Subscription, SubscriptionChange, SubscriptionRequest
+from gateway.storage.models.sus import (
+    Bulletin,
+    BulletinRecipient,
+    Subscription,
+    SubscriptionChange,
+    SubscriptionRequest,
+)
 
 __all__ = [
     "AttachmentRow",
     "Base",
+    "Bulletin",
+    "BulletinRecipient",
     "Contact",
     "Customer",
     "Deadline",

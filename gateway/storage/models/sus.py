@@ -68,3 +68,38 @@ class SubscriptionRequest(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     __table_args__ = (Index("ix_subscription_requests_state", "state", "created_at"),)
+
+
+class Bulletin(Base):
+    """An advisory of a product's manufacturer (§3.8), written in Markdown, sent to its
+    subscribers of its kind."""
+
+    __tablename__ = "bulletins"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # patch | upgrade | bulletin
+    severity: Mapped[str] = mapped_column(String(16))  # low | medium | high | critical
+    title: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)  # Markdown
+    url: Mapped[str | None] = mapped_column(String(2000))  # the manufacturer's advisory
+    state: Mapped[str] = mapped_column(String(16))  # draft | publishing | published
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(320))
+    published_at: Mapped[datetime | None]
+    published_by: Mapped[str | None] = mapped_column(String(320))
+    product: Mapped[Product] = relationship()
+
+
+class BulletinRecipient(Base):
+    """A bulletin's Delivery to one subscription: unique per (bulletin, subscription), so that a
+    fan-out run again after a crash writes nobody twice (R4.3: "once")."""
+
+    __tablename__ = "bulletin_recipients"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    bulletin_id: Mapped[int] = mapped_column(ForeignKey("bulletins.id"))
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id"), index=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"), unique=True)
+    created_at: Mapped[datetime]
+    __table_args__ = (
+        UniqueConstraint("bulletin_id", "subscription_id", name="uq_bulletin_recipients_once"),
+    )

@@ -1,4 +1,4 @@
-"""the Support Update Service: subscriptions, their audit trail, requests by mail; bounced contacts
+"""the Support Update Service: subscriptions, audit trail, requests, bulletins; bounced contacts
 
 Revision ID: 0007
 Revises: 0006
@@ -112,6 +112,58 @@ def upgrade() -> None:
         ["state", "created_at"],
         unique=False,
     )
+    op.create_table(
+        "bulletins",
+        sa.Column("id", Id, nullable=False),
+        sa.Column("product_id", Id, nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("severity", sa.String(length=16), nullable=False),
+        sa.Column("title", sa.String(length=300), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("url", sa.String(length=2000), nullable=True),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_by", sa.String(length=320), nullable=False),
+        sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("published_by", sa.String(length=320), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["product_id"], ["products.id"], name=op.f("fk_bulletins_product_id_products")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_bulletins")),
+    )
+    op.create_index(op.f("ix_bulletins_product_id"), "bulletins", ["product_id"], unique=False)
+    op.create_table(
+        "bulletin_recipients",
+        sa.Column("id", Id, nullable=False),
+        sa.Column("bulletin_id", Id, nullable=False),
+        sa.Column("subscription_id", Id, nullable=False),
+        sa.Column("delivery_id", Id, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["bulletin_id"],
+            ["bulletins.id"],
+            name=op.f("fk_bulletin_recipients_bulletin_id_bulletins"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["delivery_id"],
+            ["deliveries.id"],
+            name=op.f("fk_bulletin_recipients_delivery_id_deliveries"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["subscription_id"],
+            ["subscriptions.id"],
+            name=op.f("fk_bulletin_recipients_subscription_id_subscriptions"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_bulletin_recipients")),
+        sa.UniqueConstraint("bulletin_id", "subscription_id", name="uq_bulletin_recipients_once"),
+        sa.UniqueConstraint("delivery_id", name=op.f("uq_bulletin_recipients_delivery_id")),
+    )
+    op.create_index(
+        op.f("ix_bulletin_recipients_subscription_id"),
+        "bulletin_recipients",
+        ["subscription_id"],
+        unique=False,
+    )
     with op.batch_alter_table("contacts", schema=None) as batch_op:
         batch_op.add_column(sa.Column("bounced_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("bounce_reason", sa.Text(), nullable=True))
@@ -121,6 +173,8 @@ def downgrade() -> None:
     with op.batch_alter_table("contacts", schema=None) as batch_op:
         batch_op.drop_column("bounce_reason")
         batch_op.drop_column("bounced_at")
+    op.drop_table("bulletin_recipients")
+    op.drop_table("bulletins")
     op.drop_table("subscription_requests")
     op.drop_table("subscription_changes")
     op.drop_table("subscriptions")
