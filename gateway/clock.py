@@ -1,23 +1,32 @@
 """The clock: take the Deadlines that are due and turn each into its consequence, exactly once.
 
 The consequences are the rooms' own: the service levels' warnings, breaches, not-updated alerts,
-Director escalations and daily mails (sla/deadlines.py). Each Deadline is handled in the
-transaction that writes its mails and moves it on; on PostgreSQL the rows are taken FOR UPDATE
+Director escalations and daily mails (sla/deadlines.py); on every tick also what the rooms watch
+without a Deadline (`LOOKS`: the Support Update Service's bulletins refused at send time and
+suspended addresses that took a mail since, sus/scores.py). Each is handled in the transaction
+that writes its mails and moves it on; on PostgreSQL the rows are taken FOR UPDATE
 SKIP LOCKED, so several clocks may run side by side and none acts twice.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy import Connection
 
 from gateway.core.runtime import Runtime
 from gateway.sla import deadlines
 from gateway.sla.queries import due_deadlines
 from gateway.storage.db import transaction
+from gateway.sus import scores
 
 log = logging.getLogger(__name__)
 BATCH = 500  # Deadlines per transaction
 HANDLERS: dict[str, deadlines.Handler] = {**deadlines.HANDLERS}  # kind -> its consequence
+Look = Callable[[Connection, Runtime, datetime], deadlines.Deliveries]
+LOOKS: tuple[Look, ...] = (scores.look,)  # R4.4: refusals at send time, resumptions
 
 
 def tick(rt: Runtime, limit: int = BATCH) -> int:
@@ -28,6 +37,8 @@ def tick(rt: Runtime, limit: int = BATCH) -> int:
         mails: deadlines.Deliveries = []
         for row in rows:
             mails += HANDLERS[row.kind](conn, rt, row, now)
+        for look in LOOKS:
+            mails += look(conn, rt, now)
     rt.outbox.enqueue(mails)
     if rows:
         log.info("clock: %d due, %d mails", len(rows), len(mails))

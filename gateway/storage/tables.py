@@ -13,6 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from gateway.storage.models import (
     AttachmentRow,
+    Bounce,
     Bulletin,
     BulletinRecipient,
     Contact,
@@ -31,6 +32,7 @@ from gateway.storage.models import (
     Subscription,
     SubscriptionChange,
     SubscriptionRequest,
+    SubscriptionRequestRef,
     ThreadRef,
 )
 
@@ -54,6 +56,8 @@ SUBSCRIPTION_CHANGES = cast(Table, SubscriptionChange.__table__)
 SUBSCRIPTION_REQUESTS = cast(Table, SubscriptionRequest.__table__)
 BULLETINS = cast(Table, Bulletin.__table__)
 BULLETIN_RECIPIENTS = cast(Table, BulletinRecipient.__table__)
+SUBSCRIPTION_REQUEST_REFS = cast(Table, SubscriptionRequestRef.__table__)
+BOUNCES = cast(Table, Bounce.__table__)
 
 
 def insert_ignore(table: Table) -> dict[str, Insert]:

@@ -32,6 +32,7 @@ from gateway.outbound.contexts.requests import (
     SenderUnregistered,
     SocAnswer,
 )
+from gateway.outbound.contexts.sus import SusCommand, SusConfirmation, SusRequest, SusSuspended
 
 # (template, audience) -> its context; templates/mail/<template>_<audience>.<lang>.*.j2
 CONTEXTS: dict[tuple[str, Audience], type[Context]] = {
@@ -52,6 +53,10 @@ CONTEXTS: dict[tuple[str, Audience], type[Context]] = {
     ("tam_notice", Audience.staff): TamNotice,
     ("tam_digest", Audience.staff): TamDigest,
     ("progress_review", Audience.soc): ProgressReview,
+    ("sus_confirmation", Audience.customer): SusConfirmation,
+    ("sus_request", Audience.staff): SusRequest,
+    ("sus_command", Audience.staff): SusCommand,
+    ("sus_suspended", Audience.staff): SusSuspended,
 }
 
 

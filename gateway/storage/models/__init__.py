@@ -19,16 +19,19 @@ from gateway.storage.models.mail import (
     ThreadRef,
 )
 from gateway.storage.models.sus import (
+    Bounce,
     Bulletin,
     BulletinRecipient,
     Subscription,
     SubscriptionChange,
     SubscriptionRequest,
+    SubscriptionRequestRef,
 )
 
 __all__ = [
     "AttachmentRow",
     "Base",
+    "Bounce",
     "Bulletin",
     "BulletinRecipient",
     "Contact",
@@ -48,6 +51,7 @@ __all__ = [
     "Subscription",
     "SubscriptionChange",
     "SubscriptionRequest",
+    "SubscriptionRequestRef",
     "ThreadRef",
     "UTCDateTime",
 ]

@@ -6,7 +6,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from gateway.storage.models.base import Base, Id
@@ -31,6 +40,8 @@ class Subscription(Base):
     __table_args__ = (
         UniqueConstraint("contact_id", "product_id", name="uq_subscriptions_contact_product"),
         Index("ix_subscriptions_product_state", "product_id", "state"),
+        # the clock looks at the suspended ones on every tick (R4.4: a later delivery resumes)
+        Index("ix_subscriptions_state", "state", "updated_at"),
     )
 
 
@@ -70,6 +81,15 @@ class SubscriptionRequest(Base):
     __table_args__ = (Index("ix_subscription_requests_state", "state", "created_at"),)
 
 
+class SubscriptionRequestRef(Base):
+    """The Message-ID of a request's notice to an admin: an admin's answer (`#approve`,
+    `#deny reason`) names the request by answering it, as `thread_refs` does for SRs."""
+
+    __tablename__ = "subscription_request_refs"
+    message_id: Mapped[str] = mapped_column(String(998), primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("subscription_requests.id"), index=True)
+
+
 class Bulletin(Base):
     """An advisory of a product's manufacturer (§3.8), written in Markdown, sent to its
     subscribers of its kind."""
@@ -103,3 +123,21 @@ class BulletinRecipient(Base):
     __table_args__ = (
         UniqueConstraint("bulletin_id", "subscription_id", name="uq_bulletin_recipients_once"),
     )
+
+
+class Bounce(Base):
+    """R4.4: one failure of mail to a contact's address as the bounce processor saw it: a DSN or
+    an MTA's bounce (known by its VERP return path or the recipients it names), a refusal at
+    send time, an ARF complaint (RFC 5965); and whether it raised the address's score."""
+
+    __tablename__ = "bounces"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    at: Mapped[datetime]
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
+    subscription_id: Mapped[int | None] = mapped_column(ForeignKey("subscriptions.id"))
+    delivery_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id"), index=True)
+    raw_mail_id: Mapped[int | None] = mapped_column(ForeignKey("raw_mails.id"))
+    source: Mapped[str] = mapped_column(String(16))  # verp | dsn | smtp | complaint
+    permanent: Mapped[bool] = mapped_column(Boolean)  # temporary failures never count
+    counted: Mapped[bool] = mapped_column(Boolean)  # at most one increment per address per day
+    reason: Mapped[str] = mapped_column(Text, default="")
