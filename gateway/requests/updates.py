@@ -13,7 +13,7 @@ from gateway.core.runtime import Runtime
 from gateway.outbound.addresses import addressable
 from gateway.requests import entitlements
 from gateway.requests.decision import Action, Facts, NotFromAContact
-from gateway.sus import bounces
+from gateway.sus import approvals, bounces
 from gateway.sus import requests as sus_requests
 from gateway.sus.bounces import Returning
 from gateway.sus.requests import Asking, Wanted
@@ -49,7 +49,7 @@ def approval(conn: Connection, rt: Runtime, facts: Facts, stored: int) -> Delive
     request_id, commands = facts.sus.answers_request, facts.sus.admin_commands
     if request_id is None or commands is None:
         return []
-    return sus_requests.answer(conn, rt, _asking(facts, stored), request_id, commands)
+    return approvals.answer(conn, rt, _asking(facts, stored), request_id, commands)
 
 
 def bounce(conn: Connection, rt: Runtime, facts: Facts, stored: int) -> Deliveries:

@@ -13,11 +13,16 @@ from datetime import datetime
 from sqlalchemy import Connection
 
 from gateway.core.runtime import Runtime
-from gateway.outbound.contexts.sus import ProductLine, SusCommand, SusRequest
+from gateway.outbound.contexts.sus import ProductLine, SusRequest
 from gateway.sus import changes, notices, queries
 from gateway.sus.queries import ContactRow, NewRequest, SubscriptionRow
-from gateway.sus.vocabulary import ALL_KINDS, Change, How, SubscriptionError, SubscriptionState
-from parsers.commands import Commands
+from gateway.sus.vocabulary import (
+    ALL_KINDS,
+    Change,
+    How,
+    RequestState,
+    SubscriptionState,
+)
 from parsers.sus import SUBSCRIBE, UNSUBSCRIBE
 
 Deliveries = list[tuple[int, str]]
@@ -88,7 +93,7 @@ def unsubscribe_by_token(
     change = Change(asking.address, How.mail, asking.now, asking.message_id, "List-Unsubscribe")
     if not changes.move(conn, subscription, SubscriptionState.unsubscribed, change):
         return []  # a second click of the same link: said once already
-    _record(conn, asking, contact.id, UNSUBSCRIBE, [subscription.product_id], "done")
+    _record(conn, asking, contact.id, UNSUBSCRIBE, [subscription.product_id], RequestState.done)
     if contact.removed:
         return []
     own = asking.address == contact.email  # threads in the subscriber's client when theirs
@@ -108,76 +113,6 @@ def unsubscribe_by_token(
     return [written]
 
 
-def decide(
-    conn: Connection,
-    rt: Runtime,
-    request_id: int,
-    approve: bool,
-    change: Change,
-    reason: str = "",
-) -> tuple[str, Deliveries]:
-    """An admin approves (the pending subscriptions become active) or denies a request (they
-    end unsubscribed); the contact is told. Returns what was done, and the mail."""
-    request = queries.request(conn, request_id)
-    if request is None:
-        raise RequestError(f"no subscription request {request_id}")
-    contact = queries.contact(conn, request.contact_id)
-    if request.state != "pending" or contact is None:
-        raise RequestError(f"request {request_id} is {request.state}, not pending")
-    if approve and contact.removed:
-        raise RequestError(f"{contact.email} is no longer a contact")
-    state = "approved" if approve else "denied"
-    if not queries.decide_request(conn, request_id, state, change.by, change.now, reason):
-        raise RequestError(f"request {request_id} was decided meanwhile")
-    to = SubscriptionState.active if approve else SubscriptionState.unsubscribed
-    detail = f"request {request_id} {state}" + (f": {reason}" if reason else "")
-    moved = _move_pending(conn, contact, request.product_ids, to, _with(change, detail))
-    lines = _lines(conn, moved)
-    outcome = ("subscribed" if moved else "unchanged") if approve else "denied"
-    written = notices.confirmation(
-        conn,
-        rt,
-        contact,
-        outcome,
-        lines if approve else [],
-        now=change.now,
-        reason=reason,
-        in_reply_to=request.message_id,
-    )
-    return f"{contact.email}: {detail}", [written]
-
-
-def answer(
-    conn: Connection, rt: Runtime, asking: Asking, request_id: int, commands: Commands
-) -> Deliveries:
-    """An admin's mail in answer to a request's notice: its first command carried out (R4.2)."""
-    first = commands.commands[0] if commands.commands else None
-    change = Change(asking.address, How.mail, asking.now, asking.message_id)
-    written: Deliveries = []
-    if first is None:
-        line = commands.unknown[0] if commands.unknown else ""
-        done, detail = False, "no command: answer with #approve, or #deny <reason>"
-    elif first.name == "deny" and not first.argument.strip():
-        line, done, detail = first.line, False, "#deny needs a reason, which the contact is told"
-    else:
-        line = first.line
-        try:
-            detail, written = decide(
-                conn, rt, request_id, first.name == "approve", change, first.argument.strip()
-            )
-            done = True
-        except (RequestError, SubscriptionError) as exc:
-            done, detail = False, str(exc)
-    if asking.answerable:
-        result = SusCommand(request_id=request_id, line=line, done=done, detail=detail)
-        written.append(
-            notices.command_result(
-                conn, rt, asking.address, result, asking.now, asking.message_id, asking.stored
-            )
-        )
-    return written
-
-
 def _unsubscribe(
     conn: Connection,
     rt: Runtime,
@@ -192,11 +127,12 @@ def _unsubscribe(
     subscriptions = [s for s in live if s.product_id in chosen] if named else live
     change = Change(asking.address, How.mail, asking.now, asking.message_id, "asked by mail")
     stopped = [s for s in subscriptions if changes.move(conn, s, _UNSUBSCRIBED, change)]
-    _record(conn, asking, contact.id, UNSUBSCRIBE, [s.product_id for s in stopped], "done")
+    stopped_ids = [s.product_id for s in stopped]
+    _record(conn, asking, contact.id, UNSUBSCRIBE, stopped_ids, RequestState.done)
     if not asking.answerable:
         return []
     outcome = "unsubscribed" if stopped else "unchanged"
-    return [_confirm(conn, rt, asking, contact, outcome, _lines(conn, stopped))]
+    return [_confirm(conn, rt, asking, contact, outcome, lines_of(conn, stopped))]
 
 
 def _subscribe(
@@ -224,7 +160,8 @@ def _subscribe(
     waiting = [row for row, _ in results if row.state == SubscriptionState.pending]
     if waiting:
         return _wait_for_admin(conn, rt, asking, contact, waiting)
-    _record(conn, asking, contact.id, SUBSCRIBE, [row.product_id for row, _ in results], "done")
+    asked_ids = [row.product_id for row, _ in results]
+    _record(conn, asking, contact.id, SUBSCRIBE, asked_ids, RequestState.done)
     if not asking.answerable:
         return []
     outcome = "subscribed" if any(changed for _, changed in results) else "unchanged"
@@ -232,7 +169,7 @@ def _subscribe(
         outcome = "refused"
     rows = [row for row, _ in results]
     shown = refused if named else []
-    return [_confirm(conn, rt, asking, contact, outcome, _lines(conn, rows), shown)]
+    return [_confirm(conn, rt, asking, contact, outcome, lines_of(conn, rows), shown)]
 
 
 def _wait_for_admin(
@@ -244,36 +181,18 @@ def _wait_for_admin(
 ) -> Deliveries:
     """Policy `admin`: recorded pending; the admins are told; the contact hears when decided."""
     request_id = _record(
-        conn, asking, contact.id, SUBSCRIBE, [s.product_id for s in waiting], "pending"
+        conn, asking, contact.id, SUBSCRIBE, [s.product_id for s in waiting], RequestState.pending
     )
     context = SusRequest(
         request_id=request_id,
         contact=contact.email,
         contact_name=contact.name,
         customer=contact.customer,
-        products=_lines(conn, waiting),
+        products=lines_of(conn, waiting),
         subject=asking.subject,
         excerpt=asking.text[:2000],
     )
     return notices.request_notices(conn, rt, request_id, context, asking.now, asking.stored)
-
-
-def _move_pending(
-    conn: Connection,
-    contact: ContactRow,
-    product_ids: list[int],
-    to: SubscriptionState,
-    change: Change,
-) -> list[SubscriptionRow]:
-    """The request's subscriptions still pending, moved; one unsubscribed meanwhile (by the
-    contact, or an admin) stays so."""
-    moved = []
-    for product_id in product_ids:
-        row = queries.subscription_for(conn, contact.id, product_id)
-        if row is not None and row.state == SubscriptionState.pending:
-            changes.move(conn, row, to, change)
-            moved.append(queries.subscription(conn, row.id) or row)
-    return moved
 
 
 def _record(
@@ -282,10 +201,10 @@ def _record(
     contact_id: int,
     action: str,
     product_ids: list[int],
-    state: str,
+    state: RequestState,
 ) -> int:
     """R4.2: every request by mail is kept, with what became of it."""
-    done = state != "pending"
+    done = state != RequestState.pending
     return queries.add_request(
         conn,
         NewRequest(
@@ -326,15 +245,11 @@ def _confirm(
     )
 
 
-def _lines(conn: Connection, rows: list[SubscriptionRow]) -> list[ProductLine]:
+def lines_of(conn: Connection, rows: list[SubscriptionRow]) -> list[ProductLine]:
     names = queries.product_names(conn, [row.product_id for row in rows])
     return [
         ProductLine(product=names.get(r.product_id, ""), detail=", ".join(r.kinds)) for r in rows
     ]
-
-
-def _with(change: Change, detail: str) -> Change:
-    return Change(change.by, change.how, change.now, change.message_id, detail)
 
 
 _KINDS: list[str] = [str(kind) for kind in ALL_KINDS]

@@ -24,6 +24,15 @@ class SubscriptionState(StrEnum):
     unsubscribed = "unsubscribed"  # R4.3: at once, whoever asked
 
 
+class RequestState(StrEnum):
+    """What became of a request by mail (R4.2)."""
+
+    pending = "pending"  # waiting for an admin (GATEWAY_SUS_SUBSCRIBE_POLICY=admin)
+    approved = "approved"
+    denied = "denied"
+    done = "done"  # carried out at once (an unsubscribe; a subscribe under `immediate`)
+
+
 class How(StrEnum):
     """How a change was asked for (the audit trail's `how`)."""
 
