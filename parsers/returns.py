@@ -15,6 +15,9 @@ from email.message import Message
 from parsers.dsn import MAX_PARTS
 
 BODY_LIMIT = 256 * 1024  # bytes of a report's body searched for what it quotes
+# RFC 3464 §2: the delivery-status part comes before the returned mail; what lies beyond this
+# is the returned mail's body and files, never parsed again here.
+STATUS_LIMIT = 1024 * 1024
 MAX_QUOTED = 20
 _STATUS_TYPES = ("message/delivery-status", "message/global-delivery-status")
 _MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*(<[^<>\s]{3,250}>)", re.IGNORECASE | re.MULTILINE)
@@ -80,7 +83,7 @@ def _read(raw: bytes) -> Returned:
     senders = dict.fromkeys(
         s.decode("ascii", "replace").lower().strip(".") for s in _SENDER.findall(body)
     )
-    statuses = _statuses(message_from_bytes(raw))
+    statuses = _statuses(message_from_bytes(raw[:STATUS_LIMIT]))
     return Returned(statuses, tuple(ids)[:MAX_QUOTED], tuple(s for s in senders if s)[:MAX_QUOTED])
 
 

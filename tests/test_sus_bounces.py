@@ -213,10 +213,11 @@ def test_a_vacation_reply_to_a_return_path_is_held_and_counts_nothing(gateway: G
     assert mails_written(gateway) == []
 
 
+@pytest.mark.parametrize("database", ["sqlite_url", "postgres_url"])
 def test_a_refusal_at_send_time_is_a_hard_bounce_and_a_given_up_4xx_is_not(
-    make_gateway: Callable[..., Gateway], sink: Sink
+    make_gateway: Callable[..., Gateway], sink: Sink, database: str, request: pytest.FixtureRequest
 ) -> None:
-    gateway = make_gateway(send_attempts=1)
+    gateway = make_gateway(database_url=request.getfixturevalue(database), send_attempts=1)
     rt = gateway.runtime
     alice, bernd = subscribed(rt, ALICE), subscribed(rt, BERND)
     sink.refuse[ALICE] = "550 5.1.1 <alice@example.com>: no such user"
@@ -242,11 +243,13 @@ def test_a_refusal_at_send_time_is_a_hard_bounce_and_a_given_up_4xx_is_not(
     )
 
 
+@pytest.mark.parametrize("database", ["sqlite_url", "postgres_url"])
 def test_a_later_delivery_that_stands_resumes_a_suspended_subscription(
-    make_gateway: Callable[..., Gateway], sink: Sink
+    make_gateway: Callable[..., Gateway], sink: Sink, database: str, request: pytest.FixtureRequest
 ) -> None:
     clock = OffsetClock()
-    gateway = make_gateway(clock=clock, sus_bounce_score_threshold=1)
+    url = request.getfixturevalue(database)
+    gateway = make_gateway(database_url=url, clock=clock, sus_bounce_score_threshold=1)
     rt = gateway.runtime
     subscription = subscribed(rt, ALICE)
     _, message_id, path = bulletin_sent(rt, subscription)

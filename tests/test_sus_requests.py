@@ -7,11 +7,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
+from gateway.directory.queries import Sender
+from gateway.intake.triage import decide
+from gateway.requests.decision import Action, Facts
 from gateway.storage.models import Delivery, ServiceRequest, StoredMail, SubscriptionRequest
 from gateway.sus import tokens
+from gateway.sus.mail import SusFacts
+from parsers.mail import parse
+from parsers.sus import Asked
+from tests.conftest import FIXTURES
 from tests.support.harness import Gateway, count, mail
 from tests.support.sink import Received, Sink
 from tests.support.sus import CHECKPOINT, FORTIGATE, SETUP, state_of, subscribed, trail
@@ -292,3 +302,69 @@ def admin_answer(
         in_reply_to=notice.message["Message-ID"],
         references=notice.message["Message-ID"],
     )
+
+
+# --- the triage table's rules for the Support Update Service ---------------------------------
+
+CONTACT = Sender("contact", ALICE, "Alice", customer_id=1, contact_id=1)
+UNKNOWN = Sender("unknown", STRANGER)
+
+
+def sus_facts(sender: Sender = CONTACT, **given: Any) -> Facts:
+    authenticated = given.pop("authenticated", True)
+    automatic = given.pop("automatic", None)
+    parsed = parse(mail(sender=sender.address, subject=given.pop("subject", "x")))
+    return Facts(
+        mail=parsed,
+        now=datetime(2026, 11, 18, tzinfo=UTC),
+        sender=sender,
+        thread=None,
+        foreign_thread=False,
+        automatic=automatic,
+        bounce=None,
+        looped=False,
+        requested=None,
+        noticed_recently=False,
+        authenticated=authenticated,
+        sus=SusFacts(**given),
+    )
+
+
+ASKED = Asked("subscribe", "subscribe")
+
+
+@pytest.mark.parametrize(
+    ("facts", "action", "notices"),
+    [
+        (sus_facts(asked=ASKED), Action.SUBSCRIPTION, []),
+        (sus_facts(asked=ASKED, authenticated=False), Action.HOLD, []),
+        (sus_facts(asked=ASKED, automatic="Auto-Submitted: auto-replied"), Action.HOLD, []),
+        (sus_facts(UNKNOWN, to_sus_address=True), Action.HOLD, ["sender_unregistered/customer"]),
+        (sus_facts(UNKNOWN, token_subscription=41, authenticated=False), Action.UNSUBSCRIBE, []),
+        (sus_facts(UNKNOWN, answers_request=3), Action.APPROVAL, []),
+        (sus_facts(UNKNOWN, answers_request=3, authenticated=False), Action.HOLD, []),
+        (sus_facts(to_bounce_address=True), Action.HOLD, []),
+    ],
+    ids=[
+        "contact-asks",
+        "unproven-contact",
+        "automatic",
+        "stranger",
+        "token-from-anyone",
+        "admin-answers",
+        "unproven-admin",
+        "to-a-return-path",
+    ],
+)
+def test_the_triage_table_sends_sus_mail_to_its_own_actions(
+    facts: Facts, action: Action, notices: list[str]
+) -> None:
+    decision = decide(facts)
+    assert decision.action == action
+    assert [f"{n.template}/{n.audience}" for n in decision.notices] == notices
+
+
+def test_a_feedback_report_is_a_complaint_and_held() -> None:
+    report = parse((FIXTURES / "feedback_arf_en.eml").read_bytes())
+    facts = replace(sus_facts(UNKNOWN), mail=report, automatic="ARF")
+    assert decide(facts).action == Action.COMPLAINT
