@@ -46,14 +46,15 @@ def decide(
     to = SubscriptionState.active if approve else SubscriptionState.unsubscribed
     detail = f"request {request_id} {state}" + (f": {reason}" if reason else "")
     moved = _move_pending(conn, contact, request.product_ids, to, _with(change, detail))
-    lines = lines_of(conn, moved)
+    if contact.removed:  # a leaver (§5.1.1) is told nothing more
+        return f"{contact.email}: {detail}", []
     outcome = ("subscribed" if moved else "unchanged") if approve else "denied"
     written = notices.confirmation(
         conn,
         rt,
         contact,
         outcome,
-        lines if approve else [],
+        lines_of(conn, moved) if approve else [],
         now=change.now,
         reason=reason,
         in_reply_to=request.message_id,
