@@ -146,6 +146,7 @@ def test_an_admin_denies_by_mail_with_a_reason_the_contact_is_told(
     asked = mail(sender=CHLOE, subject="Inscription au SUS", message_id="<ask@example.fr>")
     assert gateway.send(asked, mail_from=CHLOE).code == 250
     notice = sink.wait_to(ADMIN)[0]
+    assert "Their mail: Inscription au SUS" in notice.text
     answered = admin_answer(notice, "#deny your contract ends this month")
     assert gateway.send(answered, mail_from=ADMIN).code == 250
     assert state_of(gateway.runtime, CHLOE) == "unsubscribed"

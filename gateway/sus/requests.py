@@ -189,7 +189,7 @@ def _wait_for_admin(
         contact_name=contact.name,
         customer=contact.customer,
         products=lines_of(conn, waiting),
-        subject=asking.subject,
+        mail_subject=asking.subject,
         excerpt=asking.text[:2000],
     )
     return notices.request_notices(conn, rt, request_id, context, asking.now, asking.stored)

@@ -38,7 +38,7 @@ class SusRequest(Context):
     contact_name: str
     customer: str
     products: list[ProductLine]
-    subject: str
+    mail_subject: str  # the subject of the contact's mail
     excerpt: str
 
 
