@@ -20,7 +20,7 @@ from gateway.storage.models import Delivery, ServiceRequest, StoredMail, Subscri
 from gateway.sus import tokens
 from gateway.sus.mail import SusFacts
 from parsers.mail import parse
-from parsers.sus import Asked
+from parsers.sus import Asked, asked_in_subject
 from tests.conftest import FIXTURES
 from tests.support.harness import Gateway, count, mail
 from tests.support.sink import Received, Sink
@@ -369,3 +369,26 @@ def test_a_feedback_report_is_a_complaint_and_held() -> None:
     report = parse((FIXTURES / "feedback_arf_en.eml").read_bytes())
     facts = replace(sus_facts(UNKNOWN), mail=report, automatic="ARF")
     assert decide(facts).action == Action.COMPLAINT
+
+
+@pytest.mark.parametrize(
+    ("subject", "action"),
+    [
+        ("Please subscribe me to SUS", "subscribe"),
+        ("Unsubscribe me from the update notifications", "unsubscribe"),
+        ("SUS abonnieren", "subscribe"),
+        ("Kündigung des SUS-Abonnements", "unsubscribe"),
+        ("Update-Benachrichtigungen nicht mehr zusenden", "unsubscribe"),
+        ("Abonnement au SUS", "subscribe"),
+        ("Désabonnement des bulletins", "unsubscribe"),
+        ("Re: [SR-7KQM-29XD] FortiGuard subscription expired", None),
+        ("FortiGate update service stopped working", None),
+        ("Cannot register for the portal", None),
+        ("VPN tunnel down", None),
+    ],
+)
+def test_a_subject_asks_something_of_sus_only_when_it_names_the_service(
+    subject: str, action: str | None
+) -> None:
+    asked = asked_in_subject(subject)
+    assert (asked.action if asked else None) == action
