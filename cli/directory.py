@@ -119,7 +119,7 @@ def contacts_list(
     with database() as (session, _rt):
         owner = directory.require_customer(session, customer) if customer else None
         rows = [listings.contact(c) for c in directory.contacts(session, owner)]
-    table(rows, as_json, ("email", "name", "customer", "language", "role"))
+    table(rows, as_json, ("email", "name", "customer", "language", "role", "bounced_at"))
 
 
 @contacts.command("remove")

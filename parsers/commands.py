@@ -95,8 +95,10 @@ class Commands:
         return any(c.name == "note" for c in self.commands)
 
 
-def read_commands(text: str) -> Commands:
-    """Split the leading command lines off `text`."""
+def read_commands(text: str, aliases: dict[str, tuple[str, str | None]] | None = None) -> Commands:
+    """Split the leading command lines off `text`; `aliases` another table of commands than the
+    SOC's (the SUS admins' `#approve` and `#deny`, parsers/sus.py)."""
+    aliases = ALIASES if aliases is None else aliases
     lines = text.replace("\r\n", "\n").split("\n")
     commands: list[Command] = []
     unknown: list[str] = []
@@ -110,8 +112,8 @@ def read_commands(text: str) -> Commands:
         if not found:
             break
         word, argument = found.group(1).lower(), found.group(2)
-        if word in ALIASES:
-            name, fixed = ALIASES[word]
+        if word in aliases:
+            name, fixed = aliases[word]
             commands.append(Command(name, fixed if fixed is not None else argument, line.strip()))
         else:
             unknown.append(line.strip())

@@ -15,7 +15,7 @@ from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses
 
-from flufl.bounce import scan_message
+from flufl.bounce import all_failures
 
 from parsers.wordings import ADDRESS, BOUNCE_SUBJECT, DAEMON, FAILED_LINES, SYSTEM_SENDER, WORDINGS
 
@@ -35,6 +35,7 @@ class Report:
     kind: str  # bounce | feedback | receipt | report (a multipart/report of another type)
     reason: str  # why, as the stored mail's reason says it
     failed: tuple[str, ...] = ()  # recipients reported as failed for good (bounces)
+    delayed: tuple[str, ...] = ()  # recipients only delayed: the MTA still tries (R4.4)
 
 
 # MIME types of the machine-readable part of a report (RFC 6522 §3), and what it makes the mail.
@@ -77,7 +78,8 @@ def _report(message: Message) -> Report | None:
     said_by, written = ([], []) if reason else _evidence(message, text)
     if not reason and not (said_by or written):
         return None
-    failed = _detected(message) or _worded_failures(text)
+    detected, delayed = _detected(message)
+    failed = detected or _worded_failures(text)
     if not reason:
         written += ["failed recipients named"] if failed else []
         # One sign alone is how a person writes about a bounce: a bounce's sender or subject
@@ -85,15 +87,17 @@ def _report(message: Message) -> Report | None:
         if not (said_by and written):
             return None
         reason = f"known by {', '.join(said_by + written)}"
-    return Report("bounce", reason, failed)
+    return Report("bounce", reason, failed, delayed)
 
 
-def _detected(message: Message) -> tuple[str, ...]:
-    """The permanently failed recipients flufl.bounce's detectors find (RFC 3464 and MTAs)."""
+def _detected(message: Message) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The recipients flufl.bounce's detectors find (RFC 3464 and MTAs): failed for good, and
+    only delayed (a warning; scored never, R4.4)."""
     try:
-        return _addresses(scan_message(_for_detectors(message)))
+        temporary, permanent = all_failures(_for_detectors(message))
     except Exception:  # a detector's bug on a hostile mail: the bounce stays one, unnamed
-        return ()
+        return (), ()
+    return _addresses(permanent), _addresses(temporary)
 
 
 def _for_detectors(message: Message) -> Message:

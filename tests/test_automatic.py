@@ -384,10 +384,10 @@ def test_a_bounce_forwarded_by_a_customer_as_an_attachment_is_their_question_not
 def test_a_detector_that_fails_on_a_mail_costs_it_neither_its_parse_nor_its_report(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    def broken(_message: object) -> frozenset[bytes]:
+    def broken(_message: object) -> tuple[frozenset[bytes], frozenset[bytes]]:
         raise ValueError("detector bug")
 
-    monkeypatch.setattr(dsn, "scan_message", broken)
+    monkeypatch.setattr(dsn, "all_failures", broken)
     parsed = parse((FIXTURES / "bounce_gmail_en.eml").read_bytes())
     assert parsed.report == dsn.Report("bounce", "delivery status notification (RFC 3464)")
     assert "Address not found" in parsed.text

@@ -33,6 +33,7 @@ from pydantic_settings import (
 from gateway.core import validators
 
 Address = Annotated[str, AfterValidator(validators.mail_address)]
+OptionalAddress = Annotated[str, AfterValidator(lambda v: validators.mail_address(v) if v else v)]
 CommaList = Annotated[tuple[str, ...], NoDecode]
 Port = Annotated[int, Field(ge=1, le=65535)]
 AtLeastOne = Annotated[int, Field(ge=1)]  # threads, attempts, bytes of a limit that must admit mail
@@ -126,6 +127,17 @@ class Settings(BaseSettings):
         tuple[Annotated[str, AfterValidator(validators.ip_address)], ...], NoDecode
     ] = ()
     trusted_arc_sealers: CommaList = ()  # ARC sealers (d=) whose verdict stands for forwarded mail
+    # Support Update Service (§3.8, R4.1–R4.4)
+    sus_address: OptionalAddress = ""  # requests by mail, List-Unsubscribe; unset: sus@<domain>
+    sus_subscribe_policy: Literal["admin", "immediate"] = "admin"  # R4.2: an admin approves, or not
+    # the admins' own addresses: told of requests and suspensions; only they may #approve, #deny
+    admin_addresses: Annotated[tuple[Address, ...], NoDecode] = ("sus-admin@securecall.example",)
+    admin_name: str = ""  # who the command line's changes are by; unset: cli:<unix user>
+    # R4.4, Mailman 3's defaults: suspended at this score, one increment per address and day …
+    sus_bounce_score_threshold: Positive = 5.0
+    sus_bounce_info_stale_after: Positive = 7.0  # … days after which a score starts again
+    sus_bounce_notify_admins: bool = True  # Mailman's bounce_notify_owner_on_disable
+    sus_bounce_resume_after: Positive = 24.0  # hours a later delivery must stand, unbounced
     # Policies
     notice_interval_hours: Positive = 24.0  # at most one notice per unregistered sender per this
     default_timezone: TimeZone = "Europe/Berlin"
@@ -138,6 +150,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "intake_addresses",
+        "admin_addresses",
         "dns_servers",
         "trusted_authserv_ids",
         "trusted_relays",
@@ -176,13 +189,19 @@ class Settings(BaseSettings):
 
     @property
     def accepted_addresses(self) -> frozenset[str]:
-        """What RCPT TO accepts: the intake addresses, the note and escalation addresses."""
-        extra = (self.note_address, self.escalation_address)
+        """What RCPT TO accepts: the intake addresses, the note, escalation and SUS addresses
+        (and, edges/smtp.py, the VERP return paths of bulletins)."""
+        extra = (self.note_address, self.escalation_address, self.sus_mailbox)
         return frozenset(a.lower() for a in (*self.intake_addresses, *extra) if a)
 
     def update_interval(self, priority: int) -> float:
         """§3.5.4: hours an open SR of this priority may go without a SOC update."""
         return float(getattr(self, f"update_hours_p{priority}"))
+
+    @property
+    def sus_mailbox(self) -> str:
+        """R4.2: where contacts ask to subscribe or unsubscribe (and List-Unsubscribe's mailto)."""
+        return (self.sus_address or f"sus@{self.domain}").lower()
 
     @property
     def domain(self) -> str:

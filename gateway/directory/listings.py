@@ -17,6 +17,9 @@ def contact(c: Contact) -> dict[str, Any]:
         "customer": c.customer.name,
         "language": c.language,
         "role": c.role,
+        # R4.4: the last permanent failure of mail to the address (a dead address)
+        "bounced_at": c.bounced_at.isoformat() if c.bounced_at else None,
+        "bounce_reason": c.bounce_reason,
     }
 
 

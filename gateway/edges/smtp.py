@@ -1,9 +1,10 @@
 """Steps 1 and 2, the SMTP edge: an aiosmtpd handler; 250 after the commit, 451 when it may pass.
 
-RCPT is accepted only for the intake addresses (550 otherwise); aiosmtpd refuses a mail over the
-size limit with 552, already at MAIL FROM when the client declares SIZE (RFC 1870). A failure
-that may pass (storage, DNS during sender authentication) answers 451, so that the sender retries
-(R6.6); no mail is refused for the length of its lines or the shape of its line ends.
+RCPT is accepted only for the intake addresses and the VERP return paths of bulletins (550
+otherwise); aiosmtpd refuses a mail over the size limit with 552, already at MAIL FROM when the
+client declares SIZE (RFC 1870). A failure that may pass (storage, DNS during sender
+authentication) answers 451, so that the sender retries (R6.6); no mail is refused for the length
+of its lines or the shape of its line ends.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from gateway.core.runtime import Runtime
 from gateway.core.settings import Settings
 from gateway.intake.receipts import RawMail, StorageError, TemporaryAuthenticationFailure
 from gateway.intake.receive import receive
+from gateway.sus.verp import is_verp
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,7 @@ class IntakeHandler:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         self.addresses = rt.settings.accepted_addresses
+        self.domain = rt.settings.domain
         self.rate = SenderRate(rt.settings.smtp_sender_rate, window=60.0)
         self.executor = ThreadPoolExecutor(rt.settings.smtp_workers, thread_name_prefix="intake")
 
@@ -60,7 +63,8 @@ class IntakeHandler:
         address: str,
         rcpt_options: list[str],
     ) -> str:
-        if address.lower() not in self.addresses:
+        # R4.4: bounces of bulletins come back to their VERP return path
+        if address.lower() not in self.addresses and not is_verp(address, self.domain):
             return "550 5.1.1 No such mailbox here"
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"

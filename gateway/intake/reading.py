@@ -22,10 +22,12 @@ from gateway.intake.queries import (
 )
 from gateway.intake.receipts import RawMail
 from gateway.requests.decision import Facts, Thread
+from gateway.sus import mail as sus_mail
 from parsers.commands import Commands, read_commands
 from parsers.language import detect_language
 from parsers.mail import ParsedMail
 from parsers.replies import latest_reply
+from parsers.returns import Returned, read_returned
 from parsers.signals import (
     PriorityRequest,
     asks_for_escalation,
@@ -51,20 +53,24 @@ class Reading:
     language: str | None
     escalation_words: bool
     verification: str | None
+    returned: Returned | None = None  # a bounce's or report's account of what it returns (R4.4)
 
 
 def read(raw: RawMail, mail: ParsedMail, rt: Runtime) -> Reading:
     reply = latest_reply(mail.text) if is_reply(mail) else mail.text
+    bounce = bounce_reason(mail, raw.mail_from)
+    reported = bounce is not None or mail.report is not None
     return Reading(
         reply=reply,
         recipients=frozenset(a.lower() for a in (*raw.rcpt_tos, *mail.to, *mail.cc)),
         automatic=automatic_reason(mail),
-        bounce=bounce_reason(mail, raw.mail_from),
+        bounce=bounce,
         looped=_looped(mail, rt),
         requested=requested_priority(mail.subject, reply),
         language=detect_language(f"{mail.subject}\n{reply}"),
         escalation_words=asks_for_escalation(mail.subject, reply),
         verification=verification_reason(mail.subject, reply),
+        returned=read_returned(raw.data) if reported else None,
     )
 
 
@@ -105,6 +111,12 @@ def gather(
         authenticated=proven,
         verification=reading.verification if sender.kind == "unknown" else None,
         autoreply_allowed=_autoreply_allowed(conn, mail.from_addr, thread, now, settings),
+        sus=sus_mail.gather(
+            conn,
+            sus_mail.Seen(mail, sender.kind, reading.recipients, reply, reading.returned),
+            settings,
+            rt.keys,
+        ),
     )
 
 

@@ -39,7 +39,11 @@ from parsers.dsn import failed_recipients
 from parsers.mail import ParsedMail, parse
 
 log = logging.getLogger(__name__)
-STATUS = {Action.HOLD: StoredStatus.review, Action.BOUNCE: StoredStatus.bounce}  # else accepted
+STATUS = {  # else accepted
+    Action.HOLD: StoredStatus.review,
+    Action.BOUNCE: StoredStatus.bounce,
+    Action.COMPLAINT: StoredStatus.review,  # RFC 5965: a person reads an abuse report
+}
 # A stored mail's status as the outcome of a run that changed nothing.
 _OUTCOME = {
     StoredStatus.review: "hold",
@@ -96,8 +100,11 @@ def authenticate(raw: RawMail, mail: ParsedMail, rt: Runtime) -> tuple[Verdict, 
     policy raises TemporaryAuthenticationFailure (R6.6): the mail is asked for again.
     """
     settings = rt.settings
+    # SUS admins approve subscriptions by mail: their address must be as genuine as the SOC's
+    admin = mail.from_addr in settings.admin_addresses
+    others = settings.soc_auth_policy if admin else settings.auth_policy
     with transaction(rt.sessions, readonly=True) as conn:
-        policy = policy_for(conn, mail.from_addr, settings.auth_policy, settings.soc_auth_policy)
+        policy = policy_for(conn, mail.from_addr, others, settings.soc_auth_policy)
     domain = mail.from_addr.rpartition("@")[2]
     if policy == "none":
         return Verdict("none", domain), policy

@@ -72,9 +72,30 @@ NOTIFY_UNREGISTERED = Notice(
 )
 _OPENED = (ACKNOWLEDGE, NOTIFY_SOC_OPENED, ALERT_PRIORITY1)
 
+
+def _sus_request(f: Facts) -> bool:
+    """R4.2: a contact's mail to the SUS address, or one whose subject asks to subscribe or
+    unsubscribe (gateway/sus writes the one confirmation of what it came to)."""
+    asked = f.sender.kind == "contact" and f.sus.asked is not None and f.automatic is None
+    return asked and (f.thread is None or f.sus.to_sus_address)
+
+
+def _admin_answer(f: Facts) -> bool:
+    """An admin's own answer to a request's notice, proven (R6.4) and written by a person."""
+    return f.sus.answers_request is not None and f.authenticated and f.automatic is None
+
+
 RULES: tuple[Rule, ...] = (
     Rule("the gateway's own mail came back", lambda f: f.looped, Action.HOLD),
+    # R4.4: gateway/sus matches it to its Delivery and subscriber, and counts it.
     Rule("a bounce or delivery report", lambda f: f.bounce is not None, Action.BOUNCE),
+    # RFC 5965: held for a person to read, as any report; one about a bulletin also unsubscribes
+    # its recipient from the product at once.
+    Rule(
+        "a feedback report",
+        lambda f: f.mail.report is not None and f.mail.report.kind == "feedback",
+        Action.COMPLAINT,
+    ),
     # RFC 5965 feedback (abuse) reports and RFC 8098 read receipts: kept for a person to read,
     # not bounces (no address failed), and not added to an SR even when they thread onto one.
     Rule(
@@ -82,6 +103,15 @@ RULES: tuple[Rule, ...] = (
         lambda f: f.mail.report is not None and f.mail.report.kind != "bounce",
         Action.HOLD,
     ),
+    # RFC 2369, RFC 8058: the token is the proof, whoever sends it; an unsubscribe is never
+    # held up (R4.3), and its confirmation goes to the subscriber, not to the sender.
+    Rule(
+        "an unsubscribe by its token",
+        lambda f: f.sus.token_subscription is not None,
+        Action.UNSUBSCRIBE,
+    ),
+    # Vacation replies and people answering a bulletin's envelope sender: no bounce, no SR.
+    Rule("mail to a bulletin's return path", lambda f: f.sus.to_bounce_address, Action.HOLD),
     # R6.4: a contact's or SOC address not proven by SPF/DKIM/DMARC opens and updates nothing,
     # and nobody is told anything (the real owner of a forged address would be the one told).
     Rule(
@@ -89,6 +119,8 @@ RULES: tuple[Rule, ...] = (
         lambda f: f.sender.kind in ("contact", "soc") and not f.authenticated,
         Action.HOLD,
     ),
+    Rule("an admin answers a subscription request", _admin_answer, Action.APPROVAL),
+    Rule("a contact asks to subscribe or unsubscribe", _sus_request, Action.SUBSCRIPTION),
     Rule(
         "automatic mail on an SR",
         lambda f: f.thread is not None and f.automatic is not None,
@@ -172,9 +204,12 @@ class NoRuleHolds(LookupError):
     """The last rule of the triage table holds for every mail: this says it once did not."""
 
 
+_SILENT = (Action.HOLD, Action.BOUNCE, Action.COMPLAINT)  # they never answer anyone
+
+
 def reason_for(decision: Decision, facts: Facts, verdict: Verdict) -> str:
     """Why the mail went where it went, as the stored mail keeps it (`review list` shows it)."""
-    limited = not facts.autoreply_allowed and decision.action not in (Action.HOLD, Action.BOUNCE)
+    limited = not facts.autoreply_allowed and decision.action not in _SILENT
     parts = [
         facts.bounce or facts.automatic or "",
         verdict.summary() if not facts.authenticated else "",

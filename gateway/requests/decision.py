@@ -17,6 +17,7 @@ from gateway.core.runtime import Runtime
 from gateway.core.vocabulary import Audience, State
 from gateway.directory.queries import Sender
 from gateway.storage.records import RequestRow
+from gateway.sus.mail import SusFacts
 from parsers.commands import Commands
 from parsers.mail import ParsedMail
 from parsers.signals import PriorityRequest
@@ -30,7 +31,11 @@ class Action(StrEnum):
     ANSWER = "answer"  # the SOC answers on an SR: stored, commands run, relayed to the customer
     NOTE = "note"  # the SOC adds an internal note (and maybe commands); never relayed
     HOLD = "hold"  # stored for review, opens and updates nothing
-    BOUNCE = "bounce"  # a delivery report, stored for bounce handling
+    BOUNCE = "bounce"  # a delivery report, stored for bounce handling (R4.4, gateway/sus)
+    COMPLAINT = "complaint"  # an ARF feedback report: held; one about a bulletin unsubscribes
+    SUBSCRIPTION = "subscription"  # a contact asks to subscribe or unsubscribe (R4.2)
+    UNSUBSCRIBE = "unsubscribe"  # by the token of a bulletin's List-Unsubscribe mailto (R4.3)
+    APPROVAL = "approval"  # an admin answers a subscription request's notice (R4.2)
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,7 @@ class Facts:
     authenticated: bool = True  # the sender's verdict satisfies its domain's policy (R6.4)
     verification: str | None = None  # a third party's sign-up or verification mail
     autoreply_allowed: bool = True  # under the per-address and per-SR limits (R6.1)
+    sus: SusFacts = field(default_factory=SusFacts)  # what it is to the Support Update Service
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""R1.9: is the product a mail names covered by a current, valid entitlement (§3.1, §2.2)?"""
+"""R1.9: is the product a mail names covered by a current, valid entitlement (§3.1, §2.2)?
+R4.2: the same matching finds the products a subscription request names."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from gateway.storage.tables import ENTITLEMENTS, PRODUCTS
 
 _OF_CUSTOMER = (
     select(
+        PRODUCTS.c.id.label("product_id"),
         PRODUCTS.c.name.label("product"),
         ENTITLEMENTS.c.serial,
         ENTITLEMENTS.c.valid_from,
@@ -25,6 +27,7 @@ _OF_CUSTOMER = (
     .where(ENTITLEMENTS.c.customer_id == bindparam("customer_id"))
 )
 _PRODUCT_NAMES = select(PRODUCTS.c.name)
+_PRODUCTS = select(PRODUCTS.c.id, PRODUCTS.c.name)
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,37 @@ def check(conn: Connection, customer_id: int, text: str, today: date) -> Coverag
         if _mentions(text, name):
             return Coverage("not_covered", product=name)
     return Coverage("unnamed")
+
+
+@dataclass(frozen=True)
+class Judged:
+    """A product a subscription request concerns, and its entitlement today."""
+
+    product_id: int
+    coverage: Coverage
+
+
+def judge_named(
+    conn: Connection, customer_id: int, text: str, today: date
+) -> tuple[list[Judged], bool]:
+    """R4.2: every product `text` names (by serial or by name, as `check` finds one), each
+    judged on its latest entitlement; a named product the customer does not have is
+    `not_covered`. None named: all the customer's products, and False."""
+    rows = conn.execute(_OF_CUSTOMER, {"customer_id": customer_id}).all()
+    named = [
+        r for r in rows if (r.serial and _mentions(text, r.serial)) or _mentions(text, r.product)
+    ]
+    latest: dict[int, Any] = {}
+    for row in sorted(named or rows, key=lambda r: r.valid_to):
+        latest[row.product_id] = row
+    judged = [Judged(pid, _judge(row, today)) for pid, row in latest.items()]
+    others = [
+        Judged(pid, Coverage("not_covered", product=name))
+        for pid, name in conn.execute(_PRODUCTS)
+        if pid not in latest and _mentions(text, name)
+    ]
+    everything = sorted(judged + others, key=lambda j: j.coverage.product)
+    return everything, bool(named or others)
 
 
 def _judge(row: Any, today: date) -> Coverage:

@@ -13,7 +13,7 @@ from sqlalchemy import Connection
 from gateway.core.hours import Calendar
 from gateway.core.runtime import Runtime
 from gateway.core.vocabulary import State
-from gateway.requests import entitlements, soc
+from gateway.requests import entitlements, soc, updates
 from gateway.requests.decision import (
     Action,
     Decision,
@@ -182,6 +182,14 @@ def hold(conn: Connection, rt: Runtime, facts: Facts, decision: Decision, stored
     return Applied(None, _notices(Occasion(conn, rt, facts, stored), decision))
 
 
+def support_updates(
+    conn: Connection, rt: Runtime, facts: Facts, decision: Decision, stored: int
+) -> Applied:
+    """R4.2–R4.4: carried out by gateway/sus (requests/updates.py); it opens no SR."""
+    deliveries = updates.CARRY_OUT[decision.action](conn, rt, facts, stored)
+    return Applied(None, tuple(deliveries) + _notices(Occasion(conn, rt, facts, stored), decision))
+
+
 APPLY: dict[Action, Callable[[Connection, Runtime, Facts, Decision, int], Applied]] = {
     Action.OPEN: open_request,
     Action.ADD: add_to_request,
@@ -190,7 +198,11 @@ APPLY: dict[Action, Callable[[Connection, Runtime, Facts, Decision, int], Applie
     Action.ANSWER: soc_mail,
     Action.NOTE: soc_mail,
     Action.HOLD: hold,
-    Action.BOUNCE: hold,
+    Action.BOUNCE: support_updates,  # kept with status bounce (intake/receive.py), and counted
+    Action.COMPLAINT: support_updates,  # held for review; one about a bulletin unsubscribes
+    Action.SUBSCRIPTION: support_updates,
+    Action.UNSUBSCRIBE: support_updates,
+    Action.APPROVAL: support_updates,
 }
 
 

@@ -13,6 +13,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from gateway.storage.models import (
     AttachmentRow,
+    Bounce,
+    Bulletin,
+    BulletinRecipient,
     Contact,
     Customer,
     Deadline,
@@ -29,6 +32,10 @@ from gateway.storage.models import (
     ServiceRequest,
     SocStaff,
     StoredMail,
+    Subscription,
+    SubscriptionChange,
+    SubscriptionRequest,
+    SubscriptionRequestRef,
     ThreadRef,
     UnitEntry,
     UnitLot,
@@ -54,6 +61,13 @@ UNIT_LEDGER = cast(Table, UnitEntry.__table__)
 SOWS = cast(Table, SecureHandsSow.__table__)
 SESSIONS = cast(Table, SecureHandsSession.__table__)
 SCANS = cast(Table, ScanEngagement.__table__)
+SUBSCRIPTIONS = cast(Table, Subscription.__table__)
+SUBSCRIPTION_CHANGES = cast(Table, SubscriptionChange.__table__)
+SUBSCRIPTION_REQUESTS = cast(Table, SubscriptionRequest.__table__)
+BULLETINS = cast(Table, Bulletin.__table__)
+BULLETIN_RECIPIENTS = cast(Table, BulletinRecipient.__table__)
+SUBSCRIPTION_REQUEST_REFS = cast(Table, SubscriptionRequestRef.__table__)
+BOUNCES = cast(Table, Bounce.__table__)
 
 
 def insert_ignore(table: Table) -> dict[str, Insert]:

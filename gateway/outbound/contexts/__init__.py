@@ -44,6 +44,7 @@ from gateway.outbound.contexts.securehands import (
     UnitsExpiring,
     UnitsForfeited,
 )
+from gateway.outbound.contexts.sus import SusCommand, SusConfirmation, SusRequest, SusSuspended
 
 # (template, audience) -> its context; templates/mail/<template>_<audience>.<lang>.*.j2
 CONTEXTS: dict[tuple[str, Audience], type[Context]] = {
@@ -76,6 +77,10 @@ CONTEXTS: dict[tuple[str, Audience], type[Context]] = {
     ("units_expired", Audience.customer): UnitsExpired,
     ("scan_reminder", Audience.customer): ScanReminder,
     ("scan_flag", Audience.soc): ScanFlag,
+    ("sus_confirmation", Audience.customer): SusConfirmation,
+    ("sus_request", Audience.staff): SusRequest,
+    ("sus_command", Audience.staff): SusCommand,
+    ("sus_suspended", Audience.staff): SusSuspended,
 }
 
 

@@ -25,10 +25,22 @@ from gateway.storage.models.securehands import (
     UnitEntry,
     UnitLot,
 )
+from gateway.storage.models.sus import (
+    Bounce,
+    Bulletin,
+    BulletinRecipient,
+    Subscription,
+    SubscriptionChange,
+    SubscriptionRequest,
+    SubscriptionRequestRef,
+)
 
 __all__ = [
     "AttachmentRow",
     "Base",
+    "Bounce",
+    "Bulletin",
+    "BulletinRecipient",
     "Contact",
     "Customer",
     "Deadline",
@@ -46,6 +58,10 @@ __all__ = [
     "ServiceRequest",
     "SocStaff",
     "StoredMail",
+    "Subscription",
+    "SubscriptionChange",
+    "SubscriptionRequest",
+    "SubscriptionRequestRef",
     "ThreadRef",
     "UTCDateTime",
     "UnitEntry",

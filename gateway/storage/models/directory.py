@@ -9,6 +9,7 @@ from sqlalchemy import (
     Date,
     ForeignKey,
     String,
+    Text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -36,6 +37,10 @@ class Contact(Base):
     role: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime]
     removed_at: Mapped[datetime | None]  # a leaver (§5.1.1): may no longer write; history stays
+    # R4.4: the last permanent failure of mail to this address (an acknowledgement's bounce,
+    # a bulletin's), so that the SOC sees a dead address
+    bounced_at: Mapped[datetime | None]
+    bounce_reason: Mapped[str | None] = mapped_column(Text)
     customer: Mapped[Customer] = relationship(back_populates="contacts")
 
 
