@@ -1,4 +1,5 @@
-"""Step 10: the Dramatiq actors `send_delivery*`: a Delivery id in, idempotent, 4xx retried."""
+"""Step 10: the Dramatiq actors `send_delivery*`: a Delivery id in, idempotent, 4xx retried;
+each mail DKIM-signed when a key is configured (R6.7, workers/signing.py)."""
 
 from __future__ import annotations
 
@@ -14,15 +15,23 @@ from gateway.core.vocabulary import DeliveryStatus
 from gateway.outbound import sending
 from gateway.outbound.outbox import ACTORS, PRIORITIES, QUEUES
 from gateway.storage.db import transaction
-from workers.mailer import PermanentFailure, TemporaryFailure, Transport, compose
+from workers.mailer import PermanentFailure, TemporaryFailure, Transport, as_bytes, compose
 from workers.render import Renderer, RenderError
+from workers.signing import Signer
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF = timedelta(hours=1)
 
 
-def deliver(delivery_id: int, rt: Runtime, transport: Transport, renderer: Renderer) -> str:
-    """Claim, render, compose, send, record. Returns the Delivery's new status, or `skipped`."""
+def deliver(
+    delivery_id: int,
+    rt: Runtime,
+    transport: Transport,
+    renderer: Renderer,
+    signer: Signer | None = None,
+) -> str:
+    """Claim, render, compose, sign, send, record. Returns the Delivery's new status, or
+    `skipped`."""
     with transaction(rt.sessions, durable=False) as conn:
         delivery = sending.claim_delivery(conn, delivery_id, rt.now())
     if delivery is None:
@@ -35,8 +44,10 @@ def deliver(delivery_id: int, rt: Runtime, transport: Transport, renderer: Rende
         if delivery.context.get("files"):
             with transaction(rt.sessions, readonly=True) as conn:
                 files = sending.files(conn, [int(i) for i in delivery.context["files"]])
-        message = compose(delivery, rendered, rt.settings, files)
-        transport.send(message, rt.settings.gateway_address, [delivery.recipient])
+        data = as_bytes(compose(delivery, rendered, rt.settings, files))
+        if signer is not None:
+            data = signer.sign(data)
+        transport.send(data, rt.settings.gateway_address, [delivery.recipient])
     except (PermanentFailure, RenderError, ValueError) as exc:
         return _finish(rt, delivery_id, DeliveryStatus.failed, f"{type(exc).__name__}: {exc}")
     except Exception as exc:  # TemporaryFailure, or anything unforeseen: try again later
@@ -71,10 +82,11 @@ def declare(
     broker: dramatiq.Broker, rt: Runtime, transport: Transport, renderer: Renderer
 ) -> list[dramatiq.Actor[[int], None]]:
     """Register the sending actors on `broker` (one per queue, outbox.ACTORS), bound to this
-    process's runtime and transport."""
+    process's runtime, transport and DKIM key (read once, here: a bad key stops the start)."""
+    signer = Signer.from_settings(rt.settings)
 
     def send_delivery(delivery_id: int) -> None:
-        deliver(delivery_id, rt, transport, renderer)
+        deliver(delivery_id, rt, transport, renderer, signer)
 
     fn: Callable[[int], None] = send_delivery
     return [

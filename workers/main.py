@@ -26,4 +26,6 @@ logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name
 runtime = build(settings)
 broker = runtime.outbox.broker
 dramatiq.set_broker(broker)
-actors = declare(broker, runtime, make_transport(settings.outbound), Renderer())
+actors = declare(
+    broker, runtime, make_transport(settings.outbound, settings.outbound_ca_file), Renderer()
+)

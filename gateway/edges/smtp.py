@@ -3,13 +3,16 @@
 RCPT is accepted only for the intake addresses (550 otherwise); aiosmtpd refuses a mail over the
 size limit with 552, already at MAIL FROM when the client declares SIZE (RFC 1870). A failure
 that may pass (storage, DNS during sender authentication) answers 451, so that the sender retries
-(R6.6); no mail is refused for the length of its lines or the shape of its line ends.
+(R6.6); no mail is refused for the length of its lines or the shape of its line ends. With a
+certificate STARTTLS is offered (RFC 3207, R6.7), and RCPT for GATEWAY_SMTP_REQUIRE_TLS_FOR
+needs it first (530).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +35,7 @@ class IntakeHandler:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         self.addresses = rt.settings.accepted_addresses
+        self.tls_only = frozenset(a.lower() for a in rt.settings.smtp_require_tls_for)
         self.rate = SenderRate(rt.settings.smtp_sender_rate, window=60.0)
         self.executor = ThreadPoolExecutor(rt.settings.smtp_workers, thread_name_prefix="intake")
 
@@ -62,6 +66,8 @@ class IntakeHandler:
     ) -> str:
         if address.lower() not in self.addresses:
             return "550 5.1.1 No such mailbox here"
+        if address.lower() in self.tls_only and session.ssl is None:
+            return "530 5.7.0 Must issue a STARTTLS command first"  # RFC 3207 §4
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
@@ -154,7 +160,22 @@ def smtp_options(settings: Settings) -> dict[str, Any]:
         "enable_SMTPUTF8": True,
         "ident": "SecureCall gateway",
         "timeout": 300,
+        "tls_context": tls_context(settings),
     }
+
+
+def tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """The server side of STARTTLS, from GATEWAY_SMTP_TLS_CERT and _KEY; None without them.
+
+    Clients are not asked for certificates: MTAs rarely have one, and the sender is proven by
+    SPF, DKIM and DMARC instead (R6.4).
+    """
+    if not settings.smtp_tls_cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2  # RFC 8996: no TLS 1.0 or 1.1
+    context.load_cert_chain(settings.smtp_tls_cert, settings.smtp_tls_key)
+    return context
 
 
 class Listener(Controller):  # type: ignore[misc]
