@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from cli import deliveries, directory, requests, review
+from cli import deliveries, directory, dkim, requests, review
 from cli.output import fail
 from cli.runtime import configured, runtime
 from cli.serve import ListenError, Services, check_listen, run_until_signal
@@ -24,9 +24,10 @@ from gateway.core.runtime import Runtime
 from gateway.core.settings import Settings
 from gateway.directory import demo
 from gateway.outbound.outbox import in_process
+from workers.signing import SigningKeyError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.split("\n\n")[0])
-for module in (directory, requests, review, deliveries):
+for module in (directory, requests, review, deliveries, dkim):
     for group, name in module.GROUPS:
         app.add_typer(group, name=name)
 
@@ -68,7 +69,7 @@ def _serve(services: Services) -> None:
         run_until_signal(services)
     except ListenError as exc:
         raise fail(str(exc)) from None
-    except OSError as exc:  # e.g. the Maildir of outbound mail cannot be made
+    except (OSError, SigningKeyError) as exc:  # e.g. no Maildir can be made, no DKIM key read
         raise fail(f"cannot start: {exc}") from None
 
 

@@ -14,6 +14,7 @@ from gateway.core.settings import ConfigError, load
 from workers.actors import declare
 from workers.mailer import make_transport
 from workers.render import Renderer
+from workers.signing import SigningKeyError
 
 try:
     settings = load()
@@ -26,6 +27,8 @@ logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name
 runtime = build(settings)
 broker = runtime.outbox.broker
 dramatiq.set_broker(broker)
-actors = declare(
-    broker, runtime, make_transport(settings.outbound, settings.outbound_ca_file), Renderer()
-)
+try:
+    transport = make_transport(settings.outbound, settings.outbound_ca_file)
+    actors = declare(broker, runtime, transport, Renderer())
+except SigningKeyError as exc:
+    raise SystemExit(f"error: cannot start: {exc}") from None
