@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from gateway.core.runtime import Runtime
+from gateway.observe import metrics
 from gateway.sla import deadlines
 from gateway.sla.queries import due_deadlines
 from gateway.storage.db import transaction
@@ -28,6 +29,8 @@ def tick(rt: Runtime, limit: int = BATCH) -> int:
         mails: deadlines.Deliveries = []
         for row in rows:
             mails += HANDLERS[row.kind](conn, rt, row, now)
+            if row.next_at is not None:
+                metrics.CLOCK_LAG.observe(max(0.0, (now - row.next_at).total_seconds()))
     rt.outbox.enqueue(mails)
     if rows:
         log.info("clock: %d due, %d mails", len(rows), len(mails))

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 import dramatiq
 
 from gateway.core.runtime import Runtime
 from gateway.core.vocabulary import DeliveryStatus
+from gateway.observe import metrics
 from gateway.outbound import sending
 from gateway.outbound.outbox import ACTORS, PRIORITIES, QUEUES
 from gateway.storage.db import transaction
@@ -32,10 +35,12 @@ def deliver(
 ) -> str:
     """Claim, render, compose, sign, send, record. Returns the Delivery's new status, or
     `skipped`."""
+    started = time.perf_counter()
     with transaction(rt.sessions, durable=False) as conn:
         delivery = sending.claim_delivery(conn, delivery_id, rt.now())
     if delivery is None:
         return "skipped"  # already sent, failed, or being sent by someone else
+    outcome = _Outcome(delivery, started)
     try:
         rendered = renderer.render(
             delivery.template, delivery.audience, delivery.language, delivery.context
@@ -49,27 +54,55 @@ def deliver(
             data = signer.sign(data)
         transport.send(data, rt.settings.gateway_address, [delivery.recipient])
     except (PermanentFailure, RenderError, ValueError) as exc:
-        return _finish(rt, delivery_id, DeliveryStatus.failed, f"{type(exc).__name__}: {exc}")
+        return _finish(rt, outcome, DeliveryStatus.failed, f"{type(exc).__name__}: {exc}")
     except Exception as exc:  # TemporaryFailure, or anything unforeseen: try again later
         if delivery.attempts >= rt.settings.send_attempts:
-            return _finish(
-                rt, delivery_id, DeliveryStatus.failed, f"gave up after {delivery.attempts}: {exc}"
-            )
+            error = f"gave up after {delivery.attempts}: {exc}"
+            return _finish(rt, outcome, DeliveryStatus.failed, error)
         delay = _backoff(delivery.attempts, rt.settings.send_backoff)
         with transaction(rt.sessions, durable=False) as conn:
             sending.retry_delivery(conn, delivery_id, rt.now() + delay, f"{exc}")
         if not isinstance(exc, TemporaryFailure):
             log.exception("delivery %s: unexpected failure, will retry", delivery_id)
+        outcome.record("retried", f"{exc}")
         raise dramatiq.Retry(str(exc), delay=int(delay.total_seconds() * 1000)) from exc
-    return _finish(rt, delivery_id, DeliveryStatus.sent)
+    return _finish(rt, outcome, DeliveryStatus.sent)
 
 
-def _finish(rt: Runtime, delivery_id: int, status: DeliveryStatus, error: str = "") -> str:
+def _finish(rt: Runtime, outcome: _Outcome, status: DeliveryStatus, error: str = "") -> str:
     with transaction(rt.sessions, durable=False) as conn:
-        sending.finish_delivery(conn, delivery_id, status, rt.now(), error)
-    if error:
-        log.warning("delivery %s %s: %s", delivery_id, status, error)
+        sending.finish_delivery(conn, outcome.delivery.id, status, rt.now(), error)
+    outcome.record(status, error)
     return status
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """How one attempt went, counted and logged once: Delivery id, queue, recipient domain."""
+
+    delivery: sending.Claimed
+    started: float
+
+    def record(self, result: str, error: str = "") -> None:
+        d = self.delivery
+        ms = round((time.perf_counter() - self.started) * 1000, 1)
+        metrics.DELIVERIES.labels(queue=d.queue, outcome=result).inc()
+        domain = d.recipient.rpartition("@")[2].lower()
+        fields = {"event": "delivery", "delivery_id": d.id, "queue": d.queue}
+        fields |= {"recipient_domain": domain, "template": d.template, "result": result}
+        fields |= {"attempt": d.attempts, "ms": ms, **({"error": error[:500]} if error else {})}
+        level = logging.INFO if result == "sent" else logging.WARNING
+        detail = f": {error}" if error else ""
+        log.log(
+            level,
+            "delivery %s (%s) to %s: %s%s",
+            d.id,
+            d.queue,
+            domain,
+            result,
+            detail,
+            extra=fields,
+        )
 
 
 def _backoff(attempts: int, first: float) -> timedelta:

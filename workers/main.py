@@ -11,6 +11,7 @@ import dramatiq
 
 from gateway.assembly import build
 from gateway.core.settings import ConfigError, load
+from gateway.observe import logs
 from workers.actors import declare
 from workers.mailer import make_transport
 from workers.render import Renderer
@@ -23,7 +24,8 @@ except ConfigError as exc:
     raise SystemExit("\n".join(lines)) from None
 if not settings.broker_url:
     raise SystemExit("dramatiq workers need GATEWAY_BROKER_URL (amqp://… or redis://…)")
-logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+# over dramatiq's own set-up (its level, from -v, is kept), or alone with --skip-logging
+logs.configure(settings.log_format, None if logging.getLogger().handlers else logging.INFO)
 runtime = build(settings)
 broker = runtime.outbox.broker
 dramatiq.set_broker(broker)

@@ -28,6 +28,7 @@ from gateway.core.runtime import Runtime
 from gateway.core.validators import tls_mode
 from gateway.intake.receipts import RawMail, StorageError, TemporaryAuthenticationFailure
 from gateway.intake.receive import receive
+from gateway.observe import metrics
 from gateway.storage.models import ImapState
 
 log = logging.getLogger(__name__)
@@ -170,6 +171,7 @@ class Poller:
         except StorageError:
             raise  # leave it in the mailbox; reconnect and try again later
         except TemporaryAuthenticationFailure as exc:
+            metrics.received("imap", "deferred")
             log.warning("IMAP %s: uid %s left for the next pass: %s", self.mailbox.key, uid, exc)
             return None
         except Exception:

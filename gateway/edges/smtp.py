@@ -25,6 +25,7 @@ from gateway.core.runtime import Runtime
 from gateway.core.settings import Settings
 from gateway.intake.receipts import RawMail, StorageError, TemporaryAuthenticationFailure
 from gateway.intake.receive import receive
+from gateway.observe import metrics
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class IntakeHandler:
         peer = session.peer[0] if isinstance(session.peer, tuple) else ""
         wait = self.rate.admit(address.lower() or f"<>@{peer}")
         if wait:
+            metrics.refused(451)
             return f"451 4.7.1 Too many messages from {address or '<>'}; try again in {wait} s"
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
@@ -65,8 +67,10 @@ class IntakeHandler:
         rcpt_options: list[str],
     ) -> str:
         if address.lower() not in self.addresses:
+            metrics.refused(550)
             return "550 5.1.1 No such mailbox here"
         if address.lower() in self.tls_only and session.ssl is None:
+            metrics.refused(530)
             return "530 5.7.0 Must issue a STARTTLS command first"  # RFC 3207 §4
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
@@ -89,13 +93,16 @@ class IntakeHandler:
             receipt = await loop.run_in_executor(self.executor, receive, raw, self.rt)
         except TemporaryAuthenticationFailure:
             # RFC 7208 §8.6, RFC 6376 §6.1.2: a DNS failure is a reason to defer, not to refuse
-            return "451 4.7.0 Temporary authentication failure (DNS); try again later"
+            reply = "451 4.7.0 Temporary authentication failure (DNS); try again later"
         except StorageError:
-            return "451 4.3.0 Temporary storage failure, please try again later"
+            reply = "451 4.3.0 Temporary storage failure, please try again later"
         except Exception:  # an edge: log with what we know, make the sender retry
             log.exception("unexpected failure storing mail from %s", envelope.mail_from)
-            return "451 4.3.0 Temporary failure, please try again later"
-        return f"250 2.0.0 OK: stored as {receipt.stored_id}"
+            reply = "451 4.3.0 Temporary failure, please try again later"
+        else:
+            return f"250 2.0.0 OK: stored as {receipt.stored_id}"
+        metrics.refused(451)
+        return reply
 
     def close(self) -> None:
         self.executor.shutdown(wait=True)
@@ -149,6 +156,8 @@ class IntakeSMTP(SMTP):  # type: ignore[misc]
         # is too big, and RFC 1870 §6 asks for 552 whatever the shape of its lines.
         if isinstance(status, str) and status.startswith("500 Line too long"):
             status = "552 Error: Too much mail data"
+        if isinstance(status, str) and status.startswith("552"):  # aiosmtpd's own size refusals
+            metrics.refused(552)
         await super().push(status)
 
 
