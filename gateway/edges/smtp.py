@@ -12,20 +12,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import ssl
-import time
-from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.core.runtime import Runtime
 from gateway.core.settings import Settings
 from gateway.intake.receipts import RawMail, StorageError, TemporaryAuthenticationFailure
 from gateway.intake.receive import receive
 from gateway.observe import metrics
+from gateway.storage.db import transaction
+from gateway.storage.limits import count_sender, forget_senders
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +40,7 @@ class IntakeHandler:
         self.rt = rt
         self.addresses = rt.settings.accepted_addresses
         self.tls_only = frozenset(a.lower() for a in rt.settings.smtp_require_tls_for)
-        self.rate = SenderRate(rt.settings.smtp_sender_rate, window=60.0)
+        self.rate = SenderRate(rt, rt.settings.smtp_sender_rate, window=60.0)
         self.executor = ThreadPoolExecutor(rt.settings.smtp_workers, thread_name_prefix="intake")
 
     async def handle_MAIL(
@@ -50,7 +53,9 @@ class IntakeHandler:
     ) -> str:
         """R6.1: a sender over its rate is asked to come back later (451), never refused."""
         peer = session.peer[0] if isinstance(session.peer, tuple) else ""
-        wait = self.rate.admit(address.lower() or f"<>@{peer}")
+        sender = address.lower() or f"<>@{peer}"
+        loop = asyncio.get_running_loop()
+        wait = await loop.run_in_executor(self.executor, self.rate.admit, sender)
         if wait:
             metrics.refused(451)
             return f"451 4.7.1 Too many messages from {address or '<>'}; try again in {wait} s"
@@ -109,27 +114,30 @@ class IntakeHandler:
 
 
 class SenderRate:
-    """A sliding window of accepted mails per sender, in this listener's memory."""
+    """R6.1: mails admitted per envelope sender and window, counted in the database, so that
+    every listener of the gateway admits the same `limit` in all (storage/limits.py)."""
 
-    MAX_SENDERS = 100_000  # the oldest senders are forgotten beyond this
+    PRUNE_EVERY = 1000  # admissions between two clean-ups of ended windows
 
-    def __init__(self, limit: int, window: float) -> None:
-        self.limit, self.window = limit, window
-        self.seen: OrderedDict[str, deque[float]] = OrderedDict()
+    def __init__(self, rt: Runtime, limit: int, window: float) -> None:
+        self.rt, self.limit, self.window = rt, limit, timedelta(seconds=window)
+        self.admitted = 0
 
     def admit(self, sender: str) -> int:
         """0 if `sender` may send now (and it is counted), else the seconds to wait."""
-        now = time.monotonic()
-        times = self.seen.pop(sender, None) or deque()
-        while times and times[0] <= now - self.window:
-            times.popleft()
-        self.seen[sender] = times
-        if len(self.seen) > self.MAX_SENDERS:
-            self.seen.popitem(last=False)
-        if len(times) >= self.limit:
-            return max(1, int(times[0] + self.window - now) + 1)
-        times.append(now)
-        return 0
+        now = self.rt.now()
+        try:
+            with transaction(self.rt.sessions, durable=False) as conn:
+                started = count_sender(conn, sender, now, self.window, self.limit)
+                self.admitted += 1
+                if self.admitted % self.PRUNE_EVERY == 0:
+                    forget_senders(conn, now - self.window)
+        except SQLAlchemyError as exc:  # the limit is a guard, not a gate: storage decides
+            log.warning("sender rate of %s not counted: %s", sender, exc)
+            return 0
+        if started is None:
+            return 0
+        return max(1, math.ceil((started + self.window - now).total_seconds()))
 
 
 class IntakeSMTP(SMTP):  # type: ignore[misc]

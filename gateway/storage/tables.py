@@ -22,7 +22,9 @@ from gateway.storage.models import (
     Escalation,
     EscalationStep,
     Message,
+    NoticeLimit,
     Product,
+    SenderRate,
     ServiceRequest,
     SocStaff,
     StoredMail,
@@ -44,6 +46,8 @@ DELIVERIES = cast(Table, Delivery.__table__)
 ESCALATIONS = cast(Table, Escalation.__table__)
 ESCALATION_STEPS = cast(Table, EscalationStep.__table__)
 DOMAIN_POLICIES = cast(Table, DomainPolicy.__table__)
+SENDER_RATES = cast(Table, SenderRate.__table__)
+NOTICE_LIMITS = cast(Table, NoticeLimit.__table__)
 
 
 def insert_ignore(table: Table) -> dict[str, Insert]:

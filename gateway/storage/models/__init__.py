@@ -10,6 +10,7 @@ from gateway.storage.models.directory import (
     Product,
     SocStaff,
 )
+from gateway.storage.models.limits import NoticeLimit, SenderRate
 from gateway.storage.models.mail import (
     AttachmentRow,
     ImapState,
@@ -32,7 +33,9 @@ __all__ = [
     "EscalationStep",
     "ImapState",
     "Message",
+    "NoticeLimit",
     "Product",
+    "SenderRate",
     "ServiceRequest",
     "SocStaff",
     "StoredMail",
