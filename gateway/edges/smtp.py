@@ -42,6 +42,8 @@ class IntakeHandler:
         self.tls_only = frozenset(a.lower() for a in rt.settings.smtp_require_tls_for)
         self.rate = SenderRate(rt, rt.settings.smtp_sender_rate, window=60.0)
         self.executor = ThreadPoolExecutor(rt.settings.smtp_workers, thread_name_prefix="intake")
+        # MAIL FROM never waits behind the mails being stored: its count has threads of its own
+        self.counting = ThreadPoolExecutor(2, thread_name_prefix="sender-rate")
 
     async def handle_MAIL(
         self,
@@ -55,7 +57,7 @@ class IntakeHandler:
         peer = session.peer[0] if isinstance(session.peer, tuple) else ""
         sender = address.lower() or f"<>@{peer}"
         loop = asyncio.get_running_loop()
-        wait = await loop.run_in_executor(self.executor, self.rate.admit, sender)
+        wait = await loop.run_in_executor(self.counting, self.rate.admit, sender)
         if wait:
             metrics.refused(451)
             return f"451 4.7.1 Too many messages from {address or '<>'}; try again in {wait} s"
@@ -110,6 +112,7 @@ class IntakeHandler:
         return reply
 
     def close(self) -> None:
+        self.counting.shutdown(wait=True)
         self.executor.shutdown(wait=True)
 
 
