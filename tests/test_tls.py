@@ -119,8 +119,9 @@ def test_a_relay_that_offers_no_starttls_gets_nothing_unless_told(sink: Sink) ->
 
 
 def test_the_gateway_sends_its_acknowledgement_to_a_verified_relay(
-    make_gateway: Any, tls_sink: Sink, test_ca: TestCA
+    tls_sink: Sink, test_ca: TestCA, make_gateway: Any
 ) -> None:
+    # tls_sink first: it stops after the gateway, which says QUIT on its open TLS connections
     gateway = make_gateway(
         outbound_url=f"smtp://127.0.0.1:{tls_sink.port}", outbound_ca_file=test_ca.ca_file
     )
