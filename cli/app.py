@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from cli import deliveries, directory, requests, review, securehands, sessions, sus
+from cli import deliveries, directory, dkim, requests, review, securehands, sessions, sus
 from cli.output import fail
 from cli.runtime import configured, runtime
 from cli.serve import ListenError, Services, check_listen, run_until_signal
@@ -23,10 +23,12 @@ from gateway.core import validators
 from gateway.core.runtime import Runtime
 from gateway.core.settings import Settings
 from gateway.directory import demo
+from gateway.observe import logs, render_metrics
 from gateway.outbound.outbox import in_process
+from workers.signing import SigningKeyError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.split("\n\n")[0])
-for module in (directory, requests, review, deliveries, securehands, sessions, sus):
+for module in (directory, requests, review, deliveries, securehands, sessions, sus, dkim):
     for group, name in module.GROUPS:
         app.add_typer(group, name=name)
 
@@ -41,13 +43,10 @@ def _options(
             what = "is not a file" if config.exists() else "does not exist"
             raise fail(f"configuration file {config} {what}")
         os.environ["GATEWAY_CONFIG"] = str(config)
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    for noisy in ("mail.log", "pika", "mailparser", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # From the environment now, so that what start-up says is in the format asked for; a
+    # log_format in the file takes over when the settings are read (cli/runtime.py `configured`)
+    level = logging.DEBUG if verbose else logging.INFO
+    logs.configure(os.environ.get("GATEWAY_LOG_FORMAT", "text").lower(), level)
 
 
 def main() -> None:
@@ -68,7 +67,7 @@ def _serve(services: Services) -> None:
         run_until_signal(services)
     except ListenError as exc:
         raise fail(str(exc)) from None
-    except OSError as exc:  # e.g. the Maildir of outbound mail cannot be made
+    except (OSError, SigningKeyError) as exc:  # e.g. no Maildir can be made, no DKIM key read
         raise fail(f"cannot start: {exc}") from None
 
 
@@ -132,6 +131,16 @@ def show_config(
         typer.echo(f"{name} = {json.dumps(value, ensure_ascii=False)}")
 
 
+@app.command("metrics")
+def show_metrics() -> None:
+    """Print the metrics in Prometheus' text format (of every process writing to
+    PROMETHEUS_MULTIPROC_DIR when it is set), as GET /metrics serves them."""
+    with runtime(broker=False) as rt:
+        body, _content_type = render_metrics(rt)
+    sys.stdout.buffer.write(body)
+    sys.stdout.flush()
+
+
 @app.command("demo")
 def load_demo() -> None:
     """Load the demo customer, its contacts and products (once)."""
@@ -142,9 +151,12 @@ def load_demo() -> None:
 
 def _banner(rt: Runtime) -> None:
     s = rt.settings
-    typer.echo(
-        f"SecureCall gateway: SMTP on {s.smtp_host}:{s.smtp_port} for "
-        f"{', '.join(s.intake_addresses)}; outbound to {validators.without_password(s.outbound)}; "
-        f"database {validators.without_password(s.database)}",
-        err=True,
+    # a log line, so that with GATEWAY_LOG_FORMAT=json every line on stderr is a JSON object
+    logging.getLogger("gateway").info(
+        "SecureCall gateway: SMTP on %s:%s for %s; outbound to %s; database %s",
+        s.smtp_host,
+        s.smtp_port,
+        ", ".join(s.intake_addresses),
+        validators.without_password(s.outbound),
+        validators.without_password(s.database),
     )

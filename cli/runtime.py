@@ -17,18 +17,21 @@ from gateway import directory
 from gateway.assembly import build
 from gateway.core.runtime import Runtime
 from gateway.core.settings import ConfigError, Settings, load
+from gateway.observe import logs
 from gateway.outbound.outbox import Outbox, make_broker
 from gateway.storage import db
 
 
 def configured() -> Settings:
     try:
-        return load()
+        settings = load()
     except ConfigError as exc:
         *first, last = exc.problems
         for problem in first:
             typer.echo(f"error: invalid configuration: {problem}", err=True)
         raise fail(f"invalid configuration: {last}") from None
+    logs.configure(settings.log_format)
+    return settings
 
 
 @contextmanager

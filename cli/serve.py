@@ -81,7 +81,7 @@ class Services:
         settings = self.rt.settings
         if self.workers:
             broker = self.rt.outbox.broker
-            self.transport = make_transport(settings.outbound)
+            self.transport = make_transport(settings.outbound, settings.outbound_ca_file)
             declare(broker, self.rt, self.transport, Renderer())
             self.worker = dramatiq.Worker(
                 broker, worker_threads=settings.worker_threads, worker_timeout=200

@@ -18,6 +18,7 @@ from datetime import datetime
 from sqlalchemy import Connection
 
 from gateway.core.runtime import Runtime
+from gateway.observe import metrics
 from gateway.securehands import deadlines as securehands_deadlines
 from gateway.sla import deadlines
 from gateway.sla.queries import due_deadlines
@@ -40,6 +41,8 @@ def tick(rt: Runtime, limit: int = BATCH) -> int:
         mails: deadlines.Deliveries = []
         for row in rows:
             mails += HANDLERS[row.kind](conn, rt, row, now)
+            if row.next_at is not None:
+                metrics.CLOCK_LAG.observe(max(0.0, (now - row.next_at).total_seconds()))
     rt.outbox.enqueue(mails)
     if rows:
         log.info("clock: %d due, %d mails", len(rows), len(mails))

@@ -22,6 +22,7 @@ from tests.support.dovecot import Dovecot
 from tests.support.harness import Gateway, OffsetClock, settings_for
 from tests.support.services import free_port, missing
 from tests.support.sink import Sink
+from tests.support.tls import TestCA
 
 FIXTURES = Path(__file__).parent / "fixtures" / "emails"
 
@@ -46,6 +47,20 @@ def _isolated_settings() -> Iterator[None]:
 @pytest.fixture
 def sink() -> Iterator[Sink]:
     server = Sink(free_port()).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def test_ca(tmp_path_factory: pytest.TempPathFactory) -> TestCA:
+    """A private CA and a certificate for 127.0.0.1 signed by it."""
+    return TestCA(tmp_path_factory.mktemp("ca"))
+
+
+@pytest.fixture
+def tls_sink(test_ca: TestCA) -> Iterator[Sink]:
+    """A relay that requires STARTTLS, with a certificate of the test CA."""
+    server = Sink(free_port(), tls_context=test_ca.server_context()).start()
     yield server
     server.stop()
 

@@ -243,7 +243,12 @@ def test_each_queue_has_its_sending_actor_and_the_customers_queue_goes_first(
     settings = settings_for(tmp_path / "var", sqlite_url, sink_port=sink.port)
     rt = build(settings)
     try:
-        declare(rt.outbox.broker, rt, make_transport(settings.outbound), Renderer())
+        declare(
+            rt.outbox.broker,
+            rt,
+            make_transport(settings.outbound, settings.outbound_ca_file),
+            Renderer(),
+        )
         actors = {q: rt.outbox.broker.get_actor(ACTORS[q]) for q in QUEUES}
         assert {q: a.queue_name for q, a in actors.items()} == {q: q for q in QUEUES}
         assert actors[MAIL_QUEUE].priority < actors[SOC_QUEUE].priority

@@ -191,6 +191,31 @@ def test_the_poller_refuses_a_server_it_cannot_trust(
     assert count(gateway, StoredMail) == 0
 
 
+def test_the_poller_refuses_a_server_that_does_not_offer_tls_unless_told(
+    make_gateway: Any, mailbox: tuple[str, IMAPClient], sink: Sink
+) -> None:
+    told, client = mailbox
+    assert told.endswith("?tls=none")  # the test Dovecot speaks plain IMAP
+    client.append("INBOX", mail(message_id="<plain-imap@example.com>"))
+    # R6.7: imap:// without a word requires STARTTLS, which this server does not offer
+    gateway = make_gateway(imap_url=told.removesuffix("?tls=none"), imap=True)
+    eventually(lambda: gateway.poller.failures >= 2, timeout=20)  # refused, and again
+    assert gateway.poller.passes == 0
+    assert sink.settle() == []
+    assert count(gateway, StoredMail) == 0
+    assert folder_count(client, "INBOX") == 1
+
+
+def test_a_mailbox_url_says_tls_none_or_nothing() -> None:
+    assert parse_mailbox_url("imap://u:p@h/INBOX").tls == "starttls"
+    assert parse_mailbox_url("imap://u:p@h/INBOX?starttls=require").tls == "starttls"
+    assert parse_mailbox_url("imap://u:p@h/INBOX?tls=none").tls == "none"
+    assert parse_mailbox_url("imaps://u:p@h/INBOX").tls == "implicit"
+    # "STARTTLS when offered" is gone: an offer can be stripped by anyone in the path
+    with pytest.raises(ValueError, match=r"does not take \?starttls=auto"):
+        parse_mailbox_url("imap://u:p@h/INBOX?starttls=auto")
+
+
 def test_the_poller_reconnects_after_the_server_comes_back(make_gateway: Any, sink: Sink) -> None:
     server = Dovecot().start()
     try:

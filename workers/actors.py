@@ -1,32 +1,46 @@
-"""Step 10: the Dramatiq actors `send_delivery*`: a Delivery id in, idempotent, 4xx retried."""
+"""Step 10: the Dramatiq actors `send_delivery*`: a Delivery id in, idempotent, 4xx retried;
+each mail DKIM-signed when a key is configured (R6.7, workers/signing.py)."""
 
 from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 import dramatiq
 
 from gateway.core.runtime import Runtime
 from gateway.core.vocabulary import DeliveryStatus
+from gateway.observe import metrics
 from gateway.outbound import sending
 from gateway.outbound.outbox import ACTORS, PRIORITIES, QUEUES
 from gateway.storage.db import transaction
-from workers.mailer import PermanentFailure, TemporaryFailure, Transport, compose
+from workers.mailer import PermanentFailure, TemporaryFailure, Transport, as_bytes, compose
 from workers.render import Renderer, RenderError
+from workers.signing import Signer
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF = timedelta(hours=1)
 
 
-def deliver(delivery_id: int, rt: Runtime, transport: Transport, renderer: Renderer) -> str:
-    """Claim, render, compose, send, record. Returns the Delivery's new status, or `skipped`."""
+def deliver(
+    delivery_id: int,
+    rt: Runtime,
+    transport: Transport,
+    renderer: Renderer,
+    signer: Signer | None = None,
+) -> str:
+    """Claim, render, compose, sign, send, record. Returns the Delivery's new status, or
+    `skipped`."""
+    started = time.perf_counter()
     with transaction(rt.sessions, durable=False) as conn:
         delivery = sending.claim_delivery(conn, delivery_id, rt.now())
     if delivery is None:
         return "skipped"  # already sent, failed, or being sent by someone else
+    outcome = _Outcome(delivery, started)
     try:
         rendered = renderer.render(
             delivery.template, delivery.audience, delivery.language, delivery.context
@@ -35,30 +49,60 @@ def deliver(delivery_id: int, rt: Runtime, transport: Transport, renderer: Rende
         if delivery.context.get("files"):
             with transaction(rt.sessions, readonly=True) as conn:
                 files = sending.files(conn, [int(i) for i in delivery.context["files"]])
-        message = compose(delivery, rendered, rt.settings, files)
-        transport.send(message, rt.settings.gateway_address, [delivery.recipient])
+        data = as_bytes(compose(delivery, rendered, rt.settings, files))
+        if signer is not None:
+            data = signer.sign(data)
+        transport.send(data, rt.settings.gateway_address, [delivery.recipient])
     except (PermanentFailure, RenderError, ValueError) as exc:
-        return _finish(rt, delivery_id, DeliveryStatus.failed, f"{type(exc).__name__}: {exc}")
+        return _finish(rt, outcome, DeliveryStatus.failed, f"{type(exc).__name__}: {exc}")
     except Exception as exc:  # TemporaryFailure, or anything unforeseen: try again later
         if delivery.attempts >= rt.settings.send_attempts:
-            return _finish(
-                rt, delivery_id, DeliveryStatus.failed, f"gave up after {delivery.attempts}: {exc}"
-            )
+            error = f"gave up after {delivery.attempts}: {exc}"
+            return _finish(rt, outcome, DeliveryStatus.failed, error)
         delay = _backoff(delivery.attempts, rt.settings.send_backoff)
         with transaction(rt.sessions, durable=False) as conn:
             sending.retry_delivery(conn, delivery_id, rt.now() + delay, f"{exc}")
         if not isinstance(exc, TemporaryFailure):
             log.exception("delivery %s: unexpected failure, will retry", delivery_id)
+        outcome.record("retried", f"{exc}")
         raise dramatiq.Retry(str(exc), delay=int(delay.total_seconds() * 1000)) from exc
-    return _finish(rt, delivery_id, DeliveryStatus.sent)
+    return _finish(rt, outcome, DeliveryStatus.sent)
 
 
-def _finish(rt: Runtime, delivery_id: int, status: DeliveryStatus, error: str = "") -> str:
+def _finish(rt: Runtime, outcome: _Outcome, status: DeliveryStatus, error: str = "") -> str:
     with transaction(rt.sessions, durable=False) as conn:
-        sending.finish_delivery(conn, delivery_id, status, rt.now(), error)
-    if error:
-        log.warning("delivery %s %s: %s", delivery_id, status, error)
+        sending.finish_delivery(conn, outcome.delivery.id, status, rt.now(), error)
+    outcome.record(status, error)
     return status
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """How one attempt went, counted and logged once: Delivery id, queue, recipient domain."""
+
+    delivery: sending.Claimed
+    started: float
+
+    def record(self, result: str, error: str = "") -> None:
+        d = self.delivery
+        ms = round((time.perf_counter() - self.started) * 1000, 1)
+        metrics.DELIVERIES.labels(queue=d.queue, outcome=result).inc()
+        domain = d.recipient.rpartition("@")[2].lower()
+        fields = {"event": "delivery", "delivery_id": d.id, "queue": d.queue}
+        fields |= {"recipient_domain": domain, "template": d.template, "result": result}
+        fields |= {"attempt": d.attempts, "ms": ms, **({"error": error[:500]} if error else {})}
+        level = logging.INFO if result == "sent" else logging.WARNING
+        detail = f": {error}" if error else ""
+        log.log(
+            level,
+            "delivery %s (%s) to %s: %s%s",
+            d.id,
+            d.queue,
+            domain,
+            result,
+            detail,
+            extra=fields,
+        )
 
 
 def _backoff(attempts: int, first: float) -> timedelta:
@@ -71,10 +115,11 @@ def declare(
     broker: dramatiq.Broker, rt: Runtime, transport: Transport, renderer: Renderer
 ) -> list[dramatiq.Actor[[int], None]]:
     """Register the sending actors on `broker` (one per queue, outbox.ACTORS), bound to this
-    process's runtime and transport."""
+    process's runtime, transport and DKIM key (read once, here: a bad key stops the start)."""
+    signer = Signer.from_settings(rt.settings)
 
     def send_delivery(delivery_id: int) -> None:
-        deliver(delivery_id, rt, transport, renderer)
+        deliver(delivery_id, rt, transport, renderer, signer)
 
     fn: Callable[[int], None] = send_delivery
     return [

@@ -1,4 +1,9 @@
-"""Step 10, compose the MIME message of a Delivery and hand it to the transport (SMTP, Maildir)."""
+"""Step 10, compose the MIME message of a Delivery and hand it to the transport (SMTP, Maildir).
+
+R6.7: the relay is spoken to over TLS, its certificate verified (the system's CAs, or
+GATEWAY_OUTBOUND_CA_FILE): STARTTLS on smtp://, TLS from the start on smtps://; only
+`smtp://…?tls=none` sends in the clear.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import smtplib
 import ssl
 import threading
 from collections.abc import Sequence
-from email import charset
+from email import charset, policy
 from email.encoders import encode_base64
 from email.header import Header
 from email.message import Message
@@ -18,9 +23,10 @@ from email.mime.nonmultipart import MIMENonMultipart
 from email.utils import formataddr, formatdate
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from gateway.core.settings import Settings
+from gateway.core.validators import tls_mode
 from gateway.outbound.sending import Claimed, File
 from workers.render import Rendered
 
@@ -114,14 +120,23 @@ def _one_line(text: str) -> str:
     return re.sub(r"[\x00-\x1f\x7f]+", " ", text).strip()
 
 
+_WIRE = policy.compat32.clone(linesep="\r\n")
+
+
+def as_bytes(message: Message) -> bytes:
+    """The message as it goes on the wire (CRLF line ends): what is signed is what is sent."""
+    return message.as_bytes(policy=_WIRE)
+
+
 class Transport(Protocol):
-    def send(self, message: Message, sender: str, recipients: list[str]) -> None: ...
+    def send(self, data: bytes, sender: str, recipients: list[str]) -> None: ...
 
     def close(self) -> None: ...
 
 
-def make_transport(url: str) -> Transport:
-    """`maildir:PATH`, `smtp://[user:pass@]host:port[?starttls=1]` or `smtps://…`."""
+def make_transport(url: str, ca_file: str = "") -> Transport:
+    """`maildir:PATH`, `smtp://[user:pass@]host:port[?tls=none]` or `smtps://…`; `ca_file`: the
+    CAs to verify the relay's certificate with (else the system's)."""
     if url.startswith("maildir:"):
         return MaildirTransport(Path(url.removeprefix("maildir:")))
     parts = urlsplit(url)
@@ -130,8 +145,8 @@ def make_transport(url: str) -> Transport:
     return SmtpTransport(
         host=parts.hostname,
         port=parts.port or (465 if parts.scheme == "smtps" else 25),
-        implicit_tls=parts.scheme == "smtps",
-        starttls=parse_qs(parts.query).get("starttls", ["0"])[0] in ("1", "true", "yes"),
+        tls=tls_mode(url),
+        context=ssl.create_default_context(cafile=ca_file or None),
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None,
     )
@@ -143,8 +158,8 @@ class MaildirTransport:
     def __init__(self, path: Path) -> None:
         self.box = mailbox.Maildir(path, create=True)
 
-    def send(self, message: Message, sender: str, recipients: list[str]) -> None:
-        self.box.add(message.as_bytes())
+    def send(self, data: bytes, sender: str, recipients: list[str]) -> None:
+        self.box.add(data.replace(b"\r\n", b"\n"))  # a Maildir file has the system's line ends
 
     def close(self) -> None:
         pass
@@ -158,24 +173,26 @@ class SmtpTransport:
         *,
         host: str,
         port: int,
-        implicit_tls: bool = False,
-        starttls: bool = False,
+        tls: str = "starttls",  # implicit | starttls | none
+        context: ssl.SSLContext | None = None,
         username: str | None = None,
         password: str | None = None,
         timeout: float = 30.0,
     ) -> None:
         self.host, self.port, self.timeout = host, port, timeout
-        self.implicit_tls, self.starttls = implicit_tls, starttls
+        self.tls, self.context = tls, context or ssl.create_default_context()
         self.username, self.password = username, password
         self.local = threading.local()
         self.open: set[smtplib.SMTP] = set()  # every thread's connection, to close them at the end
         self.lock = threading.Lock()
 
-    def send(self, message: Message, sender: str, recipients: list[str]) -> None:
+    def send(self, data: bytes, sender: str, recipients: list[str]) -> None:
         for attempt in (1, 2):
             client = self._client()
             try:
-                refused = client.send_message(message, from_addr=sender, to_addrs=recipients)
+                refused = client.sendmail(
+                    sender, recipients, data, _options(client, sender, recipients)
+                )
             except smtplib.SMTPServerDisconnected as exc:  # a kept-open connection timed out
                 self._drop()
                 if attempt == 2:
@@ -201,18 +218,22 @@ class SmtpTransport:
         client: smtplib.SMTP | None = getattr(self.local, "client", None)
         if client is not None:
             return client
+        client = None
         try:
-            if self.implicit_tls:
+            if self.tls == "implicit":
                 client = smtplib.SMTP_SSL(
-                    self.host, self.port, timeout=self.timeout, context=ssl.create_default_context()
+                    self.host, self.port, timeout=self.timeout, context=self.context
                 )
             else:
                 client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-                if self.starttls:
-                    client.starttls(context=ssl.create_default_context())
+                if self.tls == "starttls":
+                    # RFC 3207: refused when not offered; smtplib raises SMTPNotSupportedError
+                    client.starttls(context=self.context)
             if self.username and self.password:
                 client.login(self.username, self.password)
         except (OSError, smtplib.SMTPException) as exc:
+            if client is not None:  # e.g. STARTTLS not offered, or the certificate refused
+                client.close()
             raise TemporaryFailure(f"cannot reach relay {self.host}:{self.port}: {exc}") from exc
         self.local.client = client
         with self.lock:
@@ -243,6 +264,16 @@ class SmtpTransport:
                 client.quit()
             with contextlib.suppress(OSError):
                 client.close()
+
+
+def _options(client: smtplib.SMTP, sender: str, recipients: list[str]) -> list[str]:
+    """SMTPUTF8 (RFC 6531) for an address that is not ASCII, as smtplib's send_message does."""
+    if "".join([sender, *recipients]).isascii():
+        return []
+    client.ehlo_or_helo_if_needed()
+    if not client.has_extn("smtputf8"):
+        raise PermanentFailure("the relay does not offer SMTPUTF8 for a non-ASCII address")
+    return ["SMTPUTF8", "BODY=8BITMIME"]
 
 
 def _failure(code: int, text: str) -> Exception:

@@ -11,9 +11,11 @@ import dramatiq
 
 from gateway.assembly import build
 from gateway.core.settings import ConfigError, load
+from gateway.observe import logs
 from workers.actors import declare
 from workers.mailer import make_transport
 from workers.render import Renderer
+from workers.signing import SigningKeyError
 
 try:
     settings = load()
@@ -22,8 +24,13 @@ except ConfigError as exc:
     raise SystemExit("\n".join(lines)) from None
 if not settings.broker_url:
     raise SystemExit("dramatiq workers need GATEWAY_BROKER_URL (amqp://… or redis://…)")
-logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+# over dramatiq's own set-up (its level, from -v, is kept), or alone with --skip-logging
+logs.configure(settings.log_format, None if logging.getLogger().handlers else logging.INFO)
 runtime = build(settings)
 broker = runtime.outbox.broker
 dramatiq.set_broker(broker)
-actors = declare(broker, runtime, make_transport(settings.outbound), Renderer())
+try:
+    transport = make_transport(settings.outbound, settings.outbound_ca_file)
+    actors = declare(broker, runtime, transport, Renderer())
+except SigningKeyError as exc:
+    raise SystemExit(f"error: cannot start: {exc}") from None

@@ -44,6 +44,7 @@ TimeOfDay = Annotated[str, AfterValidator(validators.time_of_day)]
 Country = Annotated[str, AfterValidator(validators.country)]
 Policy = Literal["dmarc", "dkim_or_spf", "none"]  # R6.4; gateway/authentication.py POLICIES
 Folder = Annotated[str, Field(min_length=1)]
+File = Annotated[str, AfterValidator(validators.existing_file)]
 SECRETS = ("secret_key",)
 
 
@@ -63,6 +64,13 @@ class Settings(BaseSettings):
     intake_addresses: Annotated[tuple[Address, ...], NoDecode] = ("soc@securecall.example",)
     max_message_size: AtLeastOne = 25 * 1024 * 1024
     smtp_workers: AtLeastOne = 8
+    # R6.7: STARTTLS offered with this certificate chain and key (PEM); unset: no STARTTLS
+    smtp_tls_cert: File = ""
+    smtp_tls_key: File = Field(default="", validate_default=True)  # checked with the cert
+    # RCPT for these addresses needs STARTTLS first (530), e.g. the note and escalation addresses
+    smtp_require_tls_for: Annotated[tuple[Address, ...], NoDecode] = Field(
+        default=(), validate_default=True
+    )
     imap_url: str = ""  # imap://user:password@host:port/INBOX or imaps://…; unset: no poller
     imap_processed_folder: Folder = "Processed"
     imap_quarantine_folder: Folder = "Quarantine"
@@ -78,6 +86,11 @@ class Settings(BaseSettings):
     imap_ca_file: Annotated[str, AfterValidator(validators.existing_file)] = ""
     # Outbound
     outbound_url: str = ""  # smtp://host:port, smtps://…, maildir:PATH; unset: maildir under var/
+    outbound_ca_file: File = ""  # CA certificates to trust for the relay (a private CA)
+    # R6.7: DKIM signature of every outgoing mail; unset: unsigned
+    dkim_key_file: File = ""  # written by `gateway dkim generate`
+    dkim_selector: str = Field(default="", validate_default=True)  # checked with the key file
+    dkim_domain: str = ""  # d=; unset: the domain of gateway_address
     gateway_address: Address = "soc@securecall.example"
     gateway_name: str = "SecureCall SOC"
     soc_queue_address: Address = "soc-queue@securecall.example"  # notifications and alerts
@@ -142,6 +155,7 @@ class Settings(BaseSettings):
     notice_interval_hours: Positive = 24.0  # at most one notice per unregistered sender per this
     default_timezone: TimeZone = "Europe/Berlin"
     default_country: Country = "DE"
+    log_format: Literal["text", "json"] = "text"  # json: one JSON object per line
 
     @field_validator(*validators.URL_SCHEMES)
     @classmethod
@@ -151,6 +165,7 @@ class Settings(BaseSettings):
     @field_validator(
         "intake_addresses",
         "admin_addresses",
+        "smtp_require_tls_for",
         "dns_servers",
         "trusted_authserv_ids",
         "trusted_relays",
@@ -165,6 +180,26 @@ class Settings(BaseSettings):
             return tuple(str(a).strip().lower() for a in value)
         return value
 
+    @field_validator("smtp_tls_key")
+    @classmethod
+    def _key_pair(cls, value: str, info: ValidationInfo) -> str:
+        return validators.certificate_pair(info.data.get("smtp_tls_cert", ""), value)
+
+    @field_validator("smtp_require_tls_for")
+    @classmethod
+    def _tls_offered(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        if value and not info.data.get("smtp_tls_key"):
+            raise ValueError("TLS can be required only where it is offered: set SMTP_TLS_CERT")
+        return value
+
+    @field_validator("dkim_selector")
+    @classmethod
+    def _dkim_pair(cls, value: str, info: ValidationInfo) -> str:
+        key = info.data.get("dkim_key_file", "")
+        if bool(key) != bool(value):
+            raise ValueError("DKIM signing needs both DKIM_KEY_FILE and DKIM_SELECTOR")
+        return validators.selector(value) if value else value
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -175,7 +210,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         toml_file = config_path()
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file))
+        return (init_settings, env_settings, _TomlFile(settings_cls, toml_file))
 
     # --- derived values -------------------------------------------------------------------
 
@@ -208,6 +243,11 @@ class Settings(BaseSettings):
         return self.gateway_address.rpartition("@")[2] or "localhost"
 
     @property
+    def signing_domain(self) -> str:
+        """DKIM's d=: GATEWAY_DKIM_DOMAIN, else the gateway address's domain (DMARC-aligned)."""
+        return self.dkim_domain or self.domain
+
+    @property
     def hmac_keys(self) -> dict[str, bytes]:
         """Key id -> key. The first is used to sign; all verify (rotation: prepend a new one)."""
         raw = self.secret_key.get_secret_value() or _generated_secret(self.var_dir)
@@ -229,6 +269,31 @@ class Settings(BaseSettings):
         for name, value in super().__repr_args__():
             hidden = name in validators.URL_SCHEMES and isinstance(value, str)
             yield name, validators.without_password(value) if hidden else value
+
+
+# Paths a configuration file may give relative to itself.
+PATHS = (
+    "var_dir",
+    "imap_ca_file",
+    "outbound_ca_file",
+    "smtp_tls_cert",
+    "smtp_tls_key",
+    "dkim_key_file",
+)
+
+
+class _TomlFile(TomlConfigSettingsSource):
+    """The TOML file, its relative paths taken from the file's own directory: a service started
+    anywhere (systemd, cron, a shell in another directory) finds the same var/ and keys."""
+
+    def __call__(self) -> dict[str, Any]:
+        values = super().__call__()
+        base = config_path().resolve().parent
+        for name in PATHS:
+            value = values.get(name)
+            if isinstance(value, str) and value and not Path(value).is_absolute():
+                values[name] = str(base / value)
+        return values
 
 
 def config_path() -> Path:

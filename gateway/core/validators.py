@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import ssl
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
@@ -78,6 +79,54 @@ def existing_file(value: str) -> str:
     return value
 
 
+def certificate_pair(cert: str, key: str) -> str:
+    """Both unset, or a certificate chain and its private key (PEM) that TLS can use."""
+    if bool(cert) != bool(key):
+        raise ValueError("STARTTLS needs both SMTP_TLS_CERT and SMTP_TLS_KEY")
+    if cert:
+        try:
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+        except (ssl.SSLError, OSError) as exc:
+            raise ValueError(f"cannot use {cert} with {key}: {exc}") from None
+    return key
+
+
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_SELECTOR = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
+
+
+def selector(value: str) -> str:
+    """A DKIM selector (RFC 6376 §3.1): labels of a domain name, e.g. `gw2026`."""
+    if not _SELECTOR.fullmatch(value.lower()):
+        raise ValueError(f"not a DKIM selector (letters, digits, hyphens, dots): {value!r}")
+    return value.lower()
+
+
+# R6.7: what a URL may say about TLS. Without a word TLS is required (imap://, smtp:// do
+# STARTTLS, verified); only `tls=none` turns it off, and it has to be written out.
+TLS_QUERIES: dict[str, dict[str, tuple[str, ...]]] = {
+    "imap": {"tls": ("none",), "starttls": ("require",)},
+    "imaps": {},
+    "smtp": {"tls": ("none",), "starttls": ("1", "true", "yes", "require")},
+    "smtps": {},
+}
+
+
+def tls_mode(url: str) -> str:
+    """`implicit` (imaps, smtps), `starttls` (the default of imap://, smtp://) or `none`."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    allowed = TLS_QUERIES.get(scheme, {})
+    mode = "implicit" if scheme.endswith("s") else "starttls"
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        if value.lower() not in allowed.get(name, ()):
+            words = " or ".join(f"?{n}={v[0]}" for n, v in allowed.items()) or "nothing"
+            raise ValueError(f"{scheme}:// does not take ?{name}={value}: use {words}")
+        if name == "tls":
+            mode = "none"
+    return mode
+
+
 # Schemes of each URL setting, and whether it must name a host. A URL's password is never quoted
 # in a message: only its scheme, host and port are.
 URL_SCHEMES: dict[str, tuple[tuple[str, ...], bool]] = {
@@ -115,6 +164,8 @@ def url(value: str, setting: str) -> str:
         raise ValueError(f"{scheme}:// needs a host")
     if scheme.startswith("imap") and not parts.username:
         raise ValueError("imap:// needs a user: imap://user:password@host:port/INBOX")
+    if scheme in TLS_QUERIES:
+        tls_mode(value)
     return value
 
 

@@ -4,7 +4,9 @@ Messages are fetched with BODY.PEEK[] (no \\Seen set) and moved to the Processed
 flagged) only after `receive` committed them; a crash in between delivers the mail again, and
 intake's deduplication stores it once. A mail whose sender could not be checked for DNS trouble
 stays in the mailbox, untouched, for the next pass (R6.6). UIDVALIDITY is tracked (RFC 3501
-§2.3.1.1).
+§2.3.1.1). TLS is required (R6.7): imaps://, or STARTTLS on imap://, unless `?tls=none` says
+otherwise; a server that does not offer STARTTLS is refused, since anyone in the path can strip
+the offer.
 """
 
 from __future__ import annotations
@@ -17,14 +19,16 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
 from gateway.core.runtime import Runtime
+from gateway.core.validators import tls_mode
 from gateway.intake.receipts import RawMail, StorageError, TemporaryAuthenticationFailure
 from gateway.intake.receive import receive
+from gateway.observe import metrics
 from gateway.storage.models import ImapState
 
 log = logging.getLogger(__name__)
@@ -34,14 +38,15 @@ FETCH_BATCH = 25  # messages per FETCH: bounds memory with large mails
 
 @dataclass(frozen=True)
 class MailboxUrl:
-    """imap://user:password@host:port/FOLDER (STARTTLS when offered) or imaps://… (TLS)."""
+    """imap://user:password@host:port/FOLDER (STARTTLS required; `?tls=none`: plain) or
+    imaps://… (TLS)."""
 
     host: str
     port: int
     username: str
     password: str
     folder: str
-    tls: str  # implicit | starttls | starttls-required | none
+    tls: str  # implicit | starttls | none
 
     @property
     def key(self) -> str:
@@ -52,21 +57,13 @@ def parse_mailbox_url(url: str) -> MailboxUrl:
     parts = urlsplit(url)
     if parts.scheme not in ("imap", "imaps") or not parts.hostname or not parts.username:
         raise ValueError("GATEWAY_IMAP_URL must look like imap://user:password@host:port/INBOX")
-    starttls = parse_qs(parts.query).get("starttls", ["auto"])[0]
-    tls = (
-        "implicit"
-        if parts.scheme == "imaps"
-        else {"auto": "starttls", "require": "starttls-required", "no": "none"}.get(
-            starttls, "starttls"
-        )
-    )
     return MailboxUrl(
         host=parts.hostname,
         port=parts.port or (993 if parts.scheme == "imaps" else 143),
         username=unquote(parts.username),
         password=unquote(parts.password or ""),
         folder=unquote(parts.path.lstrip("/")) or "INBOX",
-        tls=tls,
+        tls=tls_mode(url),
     )
 
 
@@ -117,11 +114,13 @@ class Poller:
             ssl_context=self.ssl_context,
             timeout=60,
         )
-        if box.tls.startswith("starttls"):
-            if b"STARTTLS" in client.capabilities():
-                client.starttls(self.ssl_context)
-            elif box.tls == "starttls-required":
-                raise IMAPClientError(f"{box.host} does not offer STARTTLS")
+        if box.tls == "starttls":
+            if b"STARTTLS" not in client.capabilities():
+                client.shutdown()
+                raise IMAPClientError(
+                    f"{box.host} does not offer STARTTLS (write ?tls=none to read it without TLS)"
+                )
+            client.starttls(self.ssl_context)
         client.login(box.username, box.password)
         return client
 
@@ -172,6 +171,7 @@ class Poller:
         except StorageError:
             raise  # leave it in the mailbox; reconnect and try again later
         except TemporaryAuthenticationFailure as exc:
+            metrics.received("imap", "deferred")
             log.warning("IMAP %s: uid %s left for the next pass: %s", self.mailbox.key, uid, exc)
             return None
         except Exception:

@@ -4,25 +4,31 @@ RCPT is accepted only for the intake addresses and the VERP return paths of bull
 otherwise); aiosmtpd refuses a mail over the size limit with 552, already at MAIL FROM when the
 client declares SIZE (RFC 1870). A failure that may pass (storage, DNS during sender
 authentication) answers 451, so that the sender retries (R6.6); no mail is refused for the length
-of its lines or the shape of its line ends.
+of its lines or the shape of its line ends. With a certificate STARTTLS is offered (RFC 3207,
+R6.7), and RCPT for GATEWAY_SMTP_REQUIRE_TLS_FOR needs it first (530).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections import OrderedDict, deque
+import math
+import ssl
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.core.runtime import Runtime
 from gateway.core.settings import Settings
 from gateway.intake.receipts import RawMail, StorageError, TemporaryAuthenticationFailure
 from gateway.intake.receive import receive
+from gateway.observe import metrics
+from gateway.storage.db import transaction
+from gateway.storage.limits import count_sender, forget_senders
 from gateway.sus.verp import is_verp
 
 log = logging.getLogger(__name__)
@@ -35,8 +41,11 @@ class IntakeHandler:
         self.rt = rt
         self.addresses = rt.settings.accepted_addresses
         self.domain = rt.settings.domain
-        self.rate = SenderRate(rt.settings.smtp_sender_rate, window=60.0)
+        self.tls_only = frozenset(a.lower() for a in rt.settings.smtp_require_tls_for)
+        self.rate = SenderRate(rt, rt.settings.smtp_sender_rate, window=60.0)
         self.executor = ThreadPoolExecutor(rt.settings.smtp_workers, thread_name_prefix="intake")
+        # MAIL FROM never waits behind the mails being stored: its count has threads of its own
+        self.counting = ThreadPoolExecutor(2, thread_name_prefix="sender-rate")
 
     async def handle_MAIL(
         self,
@@ -48,8 +57,11 @@ class IntakeHandler:
     ) -> str:
         """R6.1: a sender over its rate is asked to come back later (451), never refused."""
         peer = session.peer[0] if isinstance(session.peer, tuple) else ""
-        wait = self.rate.admit(address.lower() or f"<>@{peer}")
+        sender = address.lower() or f"<>@{peer}"
+        loop = asyncio.get_running_loop()
+        wait = await loop.run_in_executor(self.counting, self.rate.admit, sender)
         if wait:
+            metrics.refused(451)
             return f"451 4.7.1 Too many messages from {address or '<>'}; try again in {wait} s"
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
@@ -65,7 +77,11 @@ class IntakeHandler:
     ) -> str:
         # R4.4: bounces of bulletins come back to their VERP return path
         if address.lower() not in self.addresses and not is_verp(address, self.domain):
+            metrics.refused(550)
             return "550 5.1.1 No such mailbox here"
+        if address.lower() in self.tls_only and session.ssl is None:
+            metrics.refused(530)
+            return "530 5.7.0 Must issue a STARTTLS command first"  # RFC 3207 §4
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
@@ -87,40 +103,47 @@ class IntakeHandler:
             receipt = await loop.run_in_executor(self.executor, receive, raw, self.rt)
         except TemporaryAuthenticationFailure:
             # RFC 7208 §8.6, RFC 6376 §6.1.2: a DNS failure is a reason to defer, not to refuse
-            return "451 4.7.0 Temporary authentication failure (DNS); try again later"
+            reply = "451 4.7.0 Temporary authentication failure (DNS); try again later"
         except StorageError:
-            return "451 4.3.0 Temporary storage failure, please try again later"
+            reply = "451 4.3.0 Temporary storage failure, please try again later"
         except Exception:  # an edge: log with what we know, make the sender retry
             log.exception("unexpected failure storing mail from %s", envelope.mail_from)
-            return "451 4.3.0 Temporary failure, please try again later"
-        return f"250 2.0.0 OK: stored as {receipt.stored_id}"
+            reply = "451 4.3.0 Temporary failure, please try again later"
+        else:
+            return f"250 2.0.0 OK: stored as {receipt.stored_id}"
+        metrics.refused(451)
+        return reply
 
     def close(self) -> None:
+        self.counting.shutdown(wait=True)
         self.executor.shutdown(wait=True)
 
 
 class SenderRate:
-    """A sliding window of accepted mails per sender, in this listener's memory."""
+    """R6.1: mails admitted per envelope sender and window, counted in the database, so that
+    every listener of the gateway admits the same `limit` in all (storage/limits.py)."""
 
-    MAX_SENDERS = 100_000  # the oldest senders are forgotten beyond this
+    PRUNE_EVERY = 1000  # admissions between two clean-ups of ended windows
 
-    def __init__(self, limit: int, window: float) -> None:
-        self.limit, self.window = limit, window
-        self.seen: OrderedDict[str, deque[float]] = OrderedDict()
+    def __init__(self, rt: Runtime, limit: int, window: float) -> None:
+        self.rt, self.limit, self.window = rt, limit, timedelta(seconds=window)
+        self.admitted = 0
 
     def admit(self, sender: str) -> int:
         """0 if `sender` may send now (and it is counted), else the seconds to wait."""
-        now = time.monotonic()
-        times = self.seen.pop(sender, None) or deque()
-        while times and times[0] <= now - self.window:
-            times.popleft()
-        self.seen[sender] = times
-        if len(self.seen) > self.MAX_SENDERS:
-            self.seen.popitem(last=False)
-        if len(times) >= self.limit:
-            return max(1, int(times[0] + self.window - now) + 1)
-        times.append(now)
-        return 0
+        now = self.rt.now()
+        try:
+            with transaction(self.rt.sessions, durable=False) as conn:
+                started = count_sender(conn, sender, now, self.window, self.limit)
+                self.admitted += 1
+                if self.admitted % self.PRUNE_EVERY == 0:
+                    forget_senders(conn, now - self.window)
+        except SQLAlchemyError as exc:  # the limit is a guard, not a gate: storage decides
+            log.warning("sender rate of %s not counted: %s", sender, exc)
+            return 0
+        if started is None:
+            return 0
+        return max(1, math.ceil((started + self.window - now).total_seconds()))
 
 
 class IntakeSMTP(SMTP):  # type: ignore[misc]
@@ -147,6 +170,8 @@ class IntakeSMTP(SMTP):  # type: ignore[misc]
         # is too big, and RFC 1870 §6 asks for 552 whatever the shape of its lines.
         if isinstance(status, str) and status.startswith("500 Line too long"):
             status = "552 Error: Too much mail data"
+        if isinstance(status, str) and status.startswith("552"):  # aiosmtpd's own size refusals
+            metrics.refused(552)
         await super().push(status)
 
 
@@ -158,7 +183,22 @@ def smtp_options(settings: Settings) -> dict[str, Any]:
         "enable_SMTPUTF8": True,
         "ident": "SecureCall gateway",
         "timeout": 300,
+        "tls_context": tls_context(settings),
     }
+
+
+def tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """The server side of STARTTLS, from GATEWAY_SMTP_TLS_CERT and _KEY; None without them.
+
+    Clients are not asked for certificates: MTAs rarely have one, and the sender is proven by
+    SPF, DKIM and DMARC instead (R6.4).
+    """
+    if not settings.smtp_tls_cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2  # RFC 8996: no TLS 1.0 or 1.1
+    context.load_cert_chain(settings.smtp_tls_cert, settings.smtp_tls_key)
+    return context
 
 
 class Listener(Controller):  # type: ignore[misc]

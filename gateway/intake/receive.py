@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -32,6 +33,7 @@ from gateway.intake.receipts import (
     TemporaryFailure,
 )
 from gateway.intake.triage import decide, reason_for
+from gateway.observe import metrics
 from gateway.requests.decision import Action
 from gateway.requests.opening import APPLY
 from gateway.storage.db import transaction
@@ -64,15 +66,30 @@ class Again:
 
 def receive(raw: RawMail, rt: Runtime) -> Receipt:
     """Store, decide and act on one mail; enqueue its Deliveries after the commit (R6.2)."""
+    started = time.perf_counter()
     mail = parse(raw.data)
     receipt = run(raw, mail, rt)
+    seconds = time.perf_counter() - started
+    metrics.received(raw.source, receipt.outcome, seconds)
+    # A mail without a Message-ID is named by its stored row, never "None"
+    message_id = mail.message_id or f"stored:{receipt.stored_id}"
     log.info(
-        "%s %s from %s: %s %s",
+        "%s %s from %s: %s %s in %.0f ms",
         raw.source,
-        mail.message_id,
+        message_id,
         mail.from_addr,
         receipt.outcome,
         receipt.sr_id or receipt.reason,
+        seconds * 1000,
+        extra={
+            "event": "intake",
+            "path": raw.source,
+            "message_id": message_id,
+            "stored_id": receipt.stored_id,
+            "sr_id": receipt.sr_id,
+            "outcome": receipt.outcome,
+            "ms": round(seconds * 1000, 1),
+        },
     )
     return receipt
 
@@ -107,6 +124,7 @@ def authenticate(raw: RawMail, mail: ParsedMail, rt: Runtime) -> tuple[Verdict, 
         policy = policy_for(conn, mail.from_addr, others, settings.soc_auth_policy)
     domain = mail.from_addr.rpartition("@")[2]
     if policy == "none":
+        metrics.AUTHENTICATION.labels(result="unchecked", source="none").inc()
         return Verdict("none", domain), policy
     lookups = rt.resolver.lookups(settings.dns_timeout)
     if raw.source == "smtp" and raw.peer and raw.peer not in settings.trusted_relays:
@@ -119,8 +137,11 @@ def authenticate(raw: RawMail, mail: ParsedMail, rt: Runtime) -> tuple[Verdict, 
         sealers = frozenset(settings.trusted_arc_sealers)
         verdict = with_arc(verdict, raw.data, policy, sealers, lookups)
     if verdict.uncertain(policy):
+        metrics.AUTHENTICATION.labels(result="deferred", source=verdict.source).inc()
         log.warning("%s from %s: %s; to be tried again", mail.message_id, domain, verdict.summary())
         raise TemporaryAuthenticationFailure(verdict.summary())
+    result = "pass" if verdict.satisfies(policy) else "fail"
+    metrics.AUTHENTICATION.labels(result=result, source=verdict.source).inc()
     return verdict, policy
 
 

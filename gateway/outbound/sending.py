@@ -28,6 +28,7 @@ class Claimed:
     references: str
     auto_submitted: str
     attempts: int
+    queue: str = "mail"  # outbox.QUEUES
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ _CLAIMED = (
     DELIVERIES.c.references,
     DELIVERIES.c.auto_submitted,
     DELIVERIES.c.attempts,
+    DELIVERIES.c.queue,
 )
 _CLAIM = (
     update(DELIVERIES)

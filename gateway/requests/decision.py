@@ -99,7 +99,8 @@ class Occasion:
     opening: Opening | None = None
 
 
-NoticeWriter = Callable[[Occasion, "Notice"], tuple[int, str]]
+# The Delivery written, or None when a limit shared with other processes took the notice away
+NoticeWriter = Callable[[Occasion, "Notice"], tuple[int, str] | None]
 
 
 def _always(_facts: Facts) -> bool:

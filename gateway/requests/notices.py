@@ -6,6 +6,7 @@ The triage table (intake/triage.py) names each notice with its writer.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from gateway.core.hours import Calendar
@@ -22,6 +23,7 @@ from gateway.outbound.notices import alert, answer, reply_language, sendable_fil
 from gateway.outbound.outbox import SOC_QUEUE
 from gateway.requests import soc
 from gateway.requests.decision import NoRequest, Notice, Occasion, Opening
+from gateway.storage.limits import claim_notice
 from gateway.storage.records import RequestRow
 from parsers.parts import is_tnef
 
@@ -123,9 +125,15 @@ def priority1_alert(occasion: Occasion, notice: Notice) -> Written:
     )
 
 
-def unregistered(occasion: Occasion, notice: Notice) -> Written:
-    """R1.8: one polite notice; nothing of the mail is reflected back (no subject, no text)."""
+def unregistered(occasion: Occasion, notice: Notice) -> Written | None:
+    """R1.8: one polite notice per interval; nothing of the mail is reflected back (no subject,
+    no text). The interval is claimed in the database: of two listeners taking mail from the
+    same stranger at once, one writes the notice."""
     facts, settings = occasion.facts, occasion.rt.settings
+    since = facts.now - timedelta(hours=settings.notice_interval_hours)
+    recipient = facts.mail.from_addr
+    if not claim_notice(occasion.conn, recipient, notice.template, facts.now, since):
+        return None
     calendar = Calendar(settings.default_timezone, settings.default_country)
     language = reply_language(facts.language or "en", calendar, facts.now)
     context = SenderUnregistered(
@@ -138,7 +146,7 @@ def unregistered(occasion: Occasion, notice: Notice) -> Written:
         occasion.conn,
         occasion.rt,
         template=notice.template,
-        recipient=facts.mail.from_addr,
+        recipient=recipient,
         mail=facts.mail,
         context=context,
         now=facts.now,

@@ -208,7 +208,8 @@ APPLY: dict[Action, Callable[[Connection, Runtime, Facts, Decision, int], Applie
 
 def _notices(occasion: Occasion, decision: Decision) -> Deliveries:
     """The mails the decision asks for, each written by its own writer."""
-    return tuple(notice.write(occasion, notice) for notice in decision.notices)
+    written = (notice.write(occasion, notice) for notice in decision.notices)
+    return tuple(w for w in written if w is not None)
 
 
 def _escalate(

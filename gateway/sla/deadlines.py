@@ -12,6 +12,7 @@ from sqlalchemy import Connection
 
 from gateway.core.runtime import Runtime
 from gateway.core.vocabulary import State
+from gateway.observe import metrics
 from gateway.outbound.contexts.oversight import NotUpdated, TargetAlert
 from gateway.outbound.notices import alert
 from gateway.sla import escalations, reviews, service_levels
@@ -44,10 +45,11 @@ def _target(conn: Connection, rt: Runtime, row: DeadlineRow, now: datetime) -> D
     breach = row.due_at <= now
     if not breach and row.warned_at is None:
         set_deadline(conn, row.id, warned_at=now, next_at=row.due_at)
-        template = "target_warning"
+        template, event = "target_warning", "warned"
     else:
         set_deadline(conn, row.id, breached_at=now, next_at=None)
-        template = "target_breached"
+        template, event = "target_breached", "breached"
+    metrics.DEADLINES.labels(kind=row.kind, event=event).inc()
     context = TargetAlert(
         **_sr(sr),
         target=LABELS.get(row.kind, row.kind),
@@ -67,6 +69,7 @@ def _not_updated(conn: Connection, rt: Runtime, row: DeadlineRow, now: datetime)
         return []
     interval = timedelta(hours=rt.settings.update_interval(sr.priority))
     set_deadline(conn, row.id, breached_at=now, next_at=now + interval, due_at=now + interval)
+    metrics.DEADLINES.labels(kind=row.kind, event="breached").inc()
     last = sr.last_soc_update_at
     context = NotUpdated(
         **_sr(sr),
@@ -89,6 +92,7 @@ class DeadlineWithoutRequest(LookupError):
 
 def _director(conn: Connection, rt: Runtime, row: DeadlineRow, now: datetime) -> Deliveries:
     set_deadline(conn, row.id, breached_at=now, next_at=None)
+    metrics.DEADLINES.labels(kind=row.kind, event="breached").inc()
     if row.escalation_id is None:  # a Director clock always belongs to an escalation
         return []
     return escalations.escalate_to_director(conn, rt, row.escalation_id, now)

@@ -25,10 +25,12 @@ from gateway.storage.models import (
     Escalation,
     EscalationStep,
     Message,
+    NoticeLimit,
     Product,
     ScanEngagement,
     SecureHandsSession,
     SecureHandsSow,
+    SenderRate,
     ServiceRequest,
     SocStaff,
     StoredMail,
@@ -68,6 +70,8 @@ BULLETINS = cast(Table, Bulletin.__table__)
 BULLETIN_RECIPIENTS = cast(Table, BulletinRecipient.__table__)
 SUBSCRIPTION_REQUEST_REFS = cast(Table, SubscriptionRequestRef.__table__)
 BOUNCES = cast(Table, Bounce.__table__)
+SENDER_RATES = cast(Table, SenderRate.__table__)
+NOTICE_LIMITS = cast(Table, NoticeLimit.__table__)
 
 
 def insert_ignore(table: Table) -> dict[str, Insert]:

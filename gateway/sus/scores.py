@@ -18,6 +18,7 @@ from sqlalchemy import Connection
 
 from gateway.core.runtime import Runtime
 from gateway.core.settings import Settings
+from gateway.observe import metrics
 from gateway.outbound.contexts.sus import BounceLine
 from gateway.sus import bounce_queries, changes, notices, queries
 from gateway.sus.bounce_queries import NewBounce
@@ -54,6 +55,9 @@ def count(conn: Connection, rt: Runtime, contact: ContactRow, now: datetime, why
             change = Change(BOUNCES, How.bounce, now, detail=detail)
             changes.move(conn, subscription, SubscriptionState.suspended, change)
             suspended.append(subscription)
+    if counted:
+        metrics.BOUNCES.inc()
+    metrics.SUSPENSIONS.inc(len(suspended))
     return Scored(counted, top, suspended)
 
 

@@ -90,7 +90,13 @@ class Dovecot:
 
     @property
     def url(self) -> str:
-        return f"imap://{USER}:{PASSWORD}@127.0.0.1:{self.port}/INBOX"
+        return f"imap://{USER}:{PASSWORD}@127.0.0.1:{self.port}/INBOX{self._query}"
+
+    @property
+    def _query(self) -> str:
+        # The gateway requires TLS to an IMAP server unless the URL says otherwise (R6.7): a
+        # plain server's URL says so; a TLS one's needs nothing (STARTTLS) or imaps://.
+        return "" if self.tls else "?tls=none"
 
     def start(self) -> Dovecot:
         """Start the server (again, after `halt`, with the same files and port)."""
@@ -173,7 +179,8 @@ class Dovecot:
         (self.root / "key.pem").chmod(0o600)
 
     def add_user(self, name: str, password: str = "secret") -> str:
-        """A fresh mailbox user (Dovecot re-reads the passwd-file); returns its imap:// URL."""
+        """A fresh mailbox user (Dovecot re-reads the passwd-file); returns its imap:// URL
+        (`?tls=none` on a server without TLS)."""
         maildir = self.mail / name / "Maildir"
         for sub in ("cur", "new", "tmp"):
             (maildir / sub).mkdir(parents=True, exist_ok=True)
@@ -187,7 +194,7 @@ class Dovecot:
         # same second would otherwise leave the second one unknown for a while.
         self._mtime = max(self._mtime + 1, time.time())
         os.utime(users, (self._mtime, self._mtime))
-        return f"imap://{name}:{password}@127.0.0.1:{self.port}/INBOX"
+        return f"imap://{name}:{password}@127.0.0.1:{self.port}/INBOX{self._query}"
 
     def halt(self) -> None:
         """Stop the server, keeping its files, so that `start` brings the same one back."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +20,7 @@ class Received:
     rcpt_tos: tuple[str, ...]
     data: bytes
     at: float
+    tls: bool = False  # given after STARTTLS
 
     @cached_property
     def message(self) -> EmailMessage:
@@ -55,21 +57,29 @@ class _Handler:
                 tuple(envelope.rcpt_tos),
                 envelope.original_content,
                 time.monotonic(),
+                tls=session.ssl is not None,
             )
         )
         return "250 OK"
 
 
 class Sink:
-    """Start with `start()`; `wait_for(n)` blocks until n mails arrived."""
+    """Start with `start()`; `wait_for(n)` blocks until n mails arrived. With `tls_context` it
+    offers STARTTLS (and requires it: a relay that would take mail in the clear is not one)."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, tls_context: ssl.SSLContext | None = None) -> None:
         self.port = port
         self.mails: list[Received] = []
         self.quiet: list[Callable[[], bool]] = []  # see `watch`
         self.refuse: dict[str, str] = {}  # recipient -> SMTP reply, to make the relay say 4xx/5xx
         self._cond = threading.Condition()
-        self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=port)
+        self._controller = Controller(
+            _Handler(self),
+            hostname="127.0.0.1",
+            port=port,
+            tls_context=tls_context,
+            require_starttls=tls_context is not None,
+        )
 
     def rcpt_reply(self, address: str) -> str | None:
         return self.refuse.get(address.lower())

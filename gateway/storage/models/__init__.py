@@ -10,6 +10,7 @@ from gateway.storage.models.directory import (
     Product,
     SocStaff,
 )
+from gateway.storage.models.limits import NoticeLimit, SenderRate
 from gateway.storage.models.mail import (
     AttachmentRow,
     ImapState,
@@ -51,10 +52,12 @@ __all__ = [
     "EscalationStep",
     "ImapState",
     "Message",
+    "NoticeLimit",
     "Product",
     "ScanEngagement",
     "SecureHandsSession",
     "SecureHandsSow",
+    "SenderRate",
     "ServiceRequest",
     "SocStaff",
     "StoredMail",
