@@ -1,7 +1,8 @@
 """`gateway …`: run the gateway, or its parts at scale, and manage and read what it stores.
 
 The composition root: the commands that run the gateway are here; the admin commands are one
-module per group (directory, requests, review, deliveries); cli/output.py is how they speak.
+module per group (directory, requests, review, deliveries, reports); cli/output.py is how they
+speak.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from cli import deliveries, directory, requests, review
+from cli import deliveries, directory, reports, requests, review
 from cli.output import fail
 from cli.runtime import configured, runtime
 from cli.serve import ListenError, Services, check_listen, run_until_signal
@@ -26,7 +27,7 @@ from gateway.directory import demo
 from gateway.outbound.outbox import in_process
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.split("\n\n")[0])
-for module in (directory, requests, review, deliveries):
+for module in (directory, requests, review, deliveries, reports):
     for group, name in module.GROUPS:
         app.add_typer(group, name=name)
 

@@ -14,6 +14,7 @@ from gateway.core.vocabulary import DeliveryStatus
 from gateway.outbound import sending
 from gateway.outbound.outbox import ACTORS, PRIORITIES, QUEUES
 from gateway.storage.db import transaction
+from workers.images import inline_images
 from workers.mailer import PermanentFailure, TemporaryFailure, Transport, compose
 from workers.render import Renderer, RenderError
 
@@ -35,7 +36,8 @@ def deliver(delivery_id: int, rt: Runtime, transport: Transport, renderer: Rende
         if delivery.context.get("files"):
             with transaction(rt.sessions, readonly=True) as conn:
                 files = sending.files(conn, [int(i) for i in delivery.context["files"]])
-        message = compose(delivery, rendered, rt.settings, files)
+        inline = inline_images(delivery.context.get("images") or [])
+        message = compose(delivery, rendered, rt.settings, files, inline)
         transport.send(message, rt.settings.gateway_address, [delivery.recipient])
     except (PermanentFailure, RenderError, ValueError) as exc:
         return _finish(rt, delivery_id, DeliveryStatus.failed, f"{type(exc).__name__}: {exc}")

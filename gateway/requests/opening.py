@@ -24,7 +24,14 @@ from gateway.requests.decision import (
     Opening,
     Thread,
 )
-from gateway.requests.queries import NewRequest, add_message, add_request, set_request
+from gateway.requests.queries import (
+    NewRequest,
+    StateChange,
+    add_message,
+    add_request,
+    record_state,
+    set_request,
+)
 from gateway.sla import escalations, reviews, service_levels
 from gateway.storage.records import RequestRow, request_row
 from parsers.signals import asks_for_rca, request_type, title
@@ -72,6 +79,7 @@ def open_request(
         updated_at=now,
     )
     sr_id, public_id = add_request(conn, new)
+    record_state(conn, StateChange(sr_id, now, None, State.open, sender.address))
     message = add_message(
         conn,
         sr_id=sr_id,
@@ -152,6 +160,8 @@ def add_to_request(
     set_request(conn, thread.sr_id, updated_at=facts.now, state=State.open if reopened else None)
     sr = request_row(conn, thread.sr_id)
     if reopened:
+        change = StateChange(sr.id, facts.now, thread.state, State.open, facts.sender.address)
+        record_state(conn, change)
         service_levels.rearm_update(conn, rt.settings, sr, facts.now)
     deliveries = _notices(Occasion(conn, rt, facts, stored, message, sr), decision)
     return Applied(thread.public_id, deliveries + _escalate(conn, rt, facts, decision, sr))

@@ -18,6 +18,7 @@ from gateway.storage.tables import (
     ATTACHMENTS,
     CONTACTS,
     MESSAGES,
+    REQUEST_EVENTS,
     REQUESTS,
     insert_ignore,
 )
@@ -47,6 +48,7 @@ class NewRequest:
 _ADD_REQUEST = insert_ignore(REQUESTS)
 _ADD_MESSAGE = insert(MESSAGES).returning(MESSAGES.c.id)
 _ADD_ATTACHMENT = insert(ATTACHMENTS)
+_ADD_EVENT = insert(REQUEST_EVENTS)
 
 
 def add_request(conn: Connection, request: NewRequest) -> tuple[int, str]:
@@ -142,6 +144,25 @@ def set_request(
     }
     values = {name: value for name, value in given.items() if value is not None}
     conn.execute(update(REQUESTS).where(REQUESTS.c.id == sr_id).values(values))
+
+
+@dataclass(frozen=True)
+class StateChange:
+    """An SR's state changed (request_events): None before it was opened."""
+
+    sr_id: int
+    at: datetime
+    from_state: State | None
+    to_state: State
+    by: str
+
+
+def record_state(conn: Connection, change: StateChange) -> None:
+    """Append the change to the SR's history, which the reports read (time in each state,
+    when it was resolved); a "change" to the state it already has is not one."""
+    if change.from_state == change.to_state:
+        return
+    conn.execute(_ADD_EVENT, asdict(change))
 
 
 def customer_participants(conn: Connection, sr_id: int) -> list[Person]:

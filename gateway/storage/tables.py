@@ -23,6 +23,7 @@ from gateway.storage.models import (
     EscalationStep,
     Message,
     Product,
+    RequestEvent,
     ServiceRequest,
     SocStaff,
     StoredMail,
@@ -44,6 +45,7 @@ DELIVERIES = cast(Table, Delivery.__table__)
 ESCALATIONS = cast(Table, Escalation.__table__)
 ESCALATION_STEPS = cast(Table, EscalationStep.__table__)
 DOMAIN_POLICIES = cast(Table, DomainPolicy.__table__)
+REQUEST_EVENTS = cast(Table, RequestEvent.__table__)
 
 
 def insert_ignore(table: Table) -> dict[str, Insert]:

@@ -23,6 +23,7 @@ from gateway.outbound.contexts.oversight import (
     TamNotice,
     TargetAlert,
 )
+from gateway.outbound.contexts.reports import AccountReview
 from gateway.outbound.contexts.requests import (
     CommandResult,
     CustomerRepliedSoc,
@@ -52,6 +53,7 @@ CONTEXTS: dict[tuple[str, Audience], type[Context]] = {
     ("tam_notice", Audience.staff): TamNotice,
     ("tam_digest", Audience.staff): TamDigest,
     ("progress_review", Audience.soc): ProgressReview,
+    ("account_review", Audience.staff): AccountReview,
 }
 
 

@@ -10,6 +10,7 @@ from gateway.storage.models.directory import (
     Product,
     SocStaff,
 )
+from gateway.storage.models.history import RequestEvent
 from gateway.storage.models.mail import (
     AttachmentRow,
     ImapState,
@@ -33,6 +34,7 @@ __all__ = [
     "ImapState",
     "Message",
     "Product",
+    "RequestEvent",
     "ServiceRequest",
     "SocStaff",
     "StoredMail",

@@ -1,0 +1,108 @@
+"""The reports' statements (one module per report), and what they share: the period's SRs
+(`Cohort`), durations computed by the database (`Seconds`), customers and their contacts.
+
+Durations are computed by the database, so that 100,000 SRs cost one number per SR, not
+several parsed timestamps each (bench/reports.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Float, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+
+from gateway.storage.tables import CONTACTS, CUSTOMERS, REQUESTS
+
+
+class Seconds(FunctionElement[float]):
+    """Seconds from `earlier` to `later`: Seconds(later, earlier)."""
+
+    type = Float()
+    inherit_cache = True
+    name = "seconds_between"
+
+
+@compiles(Seconds, "sqlite")
+def _seconds_sqlite(element: Seconds, compiler: SQLCompiler, **kw: Any) -> str:
+    later, earlier = (compiler.process(c, **kw) for c in element.clauses)
+    return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
+
+
+@compiles(Seconds, "postgresql")
+def _seconds_postgresql(element: Seconds, compiler: SQLCompiler, **kw: Any) -> str:
+    later, earlier = (compiler.process(c, **kw) for c in element.clauses)
+    return f"CAST(EXTRACT(EPOCH FROM ({later} - {earlier})) AS DOUBLE PRECISION)"
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """The SRs a report is about: opened from `start` to before `end`, known at `as_of`."""
+
+    start: datetime
+    end: datetime
+    as_of: datetime
+    customer_id: int | None = None
+
+    def where(self) -> list[ColumnElement[bool]]:
+        opened = REQUESTS.c.created_at
+        conditions = [opened >= self.start, opened < self.end, opened <= self.as_of]
+        if self.customer_id is not None:
+            conditions.append(REQUESTS.c.customer_id == self.customer_id)
+        return conditions
+
+
+def customer_names(conn: Connection) -> dict[int, str]:
+    return {r.id: r.name for r in conn.execute(select(CUSTOMERS.c.id, CUSTOMERS.c.name))}
+
+
+@dataclass(frozen=True)
+class CustomerRef:
+    id: int
+    name: str
+    timezone: str  # the contracting office's (§1.3)
+
+
+_CUSTOMER = select(CUSTOMERS.c.id, CUSTOMERS.c.name, CUSTOMERS.c.timezone)
+
+
+def customer_named(conn: Connection, name: str) -> CustomerRef | None:
+    row = conn.execute(_CUSTOMER.where(CUSTOMERS.c.name == name)).first()
+    return CustomerRef(*row) if row else None
+
+
+def customers_with_roles(conn: Connection, roles: tuple[str, ...]) -> list[CustomerRef]:
+    """The customers with a current contact in one of `roles`, by name."""
+    holders = select(CONTACTS.c.customer_id).where(
+        CONTACTS.c.role.in_(roles), CONTACTS.c.removed_at.is_(None)
+    )
+    rows = conn.execute(_CUSTOMER.where(CUSTOMERS.c.id.in_(holders)).order_by(CUSTOMERS.c.name))
+    return [CustomerRef(*row) for row in rows]
+
+
+@dataclass(frozen=True)
+class Recipient:
+    address: str
+    name: str
+    role: str
+
+
+def contacts_in_roles(
+    conn: Connection, customer_id: int, roles: tuple[str, ...]
+) -> list[Recipient]:
+    """The customer's current contacts who hold one of `roles`, in that order."""
+    rows = conn.execute(
+        select(CONTACTS.c.email, CONTACTS.c.name, CONTACTS.c.role)
+        .where(
+            CONTACTS.c.customer_id == customer_id,
+            CONTACTS.c.role.in_(roles),
+            CONTACTS.c.removed_at.is_(None),
+        )
+        .order_by(CONTACTS.c.email)
+    )
+    found = [Recipient(r.email, r.name, r.role) for r in rows]
+    return sorted(found, key=lambda r: roles.index(r.role))

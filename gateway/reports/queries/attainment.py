@@ -1,0 +1,152 @@
+"""The statements of the attainment report: the period's SRs grouped by customer, type and
+priority, with their Initial Response Deadlines, time in each state (request_events) and
+not-updated alerts; one row of counts per group, one number per answered SR."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, and_, case, func, not_, or_, select
+
+from gateway.core.hours import Calendar
+from gateway.reports.queries import Cohort, Seconds
+from gateway.storage.tables import CUSTOMERS, DEADLINES, DELIVERIES, REQUEST_EVENTS, REQUESTS
+
+Group = tuple[int, str, int]  # customer id, SR type, priority
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    requests: int
+    met: int
+    warned: int
+    missed: int
+    running: int
+
+
+@dataclass(frozen=True)
+class Elapsed:
+    """Stored instants of one answered SR whose target runs on Business Hours – Standard."""
+
+    started_at: datetime
+    met_at: datetime
+    calendar: Calendar
+
+
+_IR = DEADLINES.alias("ir")
+_GROUP = (REQUESTS.c.customer_id, REQUESTS.c.type, REQUESTS.c.priority)
+_WITH_IR = REQUESTS.outerjoin(
+    _IR, and_(_IR.c.sr_id == REQUESTS.c.id, _IR.c.kind == "initial_response")
+)
+
+
+def _answered(as_of: datetime) -> ColumnElement[bool]:
+    return and_(_IR.c.met_at.is_not(None), _IR.c.met_at <= as_of)
+
+
+def _count(condition: ColumnElement[bool]) -> ColumnElement[Any]:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def outcomes(conn: Connection, cohort: Cohort) -> dict[Group, Outcomes]:
+    """Per group: Initial Responses within the target before its warning (met), after the
+    warning (warned), after the target or not yet and past it (missed), not yet and not due."""
+    answered = _answered(cohort.as_of)
+    in_time = and_(answered, _IR.c.met_at <= _IR.c.due_at)
+    after_warning = and_(_IR.c.warn_at.is_not(None), _IR.c.met_at >= _IR.c.warn_at)
+    late = or_(
+        and_(answered, _IR.c.met_at > _IR.c.due_at),
+        and_(not_(answered), _IR.c.due_at < cohort.as_of),
+    )
+    running = and_(not_(answered), _IR.c.due_at >= cohort.as_of)
+    rows = conn.execute(
+        select(
+            *_GROUP,
+            func.count(),
+            _count(and_(in_time, not_(after_warning))),
+            _count(and_(in_time, after_warning)),
+            _count(late),
+            _count(running),
+        )
+        .select_from(_WITH_IR)
+        .where(*cohort.where())
+        .group_by(*_GROUP)
+    )
+    return {(r[0], r[1], r[2]): Outcomes(*(int(v) for v in r[3:])) for r in rows}
+
+
+def response_seconds(
+    conn: Connection, cohort: Cohort, standard_types: tuple[str, ...]
+) -> list[tuple[Group, float]]:
+    """Elapsed seconds to the Initial Response of each answered SR on a 24×7 target."""
+    rows = conn.execute(
+        select(*_GROUP, Seconds(_IR.c.met_at, _IR.c.started_at))
+        .select_from(_WITH_IR)
+        .where(*cohort.where(), _answered(cohort.as_of), REQUESTS.c.type.not_in(standard_types))
+    )
+    return [((r[0], r[1], r[2]), float(r[3])) for r in rows]
+
+
+def response_instants(
+    conn: Connection, cohort: Cohort, standard_types: tuple[str, ...]
+) -> list[tuple[Group, Elapsed]]:
+    """Start and Initial Response of each answered SR on a working-hours target, with its
+    customer's calendar (the working time between them is counted in Python, core/hours.py)."""
+    rows = conn.execute(
+        select(
+            *_GROUP,
+            _IR.c.started_at,
+            _IR.c.met_at,
+            CUSTOMERS.c.timezone,
+            CUSTOMERS.c.country,
+            CUSTOMERS.c.subdivision,
+        )
+        .select_from(_WITH_IR.join(CUSTOMERS, CUSTOMERS.c.id == REQUESTS.c.customer_id))
+        .where(*cohort.where(), _answered(cohort.as_of), REQUESTS.c.type.in_(standard_types))
+    )
+    return [((r[0], r[1], r[2]), Elapsed(r[3], r[4], Calendar(r[5], r[6], r[7]))) for r in rows]
+
+
+def state_seconds(conn: Connection, cohort: Cohort) -> dict[tuple[Group, str], float]:
+    """Per group and state: the seconds its SRs spent in that state up to `as_of` (each
+    change of state lasts until the next one, the last until `as_of`; closed is not counted)."""
+    events = REQUEST_EVENTS.c
+    following = func.lead(events.at).over(
+        partition_by=events.sr_id, order_by=(events.at, events.id)
+    )
+    spans = (
+        select(*_GROUP, events.to_state, events.at, following.label("until"))
+        .select_from(REQUEST_EVENTS.join(REQUESTS, REQUESTS.c.id == events.sr_id))
+        .where(*cohort.where(), events.at <= cohort.as_of)
+        .subquery()
+    )
+    until = func.coalesce(spans.c.until, cohort.as_of)
+    rows = conn.execute(
+        select(
+            spans.c.customer_id,
+            spans.c.type,
+            spans.c.priority,
+            spans.c.to_state,
+            func.sum(Seconds(until, spans.c.at)),
+        )
+        .where(spans.c.to_state != "closed")
+        .group_by(spans.c.customer_id, spans.c.type, spans.c.priority, spans.c.to_state)
+    )
+    return {((r[0], r[1], r[2]), r[3]): float(r[4] or 0) for r in rows}
+
+
+def alerts(conn: Connection, cohort: Cohort, template: str) -> dict[Group, int]:
+    """Per group: the alerts of `template` written for its SRs up to `as_of` (§3.5.4)."""
+    rows = conn.execute(
+        select(*_GROUP, func.count())
+        .select_from(DELIVERIES.join(REQUESTS, REQUESTS.c.id == DELIVERIES.c.sr_id))
+        .where(
+            *cohort.where(),
+            DELIVERIES.c.template == template,
+            DELIVERIES.c.created_at <= cohort.as_of,
+        )
+        .group_by(*_GROUP)
+    )
+    return {(r[0], r[1], r[2]): int(r[3]) for r in rows}
