@@ -13,10 +13,12 @@ import csv
 import io
 import json
 import re
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from cli.app import app
@@ -25,6 +27,7 @@ from gateway.reports.attainment import attainment
 from gateway.reports.escalations import analysis
 from gateway.reports.history import history
 from gateway.storage.db import transaction
+from gateway.storage.models import Deadline
 from tests.support.harness import Gateway
 from tests.support.quarter import (
     ACCOUNT_MANAGER,
@@ -207,6 +210,9 @@ def test_a_scripted_quarter_reports_the_hand_worked_figures_in_json_csv_and_the_
         prepare=directory_of_the_quarter,
     )
     ids = play(gateway, sink)
+    with gateway.runtime.sessions.begin() as session:
+        job = session.scalars(select(Deadline.next_at).where(Deadline.kind == "account_review"))
+        assert job.one() == datetime(2027, 4, 1, 8, 0, tzinfo=UTC)  # 09:00 BST, 1 April
     found = reports_of(gateway)
     figures_are_the_hand_worked_ones(found, ids)
     csv_says_what_json_says(gateway, monkeypatch, found)

@@ -89,7 +89,7 @@ def histogram(
     counts = [0] * bins
     for value in values:
         counts[min(bins - 1, int(value // width))] += 1
-    left, bottom, plot_h = 48, 250, 170
+    left, bottom, plot_h = 48, 205, 160
     plot_w = WIDTH - left - 20
     peak = max(counts) or 1
     parts = [_title(title), _axis(left, bottom, plot_w, plot_h, peak)]
@@ -115,7 +115,7 @@ def histogram(
 def monthly_bars(title: str, months: Sequence[tuple[str, int, int]]) -> Chart:
     """Per month (label, count, of which reached Director level): a bar, its darker part the
     Director escalations."""
-    left, bottom, plot_h = 48, 230, 150
+    left, bottom, plot_h = 48, 200, 140
     plot_w = WIDTH - left - 20
     peak = max([count for _, count, _ in months] or [0]) or 1
     parts = [

@@ -99,7 +99,7 @@ def _context(
         role=role,
         customer=customer.name,
         quarter=period.label,
-        period=f"{period.first:%-d %B %Y} to {period.last:%-d %B %Y}",
+        period=f"{period.first:%-d %B %Y} to {period.last:%-d %B %Y}, SOC time ({period.timezone})",
         timezone=customer.timezone,
         generated=wording.when(now, zone),
         requests=reports.attainment.total.requests,

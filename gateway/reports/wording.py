@@ -22,7 +22,7 @@ TYPES = {
     "vulnerability_assessment": "Security Assessment Scan",
 }
 LEVELS = {"duty_management": "Duty Management", "director": "Director level"}
-SOURCES = {"customer": "customer", "soc": "SOC (by telephone)"}
+SOURCES = {"customer": "asked for by the customer", "soc": "recorded by the SOC after a call"}
 STEPS = {
     "opened": "opened",
     "duty_management_alerted": "Duty Management alerted",
