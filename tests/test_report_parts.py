@@ -260,5 +260,5 @@ def test_srs_older_than_their_history_get_their_opening_and_closing(tmp_path: Pa
     assert [(r.sr_id, r.at[:19], r.from_state, r.to_state) for r in rows] == [
         (1, "2026-11-18 09:00:00", None, "open"),
         (2, "2026-11-18 09:00:00", None, "open"),
-        (2, "2026-11-20 10:00:00", None, "closed"),
+        (2, "2026-11-20 10:00:00", "open", "closed"),
     ]

@@ -23,7 +23,7 @@ from gateway.reports import queries, stats, targets
 from gateway.reports.periods import Period
 from gateway.reports.queries import Cohort
 from gateway.reports.queries import attainment as statements
-from gateway.reports.queries.attainment import Group, Outcomes
+from gateway.reports.queries.attainment import Group, Kind
 
 STATES = ("open", "waiting", "resolved")  # closed is where an SR's time ends
 
@@ -90,17 +90,19 @@ class Attainment:
         ]
 
 
+OUTCOMES = ("requests", "met", "warned", "missed", "running", "answered")
+
+
 @dataclass
 class _Tally:
-    outcomes: list[Outcomes] = field(default_factory=list)
-    minutes: list[float] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
     alerts: int = 0
     states: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STATES, 0.0))
 
     def add(self, other: _Tally) -> None:
-        self.outcomes += other.outcomes
-        self.minutes += other.minutes
         self.alerts += other.alerts
+        for outcome in OUTCOMES:
+            self.counts[outcome] += other.counts[outcome]
         for state in STATES:
             self.states[state] += other.states[state]
 
@@ -112,19 +114,20 @@ def attainment(
     customer: str | None = None,
     customer_id: int | None = None,
 ) -> Attainment:
-    cohort = Cohort(period.start, period.end, as_of, customer_id)
+    cohort = queries.cohort(conn, period.start, period.end, as_of, customer_id)
     tallies = _tallies(conn, cohort)
+    minutes = _minutes(conn, cohort)
     names = queries.customer_names(conn)
-    by_group: dict[tuple[str, int], _Tally] = defaultdict(_Tally)
+    by_group: dict[Kind, _Tally] = defaultdict(_Tally)
     by_customer: dict[int, _Tally] = defaultdict(_Tally)
     everything = _Tally()
     for (customer_of, kind, priority), tally in sorted(tallies.items()):
         by_group[(kind, priority)].add(tally)
         by_customer[customer_of].add(tally)
         everything.add(tally)
-    groups = [_line(tally, None, kind, priority) for (kind, priority), tally in by_group.items()]
+    groups = [_line(tally, None, key, minutes.get(key, [])) for key, tally in by_group.items()]
     customers = [
-        _line(tally, names.get(cid, str(cid)), None, None)
+        _line(tally, names.get(cid, str(cid)))
         for cid, tally in sorted(by_customer.items(), key=lambda kv: names.get(kv[0], ""))
     ]
     return Attainment(
@@ -133,40 +136,54 @@ def attainment(
         as_of=as_of,
         groups=sorted(groups, key=lambda g: (g.type or "", g.priority or 0)),
         customers=[] if customer_id is not None else customers,
-        total=_line(everything, customer, None, None),
-        minutes={key: sorted(tally.minutes) for key, tally in by_group.items()},
+        total=_line(everything, customer),
+        minutes=minutes,
     )
 
 
 def _tallies(conn: Connection, cohort: Cohort) -> dict[Group, _Tally]:
     tallies: dict[Group, _Tally] = defaultdict(_Tally)
     for group, outcome in statements.outcomes(conn, cohort).items():
-        tallies[group].outcomes.append(outcome)
-    standard = targets.STANDARD_HOURS_TYPES
-    for group, seconds in statements.response_seconds(conn, cohort, standard):
-        tallies[group].minutes.append(stats.minutes(seconds))
-    for group, instants in statements.response_instants(conn, cohort, standard):
-        worked = instants.calendar.working_time_between(instants.started_at, instants.met_at)
-        tallies[group].minutes.append(stats.minutes(worked.total_seconds()))
+        tallies[group].counts = {name: getattr(outcome, name) for name in OUTCOMES}
     for group, count in statements.alerts(conn, cohort, "not_updated").items():
         tallies[group].alerts = count
-    for (group, state), seconds in statements.state_seconds(conn, cohort).items():
-        if state in STATES:
+    for group, spent in statements.state_seconds(conn, cohort, STATES).items():
+        for state, seconds in zip(STATES, spent, strict=True):
             tallies[group].states[state] += seconds
     return tallies
 
 
-def _line(tally: _Tally, customer: str | None, kind: str | None, priority: int | None) -> Line:
-    counts = [sum(getattr(o, f.name) for o in tally.outcomes) for f in fields(Outcomes)]
-    requests, met, warned, missed, running = counts
-    goal = targets.goal(kind, priority) if kind is not None and priority is not None else None
-    in_group = kind is not None
+def _minutes(conn: Connection, cohort: Cohort) -> dict[Kind, list[float]]:
+    """Each answered SR's minutes to its Initial Response, per kind, in the target's hours:
+    elapsed on 24×7 targets, working minutes of the customer's calendar on Business Hours –
+    Standard (gateway/core/hours.py)."""
+    standard = targets.STANDARD_HOURS_TYPES
+    minutes: dict[Kind, list[float]] = defaultdict(list)
+    for key, seconds in statements.response_seconds(conn, cohort, standard):
+        minutes[key].append(seconds / 60)
+    for (_customer, kind, priority), instants in statements.response_instants(
+        conn, cohort, standard
+    ):
+        worked = instants.calendar.working_time_between(instants.started_at, instants.met_at)
+        minutes[(kind, priority)].append(worked.total_seconds() / 60)
+    return {key: sorted(values) for key, values in minutes.items()}
+
+
+def _line(
+    tally: _Tally,
+    customer: str | None,
+    kind: Kind | None = None,
+    minutes: list[float] | None = None,
+) -> Line:
+    counts = tally.counts
+    requests, met, warned, missed = (counts[k] for k in ("requests", "met", "warned", "missed"))
+    goal = targets.goal(*kind) if kind is not None else None
     spent = {state: stats.minutes(tally.states[state]) for state in STATES}
     mean = {state: round(spent[state] / requests, 2) if requests else None for state in STATES}
     return Line(
         customer=customer,
-        type=kind,
-        priority=priority,
+        type=kind[0] if kind else None,
+        priority=kind[1] if kind else None,
         target=goal.label if goal else None,
         target_minutes=goal.minutes if goal else None,
         hours=("standard" if goal.standard_hours else "24x7") if goal else None,
@@ -174,11 +191,11 @@ def _line(tally: _Tally, customer: str | None, kind: str | None, priority: int |
         met=met,
         warned=warned,
         missed=missed,
-        running=running,
+        running=counts["running"],
         attainment_percent=stats.percent(met + warned, met + warned + missed),
-        answered=len(tally.minutes),
-        median_minutes=stats.median(tally.minutes) if in_group else None,
-        p90_minutes=stats.p90(tally.minutes) if in_group else None,
+        answered=counts["answered"],
+        median_minutes=stats.median(minutes) if minutes else None,
+        p90_minutes=stats.p90(minutes) if minutes else None,
         not_updated_alerts=tally.alerts,
         open_minutes=spent["open"],
         waiting_minutes=spent["waiting"],

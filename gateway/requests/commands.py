@@ -72,7 +72,7 @@ def _state(run: Run, sr: RequestRow, command: Command) -> Outcome:
     set_request(
         run.conn, sr.id, state=state, updated_at=run.now, closed_at=run.now if closed else None
     )
-    record_state(run.conn, StateChange(sr.id, run.now, sr.state, state, run.sender))
+    record_state(run.conn, StateChange(sr.id, run.now, state, run.sender))
     return done(command, f"state {sr.state} -> {state}")
 
 

@@ -79,7 +79,7 @@ def open_request(
         updated_at=now,
     )
     sr_id, public_id = add_request(conn, new)
-    record_state(conn, StateChange(sr_id, now, None, State.open, sender.address))
+    record_state(conn, StateChange(sr_id, now, State.open, sender.address))
     message = add_message(
         conn,
         sr_id=sr_id,
@@ -160,8 +160,7 @@ def add_to_request(
     set_request(conn, thread.sr_id, updated_at=facts.now, state=State.open if reopened else None)
     sr = request_row(conn, thread.sr_id)
     if reopened:
-        change = StateChange(sr.id, facts.now, thread.state, State.open, facts.sender.address)
-        record_state(conn, change)
+        record_state(conn, StateChange(sr.id, facts.now, State.open, facts.sender.address))
         service_levels.rearm_update(conn, rt.settings, sr, facts.now)
     deliveries = _notices(Occasion(conn, rt, facts, stored, message, sr), decision)
     return Applied(thread.public_id, deliveries + _escalate(conn, rt, facts, decision, sr))

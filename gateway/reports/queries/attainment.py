@@ -17,6 +17,9 @@ from gateway.storage.tables import CUSTOMERS, DEADLINES, DELIVERIES, REQUEST_EVE
 Group = tuple[int, str, int]  # customer id, SR type, priority
 
 
+Kind = tuple[str, int]  # SR type, priority: a group of the report
+
+
 @dataclass(frozen=True)
 class Outcomes:
     requests: int
@@ -24,6 +27,7 @@ class Outcomes:
     warned: int
     missed: int
     running: int
+    answered: int
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,8 @@ def _count(condition: ColumnElement[bool]) -> ColumnElement[Any]:
 
 def outcomes(conn: Connection, cohort: Cohort) -> dict[Group, Outcomes]:
     """Per group: Initial Responses within the target before its warning (met), after the
-    warning (warned), after the target or not yet and past it (missed), not yet and not due."""
+    warning (warned), after the target or not yet and past it (missed), not yet and not due
+    (running); and how many were answered by `as_of`."""
     answered = _answered(cohort.as_of)
     in_time = and_(answered, _IR.c.met_at <= _IR.c.due_at)
     after_warning = and_(_IR.c.warn_at.is_not(None), _IR.c.met_at >= _IR.c.warn_at)
@@ -69,24 +74,26 @@ def outcomes(conn: Connection, cohort: Cohort) -> dict[Group, Outcomes]:
             _count(and_(in_time, after_warning)),
             _count(late),
             _count(running),
+            _count(answered),
         )
         .select_from(_WITH_IR)
         .where(*cohort.where())
         .group_by(*_GROUP)
-    )
+    ).all()
     return {(r[0], r[1], r[2]): Outcomes(*(int(v) for v in r[3:])) for r in rows}
 
 
 def response_seconds(
     conn: Connection, cohort: Cohort, standard_types: tuple[str, ...]
-) -> list[tuple[Group, float]]:
-    """Elapsed seconds to the Initial Response of each answered SR on a 24×7 target."""
+) -> list[tuple[Kind, float]]:
+    """Each answered SR's elapsed seconds on a 24×7 target: three numbers a row, read at once
+    (ranking them in the database was slower, on SQLite three times, bench/reports.py)."""
     rows = conn.execute(
-        select(*_GROUP, Seconds(_IR.c.met_at, _IR.c.started_at))
+        select(REQUESTS.c.type, REQUESTS.c.priority, Seconds(_IR.c.met_at, _IR.c.started_at))
         .select_from(_WITH_IR)
         .where(*cohort.where(), _answered(cohort.as_of), REQUESTS.c.type.not_in(standard_types))
-    )
-    return [((r[0], r[1], r[2]), float(r[3])) for r in rows]
+    ).all()
+    return [((r[0], r[1]), float(r[2])) for r in rows]
 
 
 def response_instants(
@@ -105,36 +112,49 @@ def response_instants(
         )
         .select_from(_WITH_IR.join(CUSTOMERS, CUSTOMERS.c.id == REQUESTS.c.customer_id))
         .where(*cohort.where(), _answered(cohort.as_of), REQUESTS.c.type.in_(standard_types))
-    )
+    ).all()
     return [((r[0], r[1], r[2]), Elapsed(r[3], r[4], Calendar(r[5], r[6], r[7]))) for r in rows]
 
 
-def state_seconds(conn: Connection, cohort: Cohort) -> dict[tuple[Group, str], float]:
-    """Per group and state: the seconds its SRs spent in that state up to `as_of` (each
-    change of state lasts until the next one, the last until `as_of`; closed is not counted)."""
-    events = REQUEST_EVENTS.c
-    following = func.lead(events.at).over(
-        partition_by=events.sr_id, order_by=(events.at, events.id)
-    )
-    spans = (
-        select(*_GROUP, events.to_state, events.at, following.label("until"))
-        .select_from(REQUEST_EVENTS.join(REQUESTS, REQUESTS.c.id == events.sr_id))
-        .where(*cohort.where(), events.at <= cohort.as_of)
+def state_seconds(
+    conn: Connection, cohort: Cohort, states: tuple[str, ...]
+) -> dict[Group, tuple[float, ...]]:
+    """Per group: the seconds its SRs spent in each of `states` up to `as_of`.
+
+    Each change of state ends a stay in its `from_state` and begins one in its `to_state`
+    (storage/models/history.py), so an SR's time in a state is, up to `as_of`, the sum of
+    (as_of − begun) over the stays begun less the sum of (as_of − ended) over those ended:
+    one pass over the changes in the order they are stored, no window, no sort. Summed per SR
+    first, so that the SRs are joined once each, not once per change.
+    """
+    e = REQUEST_EVENTS.c
+    before = Seconds(cohort.as_of, e.at)
+
+    def stay(state: str) -> ColumnElement[Any]:
+        begun = func.sum(case((e.to_state == state, before), else_=0.0))
+        ended = func.sum(case((e.from_state == state, before), else_=0.0))
+        return (begun - ended).label(f"in_{state}")
+
+    each = (
+        select(e.sr_id, *(stay(state) for state in states))
+        .where(e.sr_id.between(*cohort.ids), e.at <= cohort.as_of, *_of_customer(cohort))
+        .group_by(e.sr_id)
         .subquery()
     )
-    until = func.coalesce(spans.c.until, cohort.as_of)
     rows = conn.execute(
-        select(
-            spans.c.customer_id,
-            spans.c.type,
-            spans.c.priority,
-            spans.c.to_state,
-            func.sum(Seconds(until, spans.c.at)),
-        )
-        .where(spans.c.to_state != "closed")
-        .group_by(spans.c.customer_id, spans.c.type, spans.c.priority, spans.c.to_state)
-    )
-    return {((r[0], r[1], r[2]), r[3]): float(r[4] or 0) for r in rows}
+        select(*_GROUP, *(func.sum(each.c[f"in_{state}"]) for state in states))
+        .select_from(each.join(REQUESTS, REQUESTS.c.id == each.c.sr_id))
+        .where(*cohort.where())
+        .group_by(*_GROUP)
+    ).all()
+    return {(r[0], r[1], r[2]): tuple(float(v or 0) for v in r[3:]) for r in rows}
+
+
+def _of_customer(cohort: Cohort) -> list[ColumnElement[bool]]:
+    """One customer's SRs among the changes of state of every SR in the id range."""
+    if cohort.customer_id is None:
+        return []
+    return [REQUEST_EVENTS.c.sr_id.in_(select(REQUESTS.c.id).where(*cohort.where()))]
 
 
 def alerts(conn: Connection, cohort: Cohort, template: str) -> dict[Group, int]:

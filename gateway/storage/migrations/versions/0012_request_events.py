@@ -36,20 +36,17 @@ def upgrade() -> None:
     )
     op.create_index("ix_request_events_sr_at", "request_events", ["sr_id", "at"], unique=False)
     op.create_index("ix_service_requests_created_at", "service_requests", ["created_at"])
-    op.create_index(
-        "ix_service_requests_customer_created", "service_requests", ["customer_id", "created_at"]
-    )
     op.create_index("ix_escalations_opened_at", "escalations", ["opened_at"])
     op.create_index("ix_deliveries_template_sr", "deliveries", ["template", "sr_id"])
     # What is known of the SRs already there: when each was opened and, if closed, when. What
-    # happened between (waiting, resolved) was not recorded; it counts as open in the reports.
+    # happened between (waiting, resolved) was not recorded: they were open until closed.
     op.execute(
         "INSERT INTO request_events (sr_id, at, from_state, to_state, by) "
         "SELECT id, created_at, NULL, 'open', '' FROM service_requests"
     )
     op.execute(
         "INSERT INTO request_events (sr_id, at, from_state, to_state, by) "
-        "SELECT id, closed_at, NULL, 'closed', '' FROM service_requests "
+        "SELECT id, closed_at, 'open', 'closed', '' FROM service_requests "
         "WHERE closed_at IS NOT NULL"
     )
 
@@ -57,7 +54,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_deliveries_template_sr", table_name="deliveries")
     op.drop_index("ix_escalations_opened_at", table_name="escalations")
-    op.drop_index("ix_service_requests_customer_created", table_name="service_requests")
     op.drop_index("ix_service_requests_created_at", table_name="service_requests")
     op.drop_index("ix_request_events_sr_at", table_name="request_events")
     op.drop_table("request_events")
