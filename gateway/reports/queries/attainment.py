@@ -128,19 +128,19 @@ def state_seconds(
     first, so that the SRs are joined once each, not once per change.
     """
     e = REQUEST_EVENTS.c
-    before = Seconds(cohort.as_of, e.at)
-
-    def stay(state: str) -> ColumnElement[Any]:
-        begun = func.sum(case((e.to_state == state, before), else_=0.0))
-        ended = func.sum(case((e.from_state == state, before), else_=0.0))
-        return (begun - ended).label(f"in_{state}")
-
-    each = (
-        select(e.sr_id, *(stay(state) for state in states))
+    changes = (
+        select(e.sr_id, e.to_state, e.from_state, Seconds(cohort.as_of, e.at).label("before"))
         .where(e.sr_id.between(*cohort.ids), e.at <= cohort.as_of, *_of_customer(cohort))
-        .group_by(e.sr_id)
         .subquery()
     )
+    c = changes.c
+
+    def stay(state: str) -> ColumnElement[Any]:
+        begun = func.sum(case((c.to_state == state, c.before), else_=0.0))
+        ended = func.sum(case((c.from_state == state, c.before), else_=0.0))
+        return (begun - ended).label(f"in_{state}")
+
+    each = select(c.sr_id, *(stay(state) for state in states)).group_by(c.sr_id).subquery()
     rows = conn.execute(
         select(*_GROUP, *(func.sum(each.c[f"in_{state}"]) for state in states))
         .select_from(each.join(REQUESTS, REQUESTS.c.id == each.c.sr_id))
