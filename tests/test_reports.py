@@ -27,7 +27,7 @@ from gateway.reports.attainment import attainment
 from gateway.reports.escalations import analysis
 from gateway.reports.history import history
 from gateway.storage.db import transaction
-from gateway.storage.models import Deadline
+from gateway.storage.models import Deadline, RequestEvent, ServiceRequest
 from tests.support.harness import Gateway
 from tests.support.quarter import (
     ACCOUNT_MANAGER,
@@ -214,6 +214,7 @@ def test_a_scripted_quarter_reports_the_hand_worked_figures_in_json_csv_and_the_
         job = session.scalars(select(Deadline.next_at).where(Deadline.kind == "account_review"))
         assert job.one() == datetime(2027, 4, 1, 8, 0, tzinfo=UTC)  # 09:00 BST, 1 April
     found = reports_of(gateway)
+    a_history_is_each_change_of_state(gateway, ids["A"])
     figures_are_the_hand_worked_ones(found, ids)
     csv_says_what_json_says(gateway, monkeypatch, found)
     the_review_reaches_the_tam_and_the_account_manager(sink, ids)
@@ -274,6 +275,25 @@ def figures_are_the_hand_worked_ones(found: dict[str, dict[str, Any]], ids: dict
             for o in still_open] == [
         (ids[letter], state, utc_iso(at), by, text) for letter, state, at, by, text in OPEN
     ]  # fmt: skip
+
+
+def a_history_is_each_change_of_state(gateway: Gateway, sr_id: str) -> None:
+    """A's changes, each leaving the state the one before entered, by whoever made them."""
+    with gateway.runtime.sessions.begin() as session:
+        rows = session.execute(
+            select(RequestEvent.at, RequestEvent.from_state, RequestEvent.to_state, RequestEvent.by)
+            .join(ServiceRequest, ServiceRequest.id == RequestEvent.sr_id)
+            .where(ServiceRequest.public_id == sr_id)
+            .order_by(RequestEvent.id)
+        ).all()
+    analyst = "analyst@securecall.example"
+    assert [(r.at.isoformat(), r.from_state, r.to_state, r.by) for r in rows] == [
+        (utc_iso("2026-10-24T10:00"), None, "open", "alice@example.com"),
+        (utc_iso("2026-10-25T09:00"), "open", "waiting", analyst),
+        (utc_iso("2026-10-26T08:00"), "waiting", "open", "alice@example.com"),
+        (utc_iso("2026-10-26T12:00"), "open", "resolved", analyst),
+        (utc_iso("2026-10-28T12:00"), "resolved", "closed", analyst),
+    ]
 
 
 def cli(gateway: Gateway, monkeypatch: pytest.MonkeyPatch, *args: str) -> str:

@@ -51,7 +51,7 @@ def attainment_bars(title: str, rows: Sequence[StackedRow]) -> Chart:
     left, bar_height, gap, top = 150, 22, 10, 56
     height = top + len(rows) * (bar_height + gap) + 30
     scale = WIDTH - left - 90
-    parts = [_title(title), _legend(SEGMENTS, 34)]
+    parts = [_title(title), _legend(SEGMENTS, 40)]
     for i, row in enumerate(rows):
         y = top + i * (bar_height + gap)
         counts = [getattr(row, name) for name in SEGMENTS]
@@ -100,8 +100,8 @@ def histogram(
         if count:
             parts.append(_text(x + plot_w / bins / 2, bottom - h - 4, str(count), "middle"))
     every = 1 if bins <= 10 else 2
-    for i in range(0, bins + 1, every):
-        label = tick(width * i) + ("+" if i == bins else "")
+    for i in range(0, bins, every):  # the last bin holds all beyond its start: "+"
+        label = tick(width * i) + ("+" if i == bins - 1 else "")
         parts.append(_text(left + plot_w * i / bins, bottom + 16, label, "middle", size=11))
     tx = left + plot_w * 5 / bins
     parts.append(
@@ -120,7 +120,7 @@ def monthly_bars(title: str, months: Sequence[tuple[str, int, int]]) -> Chart:
     peak = max([count for _, count, _ in months] or [0]) or 1
     parts = [
         _title(title),
-        _legend(("escalations", "director"), 34),
+        _legend(("escalations", "director"), 40),
         _axis(left, bottom, plot_w, plot_h, peak),
     ]
     slot = plot_w / max(1, len(months))

@@ -99,7 +99,8 @@ def _context(
         role=role,
         customer=customer.name,
         quarter=period.label,
-        period=f"{period.first:%-d %B %Y} to {period.last:%-d %B %Y}, SOC time ({period.timezone})",
+        period=f"{wording.day(period.first)} to {wording.day(period.last)} in SOC time, "
+        f"{period.timezone}",
         timezone=customer.timezone,
         generated=wording.when(now, zone),
         requests=reports.attainment.total.requests,

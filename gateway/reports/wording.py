@@ -3,7 +3,7 @@ durations in hours and minutes, the figures' rows as the mail's lines (English o
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from gateway.outbound.contexts.reports import (
@@ -38,6 +38,10 @@ STEPS = {
 
 def when(instant: datetime | None, zone: ZoneInfo) -> str:
     return f"{instant.astimezone(zone):%Y-%m-%d %H:%M %Z}" if instant else "–"
+
+
+def day(value: date) -> str:
+    return f"{value.day} {value:%B %Y}"
 
 
 def span(minutes: float | None, working: bool = False) -> str:

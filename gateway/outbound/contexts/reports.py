@@ -82,7 +82,7 @@ class AccountReview(Context):
     role: str  # TAM | Account Manager
     customer: str
     quarter: str  # "2026 Q4"
-    period: str  # "1 October 2026 to 31 December 2026"
+    period: str  # "1 October 2026 to 31 December 2026 in SOC time, Europe/London"
     timezone: str  # the zone every time in the mail is given in (the customer's office)
     generated: str
     requests: int

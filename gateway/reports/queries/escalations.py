@@ -68,17 +68,18 @@ def escalations_in(
     )
     if customer_id is not None:
         query = query.where(REQUESTS.c.customer_id == customer_id)
-    return [
-        EscalationRow(
-            id=r[0],
-            customer=r[1],
-            entitlement=r[2] or {},
-            source=r[3],
-            opened_at=r[4],
-            closed=bool(r[5]),
-            plan_seconds=float(r[6]) if r[6] is not None else None,
-            director=bool(r[7]),
-            asked_again=int(r[8]),
-        )
-        for r in conn.execute(query)
-    ]
+    return [_row(r) for r in conn.execute(query)]
+
+
+def _row(r: Any) -> EscalationRow:
+    return EscalationRow(
+        id=r[0],
+        customer=r[1],
+        entitlement=r[2] or {},
+        source=r[3],
+        opened_at=r[4],
+        closed=bool(r[5]),
+        plan_seconds=float(r[6]) if r[6] is not None else None,
+        director=bool(r[7]),
+        asked_again=int(r[8]),
+    )
