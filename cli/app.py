@@ -1,7 +1,8 @@
 """`gateway …`: run the gateway, or its parts at scale, and manage and read what it stores.
 
 The composition root: the commands that run the gateway are here; the admin commands are one
-module per group (directory, requests, review, deliveries, sus); cli/output.py is how they speak.
+module per group (directory, requests, review, deliveries, securehands, sessions, sus, reports,
+dkim); cli/output.py is how they speak.
 """
 
 from __future__ import annotations
@@ -15,7 +16,17 @@ from typing import Annotated
 
 import typer
 
-from cli import deliveries, directory, dkim, requests, review, securehands, sessions, sus
+from cli import (
+    deliveries,
+    directory,
+    dkim,
+    reports,
+    requests,
+    review,
+    securehands,
+    sessions,
+    sus,
+)
 from cli.output import fail
 from cli.runtime import configured, runtime
 from cli.serve import ListenError, Services, check_listen, run_until_signal
@@ -28,7 +39,7 @@ from gateway.outbound.outbox import in_process
 from workers.signing import SigningKeyError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.split("\n\n")[0])
-for module in (directory, requests, review, deliveries, securehands, sessions, sus, dkim):
+for module in (directory, requests, review, deliveries, securehands, sessions, sus, reports, dkim):
     for group, name in module.GROUPS:
         app.add_typer(group, name=name)
 

@@ -4,7 +4,8 @@ The consequences are the rooms' own: the service levels' warnings, breaches, not
 Director escalations and daily mails (sla/deadlines.py); SecureHands acceptances, queries, top-up
 and expiry reminders (securehands/deadlines.py); on every tick also what the rooms watch without
 a Deadline (`LOOKS`: the Support Update Service's bulletins refused at send time and suspended
-addresses that took a mail since, sus/scores.py). Each is handled in the transaction that writes
+addresses that took a mail since, sus/scores.py), the quarterly account reviews
+(reports/deadlines.py). Each is handled in the transaction that writes
 its mails and moves it on; on PostgreSQL the rows are taken FOR UPDATE
 SKIP LOCKED, so several clocks may run side by side and none acts twice.
 """
@@ -19,6 +20,7 @@ from sqlalchemy import Connection
 
 from gateway.core.runtime import Runtime
 from gateway.observe import metrics
+from gateway.reports import deadlines as report_deadlines
 from gateway.securehands import deadlines as securehands_deadlines
 from gateway.sla import deadlines
 from gateway.sla.queries import due_deadlines
@@ -27,8 +29,11 @@ from gateway.sus import scores
 
 log = logging.getLogger(__name__)
 BATCH = 500  # Deadlines per transaction
-# kind -> its consequence
-HANDLERS: dict[str, deadlines.Handler] = {**deadlines.HANDLERS, **securehands_deadlines.HANDLERS}
+HANDLERS: dict[str, deadlines.Handler] = {  # kind -> its consequence
+    **deadlines.HANDLERS,
+    **securehands_deadlines.HANDLERS,
+    **report_deadlines.HANDLERS,
+}
 Look = Callable[[Connection, Runtime, datetime], deadlines.Deliveries]
 LOOKS: tuple[Look, ...] = (scores.look,)  # R4.4: refusals at send time, resumptions
 
@@ -57,3 +62,4 @@ def prepare(rt: Runtime) -> None:
     """Make sure the daily jobs are scheduled (once, whichever clock starts first)."""
     with transaction(rt.sessions) as conn:
         deadlines.prepare(conn, rt, rt.now())
+        report_deadlines.prepare(conn, rt, rt.now())

@@ -18,6 +18,7 @@ from gateway.observe import metrics
 from gateway.outbound import sending
 from gateway.outbound.outbox import ACTORS, PRIORITIES, QUEUES
 from gateway.storage.db import transaction
+from workers.images import inline_images
 from workers.mailer import PermanentFailure, TemporaryFailure, Transport, as_bytes, compose
 from workers.render import Renderer, RenderError
 from workers.signing import Signer
@@ -49,7 +50,8 @@ def deliver(
         if delivery.context.get("files"):
             with transaction(rt.sessions, readonly=True) as conn:
                 files = sending.files(conn, [int(i) for i in delivery.context["files"]])
-        data = as_bytes(compose(delivery, rendered, rt.settings, files))
+        inline = inline_images(delivery.context.get("images") or [])
+        data = as_bytes(compose(delivery, rendered, rt.settings, files, inline))
         if signer is not None:
             data = signer.sign(data)
         transport.send(data, rt.settings.gateway_address, [delivery.recipient])

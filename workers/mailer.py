@@ -14,6 +14,7 @@ import smtplib
 import ssl
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from email import charset, policy
 from email.encoders import encode_base64
 from email.header import Header
@@ -34,6 +35,16 @@ _UTF8 = charset.Charset("utf-8")
 _UTF8.body_encoding = charset.QP  # readable as raw text, and 7-bit safe for any relay
 
 
+@dataclass(frozen=True)
+class Inline:
+    """An image shown inside the HTML part (<img src="cid:…">, RFC 2392)."""
+
+    cid: str
+    filename: str
+    data: bytes
+    content_type: str = "image/png"
+
+
 class TemporaryFailure(Exception):
     """Try again later: SMTP 4xx, connection refused or lost (RFC 5321 §4.2.1)."""
 
@@ -43,10 +54,14 @@ class PermanentFailure(Exception):
 
 
 def compose(
-    delivery: Claimed, rendered: Rendered, settings: Settings, files: Sequence[File] = ()
+    delivery: Claimed,
+    rendered: Rendered,
+    settings: Settings,
+    files: Sequence[File] = (),
+    inline: Sequence[Inline] = (),
 ) -> Message:
     """The message with threading headers (RFC 5322 §3.6.4) and auto-reply markers (RFC 3834),
-    and `files` attached.
+    `files` attached, and `inline` images beside the HTML in a multipart/related (RFC 2387).
 
     Built with the compat32 classes (four times faster than EmailMessage here); every header
     value is checked to be one line, so nothing taken from a mail can add a header (R6.5).
@@ -54,8 +69,11 @@ def compose(
     body: Message = MIMENonMultipart("text", "plain")
     body.set_payload(rendered.text, _UTF8)
     if rendered.html is not None:
-        html = MIMENonMultipart("text", "html")
+        html: Message = MIMENonMultipart("text", "html")
         html.set_payload(rendered.html, _UTF8)
+        if inline:
+            html = MIMEMultipart("related", _subparts=[html, *map(_inline, inline)])
+            html.set_param("type", "text/html")  # RFC 2387 §3.1: the root part's type
         message: Message = MIMEMultipart("alternative", _subparts=[body, html])
     else:
         message = body
@@ -102,6 +120,15 @@ def _attachment(file: File) -> Message:
     encode_base64(part)
     filename: str | tuple[str, str, str] = name if name.isascii() else ("utf-8", "", name)
     part.add_header("Content-Disposition", "attachment", filename=filename)
+    return part
+
+
+def _inline(image: Inline) -> Message:
+    part = MIMENonMultipart(*image.content_type.split("/", 1))
+    part.set_payload(image.data)
+    encode_base64(part)
+    part["Content-ID"] = f"<{_one_line(image.cid)}>"
+    part.add_header("Content-Disposition", "inline", filename=_one_line(image.filename))
     return part
 
 

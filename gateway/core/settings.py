@@ -120,6 +120,9 @@ class Settings(BaseSettings):
     soc_timezone: TimeZone = "Europe/London"  # §3.10: the SOC is in the UK; daily mails follow it
     review_time: TimeOfDay = "07:00"  # the team leaders' daily progress review
     tam_digest_time: TimeOfDay = "08:00"  # the TAMs' daily digest of new P3/P4 SRs
+    soc_country: Country = "GB"  # the SOC's public holidays: its working days (§3.10: the UK)
+    # §3.10: the account-review mail, on the SOC's first working day of each quarter
+    account_review_time: TimeOfDay = "09:00"
     clock_interval: Positive = 5.0  # seconds between two looks at the due Deadlines
     # Loops and floods (R6.1); 0: no automatic replies at all
     autoreply_per_hour: NotNegative = 5  # automatic replies to one address per hour …

@@ -14,7 +14,7 @@ from gateway.core.vocabulary import State
 from gateway.directory.queries import is_staff
 from gateway.outbound.contexts.requests import Outcome
 from gateway.requests import engagement_commands
-from gateway.requests.queries import set_request
+from gateway.requests.queries import StateChange, record_state, set_request
 from gateway.sla import escalations, reviews, service_levels
 from gateway.storage.records import RequestRow, request_row
 from parsers.commands import Command
@@ -75,6 +75,7 @@ def _state(run: Run, sr: RequestRow, command: Command) -> Outcome:
     set_request(
         run.conn, sr.id, state=state, updated_at=run.now, closed_at=run.now if closed else None
     )
+    record_state(run.conn, StateChange(sr.id, run.now, state, run.sender))
     return done(command, f"state {sr.state} -> {state}")
 
 

@@ -24,7 +24,14 @@ from gateway.requests.decision import (
     Opening,
     Thread,
 )
-from gateway.requests.queries import NewRequest, add_message, add_request, set_request
+from gateway.requests.queries import (
+    NewRequest,
+    StateChange,
+    add_message,
+    add_request,
+    record_state,
+    set_request,
+)
 from gateway.securehands import acceptance
 from gateway.securehands.acts import Act
 from gateway.sla import escalations, reviews, service_levels
@@ -74,6 +81,7 @@ def open_request(
         updated_at=now,
     )
     sr_id, public_id = add_request(conn, new)
+    record_state(conn, StateChange(sr_id, now, State.open, sender.address))
     message = add_message(
         conn,
         sr_id=sr_id,
@@ -154,6 +162,7 @@ def add_to_request(
     set_request(conn, thread.sr_id, updated_at=facts.now, state=State.open if reopened else None)
     sr = request_row(conn, thread.sr_id)
     if reopened:
+        record_state(conn, StateChange(sr.id, facts.now, State.open, facts.sender.address))
         service_levels.rearm_update(conn, rt.settings, sr, facts.now)
     deliveries = _notices(Occasion(conn, rt, facts, stored, message, sr), decision)
     if author == "contact":  # §3.11.7: an answer to a session completion statement: a query?

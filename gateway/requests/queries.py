@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.core.ids import new_sr_id
@@ -19,6 +19,7 @@ from gateway.storage.tables import (
     ATTACHMENTS,
     CONTACTS,
     MESSAGES,
+    REQUEST_EVENTS,
     REQUESTS,
     insert_ignore,
 )
@@ -48,6 +49,7 @@ class NewRequest:
 _ADD_REQUEST = insert_ignore(REQUESTS)
 _ADD_MESSAGE = insert(MESSAGES).returning(MESSAGES.c.id)
 _ADD_ATTACHMENT = insert(ATTACHMENTS)
+_ADD_EVENT = insert(REQUEST_EVENTS)
 
 
 def add_request(conn: Connection, request: NewRequest) -> tuple[int, str]:
@@ -143,6 +145,37 @@ def set_request(
     }
     values = {name: value for name, value in given.items() if value is not None}
     conn.execute(update(REQUESTS).where(REQUESTS.c.id == sr_id).values(values))
+
+
+@dataclass(frozen=True)
+class StateChange:
+    """An SR's state changed (request_events), or it was opened."""
+
+    sr_id: int
+    at: datetime
+    to_state: State
+    by: str
+
+
+_LAST_STATE = (
+    select(REQUEST_EVENTS.c.to_state)
+    .where(REQUEST_EVENTS.c.sr_id == bindparam("sr_id"))
+    .order_by(REQUEST_EVENTS.c.id.desc())
+    .limit(1)
+)
+
+
+def record_state(conn: Connection, change: StateChange) -> None:
+    """Append the change to the SR's history, which the reports read (time in each state,
+    when it was resolved); a "change" to the state it already has is not one.
+
+    Called after the SR's row was updated: its lock makes two changes of one SR at once follow
+    each other, so each change leaves the state the one before it entered (its from_state is
+    read here, not taken from what the caller read before the lock)."""
+    previous = conn.scalar(_LAST_STATE, {"sr_id": change.sr_id})
+    if previous == change.to_state:
+        return
+    conn.execute(_ADD_EVENT, {**columns(change), "from_state": previous})
 
 
 def customer_participants(conn: Connection, sr_id: int) -> list[Person]:

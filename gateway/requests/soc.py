@@ -19,7 +19,7 @@ from gateway.outbound.notices import answer, in_customer_thread, reply_language,
 from gateway.requests.commands import Run, carry_out, refused
 from gateway.requests.decision import Action, Decision, Facts, NotOnAnSR
 from gateway.requests.queries import add_message, customer_participants, set_request
-from gateway.sla import service_levels
+from gateway.sla import escalations, service_levels
 from gateway.storage.records import RequestRow, request_row
 
 
@@ -51,7 +51,10 @@ def answer_or_note(
     sr = request_row(conn, thread.sr_id)
     if relayed:
         attached = sendable_files(conn, message) if facts.mail.attachments else []
-        run.deliveries += relay(conn, rt, sr, text, facts.sender.name, facts.now, attached)
+        answers = relay(conn, rt, sr, text, facts.sender.name, facts.now, attached)
+        if answers:  # §3.5.5: an open escalation's requester hears the plan
+            escalations.record_plan(conn, sr.id, facts.sender.address, facts.now)
+        run.deliveries += answers
     set_request(conn, sr.id, last_soc_update_at=facts.now, updated_at=facts.now)
     service_levels.rearm_update(conn, rt.settings, sr, facts.now)
     if outcomes:

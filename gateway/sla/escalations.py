@@ -126,6 +126,23 @@ def close_escalation(conn: Connection, sr_id: int, by: str, reason: str, now: da
     return True
 
 
+def record_plan(conn: Connection, sr_id: int, by: str, now: datetime) -> bool:
+    """§3.5.5: "the customer contact who requested escalation will be updated on the plan": the
+    SOC's first answer to the customer after an escalation opened is its plan, stored as the
+    step `plan_given` (once per escalation; not the answer in the mail that opened it)."""
+    current = open_of(conn, sr_id)
+    if current is None:
+        return False
+    opened_at = conn.scalar(select(ESCALATIONS.c.opened_at).where(ESCALATIONS.c.id == current))
+    planned = conn.scalar(
+        select(STEPS.c.id).where(STEPS.c.escalation_id == current, STEPS.c.step == "plan_given")
+    )
+    if planned is not None or opened_at is None or opened_at >= now:
+        return False
+    _step(conn, current, now, "plan_given", by)
+    return True
+
+
 def escalate_to_director(
     conn: Connection, rt: Runtime, escalation_id: int, now: datetime
 ) -> Deliveries:

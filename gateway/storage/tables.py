@@ -27,6 +27,7 @@ from gateway.storage.models import (
     Message,
     NoticeLimit,
     Product,
+    RequestEvent,
     ScanEngagement,
     SecureHandsSession,
     SecureHandsSow,
@@ -72,6 +73,7 @@ SUBSCRIPTION_REQUEST_REFS = cast(Table, SubscriptionRequestRef.__table__)
 BOUNCES = cast(Table, Bounce.__table__)
 SENDER_RATES = cast(Table, SenderRate.__table__)
 NOTICE_LIMITS = cast(Table, NoticeLimit.__table__)
+REQUEST_EVENTS = cast(Table, RequestEvent.__table__)
 
 
 def insert_ignore(table: Table) -> dict[str, Insert]:

@@ -23,6 +23,7 @@ from gateway.outbound.contexts.oversight import (
     TamNotice,
     TargetAlert,
 )
+from gateway.outbound.contexts.reports import AccountReview
 from gateway.outbound.contexts.requests import (
     CommandResult,
     CustomerRepliedSoc,
@@ -81,6 +82,7 @@ CONTEXTS: dict[tuple[str, Audience], type[Context]] = {
     ("sus_request", Audience.staff): SusRequest,
     ("sus_command", Audience.staff): SusCommand,
     ("sus_suspended", Audience.staff): SusSuspended,
+    ("account_review", Audience.staff): AccountReview,
 }
 
 

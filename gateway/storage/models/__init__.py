@@ -10,6 +10,7 @@ from gateway.storage.models.directory import (
     Product,
     SocStaff,
 )
+from gateway.storage.models.history import RequestEvent
 from gateway.storage.models.limits import NoticeLimit, SenderRate
 from gateway.storage.models.mail import (
     AttachmentRow,
@@ -54,6 +55,7 @@ __all__ = [
     "Message",
     "NoticeLimit",
     "Product",
+    "RequestEvent",
     "ScanEngagement",
     "SecureHandsSession",
     "SecureHandsSow",
