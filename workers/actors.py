@@ -1,24 +1,28 @@
-"""Step 10: the Dramatiq actors `send_delivery*`: a Delivery id in, idempotent, 4xx retried."""
+"""Step 10: the Dramatiq actors: `send_delivery*` (a Delivery id in, idempotent, 4xx retried),
+`send_deliveries_bulk` (a chunk of a bulletin's ids, workers/bulk.py) and `fan_out_bulletin`
+(a bulletin's audience written as Deliveries, gateway/sus/fanout.py)."""
 
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import Callable
-from datetime import timedelta
+from typing import Any
 
 import dramatiq
 
 from gateway.core.runtime import Runtime
 from gateway.core.vocabulary import DeliveryStatus
 from gateway.outbound import sending
-from gateway.outbound.outbox import ACTORS, PRIORITIES, QUEUES
+from gateway.outbound.outbox import ACTORS, BULK_QUEUE, FAN_OUT_BULLETIN, PRIORITIES, QUEUES
 from gateway.storage.db import transaction
-from workers.mailer import PermanentFailure, TemporaryFailure, Transport, compose
+from gateway.sus.fanout import fan_out
+from workers.bulk import backoff, deliver_bulk
+from workers.mailer import PermanentFailure, TemporaryFailure, Transport, compose, envelope_sender
 from workers.render import Renderer, RenderError
 
 log = logging.getLogger(__name__)
-MAX_BACKOFF = timedelta(hours=1)
+# ms: a fan-out of 50,000 takes seconds, and Dramatiq would stop any actor after 10 minutes
+FAN_OUT_TIME_LIMIT = 3_600_000
 
 
 def deliver(delivery_id: int, rt: Runtime, transport: Transport, renderer: Renderer) -> str:
@@ -36,7 +40,7 @@ def deliver(delivery_id: int, rt: Runtime, transport: Transport, renderer: Rende
             with transaction(rt.sessions, readonly=True) as conn:
                 files = sending.files(conn, [int(i) for i in delivery.context["files"]])
         message = compose(delivery, rendered, rt.settings, files)
-        transport.send(message, rt.settings.gateway_address, [delivery.recipient])
+        transport.send(message, envelope_sender(delivery, rt.settings), [delivery.recipient])
     except (PermanentFailure, RenderError, ValueError) as exc:
         return _finish(rt, delivery_id, DeliveryStatus.failed, f"{type(exc).__name__}: {exc}")
     except Exception as exc:  # TemporaryFailure, or anything unforeseen: try again later
@@ -44,7 +48,7 @@ def deliver(delivery_id: int, rt: Runtime, transport: Transport, renderer: Rende
             return _finish(
                 rt, delivery_id, DeliveryStatus.failed, f"gave up after {delivery.attempts}: {exc}"
             )
-        delay = _backoff(delivery.attempts, rt.settings.send_backoff)
+        delay = backoff(delivery.attempts, rt.settings.send_backoff)
         with transaction(rt.sessions, durable=False) as conn:
             sending.retry_delivery(conn, delivery_id, rt.now() + delay, f"{exc}")
         if not isinstance(exc, TemporaryFailure):
@@ -61,25 +65,25 @@ def _finish(rt: Runtime, delivery_id: int, status: DeliveryStatus, error: str = 
     return status
 
 
-def _backoff(attempts: int, first: float) -> timedelta:
-    """first, 2×first, 4×first … up to an hour, with jitter so that retries do not herd."""
-    base = min(timedelta(seconds=first * 2 ** max(0, attempts - 1)), MAX_BACKOFF)
-    return base * random.uniform(0.8, 1.2)
-
-
 def declare(
     broker: dramatiq.Broker, rt: Runtime, transport: Transport, renderer: Renderer
-) -> list[dramatiq.Actor[[int], None]]:
-    """Register the sending actors on `broker` (one per queue, outbox.ACTORS), bound to this
-    process's runtime and transport."""
+) -> list[dramatiq.Actor[Any, None]]:
+    """Register the actors on `broker` (outbox.ACTORS, one per queue, and the fan-out), bound
+    to this process's runtime and transport."""
 
     def send_delivery(delivery_id: int) -> None:
         deliver(delivery_id, rt, transport, renderer)
 
-    fn: Callable[[int], None] = send_delivery
-    return [
+    def send_deliveries_bulk(delivery_ids: list[int]) -> None:
+        deliver_bulk(delivery_ids, rt, transport, renderer)
+
+    def fan_out_bulletin(bulletin_id: int) -> None:
+        fan_out(rt, bulletin_id)
+
+    one: Callable[[int], None] = send_delivery
+    actors: list[dramatiq.Actor[Any, None]] = [
         dramatiq.actor(
-            fn,
+            one if queue != BULK_QUEUE else send_deliveries_bulk,
             actor_name=ACTORS[queue],
             queue_name=queue,
             priority=PRIORITIES[queue],
@@ -90,3 +94,14 @@ def declare(
         )
         for queue in QUEUES
     ]
+    # Before the bulletin's own mails in a worker's queue, so that its writing never waits for them
+    writer = dramatiq.actor(
+        fan_out_bulletin,
+        actor_name=FAN_OUT_BULLETIN,
+        queue_name=BULK_QUEUE,
+        priority=PRIORITIES[BULK_QUEUE] - 1,
+        broker=broker,
+        max_retries=100,  # a database hiccup: again, from where the last batch ended
+        time_limit=FAN_OUT_TIME_LIMIT,
+    )
+    return [*actors, writer]

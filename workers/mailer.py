@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import mailbox
 import re
 import smtplib
 import ssl
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from email import charset
 from email.encoders import encode_base64
+from email.generator import BytesGenerator
 from email.header import Header
 from email.message import Message
 from email.mime.multipart import MIMEMultipart
@@ -67,13 +69,38 @@ def compose(
         "X-Auto-Response-Suppress": "All",  # asks Exchange not to answer with an OOF
         "X-Loop": settings.gateway_address,
     }
-    for name, value in headers.items():
+    for name, value in [*headers.items(), *_own_fields(delivery.headers, headers)]:
         if not value:
             continue
         if re.search(r"[\r\n]", str(value)):
             raise PermanentFailure(f"{name} would span lines: {value!r}")
         message[name] = value  # type: ignore[assignment]  # compat32 takes str or Header
     return message
+
+
+# RFC 5322 §3.6.8: a field name is printable ASCII without the colon
+_FIELD_NAME = re.compile(r"[!-9;-~]{1,76}")
+
+
+def _own_fields(
+    fields: dict[str, str] | None, standard: dict[str, str | Header | None]
+) -> list[tuple[str, str]]:
+    """A Delivery's own header fields (a bulletin's List-* fields, Precedence), each checked:
+    a proper field name, not one of the fields compose writes, one line of ASCII."""
+    taken = {name.lower() for name in standard}
+    checked = []
+    for name, value in (fields or {}).items():
+        if not _FIELD_NAME.fullmatch(name) or name.lower() in taken:
+            raise PermanentFailure(f"not a header field a Delivery may set: {name!r}")
+        if not str(value).isascii():
+            raise PermanentFailure(f"{name} is not ASCII: {value!r}")
+        checked.append((name, str(value)))
+    return checked
+
+
+def envelope_sender(delivery: Claimed, settings: Settings) -> str:
+    """MAIL FROM: the Delivery's own (a bulletin's VERP address, R4.4) or the gateway's."""
+    return _address(delivery.mail_from) if delivery.mail_from else settings.gateway_address
 
 
 _MIME_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*")
@@ -117,7 +144,30 @@ def _one_line(text: str) -> str:
 class Transport(Protocol):
     def send(self, message: Message, sender: str, recipients: list[str]) -> None: ...
 
+    def send_once(
+        self, message: Message, sender: str, recipients: list[str], mark: Callable[[], bool]
+    ) -> bool:
+        """Send, calling `mark` (which records the mail as sent) after the relay has all of it
+        but its end: False, and nothing delivered, when `mark` says someone else has it."""
+        ...
+
     def close(self) -> None: ...
+
+
+def flatten(message: Message) -> bytes:
+    """The message as SMTP carries it: CRLF line ends (smtplib's send_message does the same)."""
+    out = io.BytesIO()
+    BytesGenerator(out, mangle_from_=False, policy=message.policy.clone(linesep="\r\n")).flatten(
+        message, linesep="\r\n"
+    )
+    return out.getvalue()
+
+
+def _data_without_end(data: bytes) -> bytes:
+    """DATA's content with its dots doubled (RFC 5321 §4.5.2), ending in CRLF, without the
+    final `.` line."""
+    quoted = re.sub(rb"(?m)^\.", b"..", data)
+    return quoted if quoted.endswith(b"\r\n") else quoted + b"\r\n"
 
 
 def make_transport(url: str) -> Transport:
@@ -145,6 +195,14 @@ class MaildirTransport:
 
     def send(self, message: Message, sender: str, recipients: list[str]) -> None:
         self.box.add(message.as_bytes())
+
+    def send_once(
+        self, message: Message, sender: str, recipients: list[str], mark: Callable[[], bool]
+    ) -> bool:
+        if not mark():
+            return False
+        self.box.add(message.as_bytes())
+        return True
 
     def close(self) -> None:
         pass
@@ -197,6 +255,55 @@ class SmtpTransport:
                 raise _failure(min(c for c, _ in refused.values()), str(refused))
             return
 
+    def send_once(
+        self, message: Message, sender: str, recipients: list[str], mark: Callable[[], bool]
+    ) -> bool:
+        """MAIL, RCPT, DATA and the content; then `mark`; then the final dot.
+
+        A relay accepts a mail only at its final dot; a connection that ends before it leaves
+        nothing delivered (RFC 5321 §4.1.1.4). Marked before the dot, a mail whose sender is
+        killed is either marked and delivered or neither; only a kill in the instant between
+        the mark and the dot's write loses it. `mark` False: the connection is dropped.
+        """
+        data = _data_without_end(flatten(message))
+        client = self._begin_data(sender, recipients)
+        try:
+            client.send(data)
+        except (OSError, smtplib.SMTPException) as exc:
+            self._drop()
+            raise TemporaryFailure(f"relay {self.host}:{self.port}: {exc}") from exc
+        if not mark():
+            self._drop()  # someone else sent it, or it was cancelled: the relay drops this one
+            return False
+        try:
+            client.send(b".\r\n")
+            code, reply = client.getreply()
+        except (OSError, smtplib.SMTPException) as exc:
+            self._drop()
+            raise TemporaryFailure(f"relay {self.host}:{self.port}: {exc}") from exc
+        if code != 250:
+            raise _failure(code, reply.decode(errors="replace"))
+        return True
+
+    def _begin_data(self, sender: str, recipients: list[str]) -> smtplib.SMTP:
+        """A connection that has accepted MAIL, every RCPT and DATA (354), ready for content."""
+        for attempt in (1, 2):
+            client = self._client()
+            try:
+                for code, reply in _envelope(client, sender, recipients):
+                    if code not in (250, 251, 354):
+                        self._reset(client)
+                        raise _failure(code, reply.decode(errors="replace"))
+                return client
+            except smtplib.SMTPServerDisconnected as exc:  # a kept-open connection timed out
+                self._drop()
+                if attempt == 2:
+                    raise TemporaryFailure(f"relay disconnected: {exc}") from exc
+            except (OSError, smtplib.SMTPException) as exc:
+                self._drop()
+                raise TemporaryFailure(f"relay {self.host}:{self.port}: {exc}") from exc
+        raise TemporaryFailure("relay disconnected")  # not reached: the loop returns or raises
+
     def _client(self) -> smtplib.SMTP:
         client: smtplib.SMTP | None = getattr(self.local, "client", None)
         if client is not None:
@@ -243,6 +350,16 @@ class SmtpTransport:
                 client.quit()
             with contextlib.suppress(OSError):
                 client.close()
+
+
+def _envelope(
+    client: smtplib.SMTP, sender: str, recipients: list[str]
+) -> Iterator[tuple[int, bytes]]:
+    """MAIL FROM, each RCPT TO, then DATA: each reply as it comes, until one refuses."""
+    yield client.mail(sender)
+    for recipient in recipients:
+        yield client.rcpt(recipient)
+    yield client.docmd("DATA")
 
 
 def _failure(code: int, text: str) -> Exception:

@@ -12,6 +12,7 @@ from typing import Any
 
 from gateway.core.vocabulary import Audience
 from gateway.outbound.contexts.base import Context, WrongContext
+from gateway.outbound.contexts.bulletins import BulletinCustomer
 from gateway.outbound.contexts.oversight import (
     EscalationDirector,
     EscalationNotice,
@@ -52,6 +53,7 @@ CONTEXTS: dict[tuple[str, Audience], type[Context]] = {
     ("tam_notice", Audience.staff): TamNotice,
     ("tam_digest", Audience.staff): TamDigest,
     ("progress_review", Audience.soc): ProgressReview,
+    ("sus_bulletin", Audience.customer): BulletinCustomer,
 }
 
 
