@@ -356,6 +356,7 @@ def _envelope(
     client: smtplib.SMTP, sender: str, recipients: list[str]
 ) -> Iterator[tuple[int, bytes]]:
     """MAIL FROM, each RCPT TO, then DATA: each reply as it comes, until one refuses."""
+    client.ehlo_or_helo_if_needed()
     yield client.mail(sender)
     for recipient in recipients:
         yield client.rcpt(recipient)
