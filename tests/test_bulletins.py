@@ -16,40 +16,25 @@ from sqlalchemy.exc import OperationalError
 from typer.testing import CliRunner
 
 from cli.app import app
-from gateway.assembly import build
 from gateway.core.ids import fixed_message_id, is_our_message_id
 from gateway.core.runtime import Runtime
 from gateway.outbound.sending import Claimed
-from gateway.storage.models import BulletinRecipient, Contact, Delivery, Product
+from gateway.storage.models import BulletinRecipient, Delivery
 from gateway.sus import bulletins, tokens, verp
 from gateway.sus.fanout import fan_out
-from gateway.sus.subscriptions import Change, How, kinds_of, subscribe
-from tests.support.bulletins import PRODUCT, new_bulletin, subscribe_many
-from tests.support.harness import Gateway, count, eventually, populate, settings_for
+from tests.support.bulletins import (
+    ADMIN,
+    PRODUCT,
+    new_bulletin,
+    quiet_runtime,
+    subscribe_demo,
+    subscribe_many,
+)
+from tests.support.harness import Gateway, count, eventually, settings_for
 from tests.support.sink import Sink
 from workers.mailer import PermanentFailure, compose
 from workers.markdown_html import to_html
 from workers.render import Rendered, Renderer
-
-ADMIN = "admin@securecall.example"
-
-
-@pytest.fixture
-def rt(tmp_path: Path, sqlite_url: str) -> Iterator[Runtime]:
-    """A runtime with the test directory and no workers: what is written stays to be looked at."""
-    runtime = build(settings_for(tmp_path / "var", sqlite_url, sink_port=1))
-    populate(runtime)
-    yield runtime
-    runtime.sessions.kw["bind"].dispose()
-
-
-def subscribe_demo(rt: Runtime, *addresses: str, kinds: str | None = None) -> None:
-    with rt.sessions.begin() as session:
-        product = session.scalars(select(Product).where(Product.name == PRODUCT)).one()
-        for address in addresses:
-            contact = session.scalars(select(Contact).where(Contact.email == address)).one()
-            change = Change(ADMIN, How.cli, rt.now())
-            subscribe(session, contact, product, kinds_of(kinds), change)
 
 
 def test_markdown_becomes_html_without_any_markup_script_or_foreign_link_of_its_own() -> None:
@@ -65,6 +50,13 @@ def test_markdown_becomes_html_without_any_markup_script_or_foreign_link_of_its_
     assert "javascript:" not in html.replace("[bad](javascript:alert(1))", "")
     assert 'href="file:' not in html
     assert "<img" not in html
+
+
+@pytest.fixture(params=["sqlite_url", "postgres_url"])
+def rt(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Runtime]:
+    """A runtime without workers, on SQLite and on PostgreSQL."""
+    with quiet_runtime(tmp_path, request.getfixturevalue(request.param)) as runtime:
+        yield runtime
 
 
 def test_the_mail_states_product_kind_severity_advisory_and_the_disclaimer() -> None:

@@ -107,8 +107,8 @@ def routes(rt: Runtime, pages: Pages) -> list[BaseRoute]:
     """The gateway's web routes. Later: `Route("/metrics", …)` answering `render_metrics(rt)`
     (text/plain; version=0.0.4), and `Mount("/admin", routes=…)` for gateway/admin/."""
     return [
-        Route("/u/{token}", pages.unsubscribe_page, methods=["GET"]),
-        Route("/u/{token}", pages.unsubscribe, methods=["POST"]),
+        Route("/u/{token:path}", pages.unsubscribe_page, methods=["GET"]),
+        Route("/u/{token:path}", pages.unsubscribe, methods=["POST"]),
         Route("/healthz", pages.healthz, methods=["GET"]),
     ]
 

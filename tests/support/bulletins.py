@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 from sqlalchemy import insert, select
 
+from gateway.assembly import build
 from gateway.core.runtime import Runtime
+from gateway.storage.models import Contact, Product
 from gateway.storage.tables import CONTACTS, CUSTOMERS, PRODUCTS, SUBSCRIPTIONS
 from gateway.sus import bulletins
 from gateway.sus.bulletins import Draft
+from gateway.sus.subscriptions import Change, How, kinds_of, subscribe
+from tests.support.harness import populate, settings_for
+
+ADMIN = "admin@securecall.example"
 
 PRODUCT = "FortiGate 600E"  # the demo customer's covered product
 BODY = """FortiOS 7.4.5 fixes a heap overflow in the SSL-VPN daemon (**CVE-2026-1234**).
@@ -83,3 +93,24 @@ def new_bulletin(
     with rt.sessions.begin() as session:
         draft = Draft(PRODUCT, kind, title, body, severity, url)
         return bulletins.create(session, draft, "admin@securecall.example", rt.now()).id
+
+
+@contextmanager
+def quiet_runtime(tmp_path: Path, database_url: str) -> Iterator[Runtime]:
+    """A runtime with the test directory and no workers: what is written stays to be looked at."""
+    runtime = build(settings_for(tmp_path / "var", database_url, sink_port=1))
+    populate(runtime)
+    try:
+        yield runtime
+    finally:
+        runtime.sessions.kw["bind"].dispose()
+
+
+def subscribe_demo(rt: Runtime, *addresses: str, kinds: str | None = None) -> None:
+    """Demo contacts subscribed by an admin, as `subscriptions add` does."""
+    with rt.sessions.begin() as session:
+        product = session.scalars(select(Product).where(Product.name == PRODUCT)).one()
+        for address in addresses:
+            contact = session.scalars(select(Contact).where(Contact.email == address)).one()
+            change = Change(ADMIN, How.cli, rt.now())
+            subscribe(session, contact, product, kinds_of(kinds), change)
