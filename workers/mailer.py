@@ -6,7 +6,9 @@ import contextlib
 import io
 import mailbox
 import re
+import secrets
 import smtplib
+import socket
 import ssl
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -52,11 +54,11 @@ def compose(
     if rendered.html is not None:
         html = MIMENonMultipart("text", "html")
         html.set_payload(rendered.html, _UTF8)
-        message: Message = MIMEMultipart("alternative", _subparts=[body, html])
+        message: Message = MIMEMultipart("alternative", _boundary(), [body, html])
     else:
         message = body
     if files:
-        message = MIMEMultipart("mixed", _subparts=[message, *map(_attachment, files)])
+        message = MIMEMultipart("mixed", _boundary(), [message, *map(_attachment, files)])
     headers: dict[str, str | Header | None] = {
         "From": formataddr((settings.gateway_name, settings.gateway_address), "utf-8"),
         "To": _address(delivery.recipient),
@@ -101,6 +103,13 @@ def _own_fields(
 def envelope_sender(delivery: Claimed, settings: Settings) -> str:
     """MAIL FROM: the Delivery's own (a bulletin's VERP address, R4.4) or the gateway's."""
     return _address(delivery.mail_from) if delivery.mail_from else settings.gateway_address
+
+
+def _boundary() -> str:
+    """A boundary no part can contain: "=_" never occurs in quoted-printable or base64 text
+    (RFC 2045 §6.7, §6.8), so the generator need not search the parts for it (a third of the
+    time of flattening a mail)."""
+    return f"=_{secrets.token_hex(12)}"
 
 
 _MIME_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*")
@@ -319,6 +328,9 @@ class SmtpTransport:
                     client.starttls(context=ssl.create_default_context())
             if self.username and self.password:
                 client.login(self.username, self.password)
+            # send_once writes a mail's end on its own: without this, Nagle's algorithm holds
+            # it back until the relay's delayed ACK (40 ms on Linux) for the data before it
+            client.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except (OSError, smtplib.SMTPException) as exc:
             raise TemporaryFailure(f"cannot reach relay {self.host}:{self.port}: {exc}") from exc
         self.local.client = client
