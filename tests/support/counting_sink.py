@@ -48,10 +48,15 @@ class CountingSink:
     def stop(self) -> None:
         async def close() -> None:
             self._server.close()
+            for task in asyncio.all_tasks():
+                if task is not asyncio.current_task():
+                    task.cancel()
 
         asyncio.run_coroutine_threadsafe(close(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+        self._loop.run_until_complete(asyncio.sleep(0))  # the cancelled sessions close
+        self._loop.close()
 
     # --- holding the answers ----------------------------------------------------------------
 
