@@ -32,6 +32,7 @@ class CountingSink:
         self._cond = threading.Condition()
         self._loop = asyncio.new_event_loop()
         self._open: asyncio.Event | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
 
     def start(self) -> CountingSink:
@@ -48,14 +49,16 @@ class CountingSink:
     def stop(self) -> None:
         async def close() -> None:
             self._server.close()
-            for task in asyncio.all_tasks():
-                if task is not asyncio.current_task():
-                    task.cancel()
+            for writer in list(self._writers):
+                writer.close()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
         asyncio.run_coroutine_threadsafe(close(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
-        self._loop.run_until_complete(asyncio.sleep(0))  # the cancelled sessions close
         self._loop.close()
 
     # --- holding the answers ----------------------------------------------------------------
@@ -97,6 +100,7 @@ class CountingSink:
 
     async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         mail_from, rcpts = "", []
+        self._writers.add(writer)
         with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError, OSError):
             await self._reply(writer, b"220 counting-sink ESMTP\r\n")
             while line := await reader.readline():
@@ -121,6 +125,7 @@ class CountingSink:
                     if verb == b"RSET":
                         mail_from, rcpts = "", []
                     await self._reply(writer, b"250 OK\r\n")
+        self._writers.discard(writer)
         with contextlib.suppress(OSError, RuntimeError):
             writer.close()
 
