@@ -330,7 +330,8 @@ class SmtpTransport:
                 client.login(self.username, self.password)
             # send_once writes a mail's end on its own: without this, Nagle's algorithm holds
             # it back until the relay's delayed ACK (40 ms on Linux) for the data before it
-            client.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if client.sock is not None:
+                client.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except (OSError, smtplib.SMTPException) as exc:
             raise TemporaryFailure(f"cannot reach relay {self.host}:{self.port}: {exc}") from exc
         self.local.client = client

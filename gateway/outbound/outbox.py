@@ -36,8 +36,9 @@ ACTORS = {
 }
 PRIORITIES = {MAIL_QUEUE: 0, SOC_QUEUE: 10, BULK_QUEUE: 20}
 # Bulletin mail goes BULK_CHUNK Delivery ids to a message: one broker round trip and one read
-# for many mails, and a worker thread busy with one message for ~25 mails, not a whole bulletin.
-BULK_CHUNK = 25
+# for several mails, and a worker thread busy for ten mails at a time: an acknowledgement waits
+# at most for a worker to finish ten, never for the bulletin.
+BULK_CHUNK = 10
 FAN_OUT_BULLETIN = "fan_out_bulletin"  # actor on the bulk queue: a bulletin's audience written
 
 
