@@ -239,6 +239,7 @@ def start_gateway(kind: str, sink_port: int, work: Path) -> Setup:
             "GATEWAY_CONFIG": str(work / "none.toml"),
             "GATEWAY_VAR_DIR": str(work / "var"),
             "GATEWAY_SMTP_PORT": str(smtp_port),
+            "GATEWAY_WEB_PORT": str(free_port()),
             "GATEWAY_INTAKE_ADDRESSES": INTAKE,
             "GATEWAY_OUTBOUND_URL": f"smtp://127.0.0.1:{sink_port}?tls=none",
             "GATEWAY_SECRET_KEY": "bench",

@@ -17,6 +17,7 @@ from typing import Annotated
 import typer
 
 from cli import (
+    bulletins,
     deliveries,
     directory,
     dkim,
@@ -39,7 +40,18 @@ from gateway.outbound.outbox import in_process
 from workers.signing import SigningKeyError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.split("\n\n")[0])
-for module in (directory, requests, review, deliveries, securehands, sessions, sus, reports, dkim):
+for module in (
+    directory,
+    requests,
+    review,
+    deliveries,
+    securehands,
+    sessions,
+    sus,
+    bulletins,
+    reports,
+    dkim,
+):
     for group, name in module.GROUPS:
         app.add_typer(group, name=name)
 
@@ -64,10 +76,14 @@ def main() -> None:
     app()
 
 
-def _listenable(settings: Settings) -> Settings:
-    """Settings whose SMTP address can be bound: checked before anything is loaded or said."""
+def _listenable(settings: Settings, *, smtp: bool = True, web: bool = False) -> Settings:
+    """Settings whose SMTP (and web) address can be bound: checked before anything is loaded or
+    said."""
     try:
-        check_listen(settings.smtp_host, settings.smtp_port)
+        if smtp:
+            check_listen(settings.smtp_host, settings.smtp_port)
+        if web:
+            check_listen(settings.web_host, settings.web_port)
     except ListenError as exc:
         raise fail(str(exc)) from None
     return settings
@@ -88,14 +104,14 @@ def run(
         bool, typer.Option("--demo", help="Load the demo customer first.")
     ] = False,
 ) -> None:
-    """Everything in one process: listener, poller (if configured), workers, sweep."""
-    with runtime(_listenable(configured())) as rt:
+    """Everything in one process: listener, poller (if configured), workers, sweep, web."""
+    with runtime(_listenable(configured(), web=True)) as rt:
         if demo_data:
             with rt.sessions.begin() as session:
                 if demo.load(session, rt.now()):
                     logging.getLogger("gateway").info("demo customer %r loaded", demo.CUSTOMER)
         _banner(rt)
-        _serve(Services(rt, smtp=True, imap=True, workers=True, sweep=True, clock=True))
+        _serve(Services(rt, smtp=True, imap=True, workers=True, sweep=True, clock=True, web=True))
 
 
 @app.command()
@@ -113,6 +129,13 @@ def imap() -> None:
         raise fail("GATEWAY_IMAP_URL is not set")
     with runtime(settings) as rt:
         _serve(Services(rt, imap=True, workers=in_process(rt.outbox.broker), sweep=True))
+
+
+@app.command()
+def web() -> None:
+    """The web side alone: one-click unsubscribe and /healthz on GATEWAY_WEB_HOST:PORT."""
+    with runtime(_listenable(configured(), smtp=False, web=True), broker=False) as rt:
+        _serve(Services(rt, web=True))
 
 
 @app.command("clock")
@@ -164,10 +187,12 @@ def _banner(rt: Runtime) -> None:
     s = rt.settings
     # a log line, so that with GATEWAY_LOG_FORMAT=json every line on stderr is a JSON object
     logging.getLogger("gateway").info(
-        "SecureCall gateway: SMTP on %s:%s for %s; outbound to %s; database %s",
+        "SecureCall gateway: SMTP on %s:%s for %s; outbound to %s; database %s; web on %s:%s",
         s.smtp_host,
         s.smtp_port,
         ", ".join(s.intake_addresses),
         validators.without_password(s.outbound),
         validators.without_password(s.database),
+        s.web_host,
+        s.web_port,
     )

@@ -10,13 +10,17 @@ from enum import StrEnum
 
 from gateway.core.vocabulary import DeliveryStatus, State
 from gateway.core.vocabulary import StoredStatus as ReviewStatus
+from gateway.sus.bulletins import Severity
+from gateway.sus.subscriptions import Kind
 
 __all__ = [
     "ContactRole",
     "DeliveryStatus",
+    "Kind",
     "Language",
     "Policy",
     "ReviewStatus",
+    "Severity",
     "StaffRole",
     "State",
 ]

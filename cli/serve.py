@@ -17,8 +17,10 @@ from gateway import clock
 from gateway.core.runtime import Runtime
 from gateway.edges.imap import Poller
 from gateway.edges.smtp import Listener
+from gateway.edges.web import WebServer
 from gateway.outbound.outbox import in_process, sweep
 from gateway.storage import db
+from gateway.sus.fanout import resume_stalled
 from workers.actors import declare
 from workers.mailer import Transport, make_transport
 from workers.render import Renderer
@@ -70,8 +72,10 @@ class Services:
     workers: bool = False
     sweep: bool = False
     clock: bool = False
+    web: bool = False
     stopping: threading.Event = field(default_factory=threading.Event)
     listener: Listener | None = None
+    web_server: WebServer | None = None
     poller: Poller | None = None
     worker: dramatiq.Worker | None = None
     transport: Transport | None = None
@@ -109,6 +113,15 @@ class Services:
                 settings.smtp_port,
                 ", ".join(settings.intake_addresses),
             )
+        if self.web:
+            self.web_server = WebServer(self.rt, settings.web_host, settings.web_port)
+            try:
+                self.web_server.start()
+            except OSError as exc:
+                raise ListenError(
+                    _cannot_listen(settings.web_host, settings.web_port, exc)
+                ) from exc
+            log.info("web on %s:%s", settings.web_host, settings.web_port)
         # What start-up built lives as long as the process: keep it out of the collector's full
         # passes, which otherwise paused every thread for 50-80 ms a few times a minute.
         gc.freeze()
@@ -117,6 +130,8 @@ class Services:
         self.stopping.set()
         if self.listener is not None:
             self.listener.stop()
+        if self.web_server is not None:
+            self.web_server.stop()
         for thread in self.threads:
             thread.join(timeout=30)
         if self.worker is not None:
@@ -145,6 +160,7 @@ class Services:
                     requeue_after=requeue_after,
                     stale_after=settings.stale_sending_after,
                 )
+                resume_stalled(self.rt)  # bulletins left publishing (gateway/sus/fanout.py)
             except Exception:  # an edge: a database hiccup must not end the sweep
                 log.exception("delivery sweep failed; trying again")
             requeue_after = settings.requeue_after

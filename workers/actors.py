@@ -1,14 +1,15 @@
-"""Step 10: the Dramatiq actors `send_delivery*`: a Delivery id in, idempotent, 4xx retried;
-each mail DKIM-signed when a key is configured (R6.7, workers/signing.py)."""
+"""Step 10: the Dramatiq actors: `send_delivery*` (a Delivery id in, idempotent, 4xx retried),
+`send_deliveries_bulk` (a chunk of a bulletin's ids, workers/bulk.py) and `fan_out_bulletin`
+(a bulletin's audience written as Deliveries, gateway/sus/fanout.py); each mail DKIM-signed when
+a key is configured (R6.7, workers/signing.py)."""
 
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from typing import Any
 
 import dramatiq
 
@@ -16,15 +17,25 @@ from gateway.core.runtime import Runtime
 from gateway.core.vocabulary import DeliveryStatus
 from gateway.observe import metrics
 from gateway.outbound import sending
-from gateway.outbound.outbox import ACTORS, PRIORITIES, QUEUES
+from gateway.outbound.outbox import ACTORS, BULK_QUEUE, FAN_OUT_BULLETIN, PRIORITIES, QUEUES
 from gateway.storage.db import transaction
+from gateway.sus.fanout import fan_out
+from workers.bulk import backoff, deliver_bulk
 from workers.images import inline_images
-from workers.mailer import PermanentFailure, TemporaryFailure, Transport, as_bytes, compose
+from workers.mailer import (
+    PermanentFailure,
+    TemporaryFailure,
+    Transport,
+    as_bytes,
+    compose,
+    envelope_sender,
+)
 from workers.render import Renderer, RenderError
 from workers.signing import Signer
 
 log = logging.getLogger(__name__)
-MAX_BACKOFF = timedelta(hours=1)
+# ms: a fan-out of 50,000 takes seconds, and Dramatiq would stop any actor after 10 minutes
+FAN_OUT_TIME_LIMIT = 3_600_000
 
 
 def deliver(
@@ -54,14 +65,14 @@ def deliver(
         data = as_bytes(compose(delivery, rendered, rt.settings, files, inline))
         if signer is not None:
             data = signer.sign(data)
-        transport.send(data, rt.settings.gateway_address, [delivery.recipient])
+        transport.send(data, envelope_sender(delivery, rt.settings), [delivery.recipient])
     except (PermanentFailure, RenderError, ValueError) as exc:
         return _finish(rt, outcome, DeliveryStatus.failed, f"{type(exc).__name__}: {exc}")
     except Exception as exc:  # TemporaryFailure, or anything unforeseen: try again later
         if delivery.attempts >= rt.settings.send_attempts:
             error = f"gave up after {delivery.attempts}: {exc}"
             return _finish(rt, outcome, DeliveryStatus.failed, error)
-        delay = _backoff(delivery.attempts, rt.settings.send_backoff)
+        delay = backoff(delivery.attempts, rt.settings.send_backoff)
         with transaction(rt.sessions, durable=False) as conn:
             sending.retry_delivery(conn, delivery_id, rt.now() + delay, f"{exc}")
         if not isinstance(exc, TemporaryFailure):
@@ -107,26 +118,26 @@ class _Outcome:
         )
 
 
-def _backoff(attempts: int, first: float) -> timedelta:
-    """first, 2×first, 4×first … up to an hour, with jitter so that retries do not herd."""
-    base = min(timedelta(seconds=first * 2 ** max(0, attempts - 1)), MAX_BACKOFF)
-    return base * random.uniform(0.8, 1.2)
-
-
 def declare(
     broker: dramatiq.Broker, rt: Runtime, transport: Transport, renderer: Renderer
-) -> list[dramatiq.Actor[[int], None]]:
-    """Register the sending actors on `broker` (one per queue, outbox.ACTORS), bound to this
-    process's runtime, transport and DKIM key (read once, here: a bad key stops the start)."""
+) -> list[dramatiq.Actor[Any, None]]:
+    """Register the actors on `broker` (outbox.ACTORS, one per queue, and the fan-out), bound to
+    this process's runtime, transport and DKIM key (read once, here: a bad key stops the start)."""
     signer = Signer.from_settings(rt.settings)
 
     def send_delivery(delivery_id: int) -> None:
         deliver(delivery_id, rt, transport, renderer, signer)
 
-    fn: Callable[[int], None] = send_delivery
-    return [
+    def send_deliveries_bulk(delivery_ids: list[int]) -> None:
+        deliver_bulk(delivery_ids, rt, transport, renderer, signer)
+
+    def fan_out_bulletin(bulletin_id: int) -> None:
+        fan_out(rt, bulletin_id)
+
+    one: Callable[[int], None] = send_delivery
+    actors: list[dramatiq.Actor[Any, None]] = [
         dramatiq.actor(
-            fn,
+            one if queue != BULK_QUEUE else send_deliveries_bulk,
             actor_name=ACTORS[queue],
             queue_name=queue,
             priority=PRIORITIES[queue],
@@ -137,3 +148,14 @@ def declare(
         )
         for queue in QUEUES
     ]
+    # Before the bulletin's own mails in a worker's queue, so that its writing never waits for them
+    writer = dramatiq.actor(
+        fan_out_bulletin,
+        actor_name=FAN_OUT_BULLETIN,
+        queue_name=BULK_QUEUE,
+        priority=PRIORITIES[BULK_QUEUE] - 1,
+        broker=broker,
+        max_retries=100,  # a database hiccup: again, from where the last batch ended
+        time_limit=FAN_OUT_TIME_LIMIT,
+    )
+    return [*actors, writer]

@@ -1,7 +1,9 @@
 """Step 10, render a Delivery's templates (templates/mail/<template>_<audience>.<lang>.*.j2).
 
 The text template sets `subject` with `{% set subject %}…{% endset %}`; the HTML template is
-autoescaped, so text from a customer can never become markup (R6.5).
+autoescaped, so text from a customer can never become markup (R6.5). The one exception is the
+`markdown` filter, whose HTML comes from workers/markdown_html.py (a bulletin's body). An HTML
+part with a `<style>` block has its CSS inlined (css-inline), as mail clients want it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import css_inline
 from jinja2 import (
     Environment,
     FileSystemLoader,
@@ -19,6 +22,9 @@ from jinja2 import (
     TemplateNotFound,
     select_autoescape,
 )
+from markupsafe import Markup
+
+from workers.markdown_html import to_html
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "mail"
 
@@ -39,6 +45,15 @@ def _nowrap(value: str) -> str:
     return str(value).replace(" ", "\u00a0")
 
 
+def _markdown(source: str) -> Markup:
+    """A bulletin's Markdown as markup: the safe renderer's output, and nothing else, is trusted."""
+    return Markup(to_html(str(source)))  # noqa: S704 - made by markdown_html, which lets no HTML in
+
+
+# Styles into style="" attributes; nothing fetched from elsewhere
+_INLINER = css_inline.CSSInliner(load_remote_stylesheets=False)
+
+
 class Renderer:
     def __init__(self, directory: Path = TEMPLATES) -> None:
         loader = FileSystemLoader(str(directory))
@@ -55,6 +70,7 @@ class Renderer:
         )
         for env in (self.text, self.html):
             env.filters["nowrap"] = _nowrap
+        self.html.filters["markdown"] = _markdown
 
     def render(
         self, template: str, audience: str, language: str, context: dict[str, Any]
@@ -75,6 +91,8 @@ class Renderer:
             html = self.html.get_template(f"{stem}.html.j2").render(context)
         except TemplateNotFound:
             html = None
+        if html is not None and "<style" in html:
+            html = _INLINER.inline(html)
         return Rendered(subject=subject, text=str(module).strip() + "\n", html=html)
 
     def _stem(self, template: str, audience: str, language: str) -> str:

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Mapping
 
 from parsers.signals import SR_ALPHABET
 
@@ -29,6 +30,19 @@ def outgoing_message_id(label: str, domain: str, keys: dict[str, bytes]) -> str:
     """
     key_id, key = next(iter(keys.items()))
     nonce = secrets.token_hex(8)
+    label = re.sub(r"[^a-z0-9-]", "-", label.lower())[:40]
+    return f"<{label}.{nonce}.{key_id}.{_mac(key, label, nonce, domain)}@{domain}>"
+
+
+def fixed_message_id(label: str, seed: str, domain: str, keys: Mapping[str, bytes]) -> str:
+    """A Message-ID like `outgoing_message_id`'s, whose nonce is derived from `seed` instead of
+    drawn: the same seed always gives the same Message-ID (under the same signing key).
+
+    A bulletin's mail to one contact keeps one Message-ID however often its fan-out is run, so
+    a mail sent again after a crash is the same message to every client that deduplicates.
+    """
+    key_id, key = next(iter(keys.items()))
+    nonce = hmac.new(key, f"nonce:{seed}".encode(), hashlib.sha256).hexdigest()[:16]
     label = re.sub(r"[^a-z0-9-]", "-", label.lower())[:40]
     return f"<{label}.{nonce}.{key_id}.{_mac(key, label, nonce, domain)}@{domain}>"
 

@@ -102,6 +102,12 @@ class Settings(BaseSettings):
     # §3.11.7: SOC management investigates queries of SecureHands session statements
     soc_management_address: Address = "soc-management@securecall.example"
     soc_phone: str = "+44 20 7946 0000"
+    sus_fanout_batch: Annotated[int, Field(ge=1, le=10_000)] = 500  # subscribers per transaction
+    # The web side (gateway/edges/web.py): one-click unsubscribe (RFC 8058), health
+    web_host: str = "127.0.0.1"
+    web_port: Port = 8025
+    # the base of the links in mails (the reverse proxy's https address at scale)
+    public_url: Annotated[str, AfterValidator(validators.public_url)] = "http://127.0.0.1:8025"
     secret_key: SecretStr = SecretStr("")  # HMAC keys of Message-IDs; unset: generated in var/
     # Workers and sweep
     worker_threads: AtLeastOne = 4
@@ -251,6 +257,11 @@ class Settings(BaseSettings):
         return self.dkim_domain or self.domain
 
     @property
+    def sus(self) -> str:
+        """The Support Update Service's address (§3.8): GATEWAY_SUS_ADDRESS, else sus@domain."""
+        return self.sus_mailbox
+
+    @property
     def hmac_keys(self) -> dict[str, bytes]:
         """Key id -> key. The first is used to sign; all verify (rotation: prepend a new one)."""
         raw = self.secret_key.get_secret_value() or _generated_secret(self.var_dir)
@@ -261,6 +272,7 @@ class Settings(BaseSettings):
         """The settings in effect, for display: derived URLs filled in, passwords hidden."""
         shown = self.model_dump(mode="json")
         shown["database_url"], shown["outbound_url"] = self.database, self.outbound
+        shown["sus_address"] = self.sus
         for name in validators.URL_SCHEMES:
             shown[name] = validators.without_password(shown[name])
         generated = f"(generated in {self.var_dir / 'secret.key'})"

@@ -50,6 +50,21 @@ def mail_address(value: str) -> str:
     return value
 
 
+def optional_mail_address(value: str) -> str:
+    """Empty (a derived default), or a bare address."""
+    return mail_address(value) if value else value
+
+
+def public_url(value: str) -> str:
+    """An http:// or https:// URL with a host, the base of links in mails; no trailing slash."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not an http:// or https:// URL with a host: {value!r}")
+    if parts.query or parts.fragment or re.search(r"[\s\x00-\x1f\x7f<>\"]", value):
+        raise ValueError(f"a base URL has no query, fragment, spaces or quotes: {value!r}")
+    return value.rstrip("/")
+
+
 def ip_address(value: str) -> str:
     try:
         ipaddress.ip_address(value)

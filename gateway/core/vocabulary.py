@@ -44,3 +44,4 @@ class DeliveryStatus(StrEnum):
     sending = "sending"
     sent = "sent"
     failed = "failed"
+    cancelled = "cancelled"  # never sent: its bulletin's subscriber unsubscribed first (R4.3)

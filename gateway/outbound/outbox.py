@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
@@ -31,9 +32,14 @@ QUEUES = (MAIL_QUEUE, SOC_QUEUE, BULK_QUEUE)
 ACTORS = {
     MAIL_QUEUE: SEND_DELIVERY,
     SOC_QUEUE: f"{SEND_DELIVERY}_soc",
-    BULK_QUEUE: f"{SEND_DELIVERY}_bulk",
+    BULK_QUEUE: "send_deliveries_bulk",  # takes a list of ids: BULK_CHUNK a message
 }
 PRIORITIES = {MAIL_QUEUE: 0, SOC_QUEUE: 10, BULK_QUEUE: 20}
+# Bulletin mail goes BULK_CHUNK Delivery ids to a message: one broker round trip and one read
+# for several mails, and a worker thread busy for ten mails at a time: an acknowledgement waits
+# at most for a worker to finish ten, never for the bulletin.
+BULK_CHUNK = 10
+FAN_OUT_BULLETIN = "fan_out_bulletin"  # actor on the bulk queue: a bulletin's audience written
 
 
 def make_broker(url: str) -> dramatiq.Broker:
@@ -67,24 +73,55 @@ class Outbox:
         self.broker = broker
 
     def enqueue(self, deliveries: Iterable[tuple[int, str]]) -> int:
+        """Hand Delivery ids to their queues (bulk ones BULK_CHUNK a message); how many went."""
         sent = 0
-        for delivery_id, queue in deliveries:
+        for queue, args, count in _messages(deliveries):
             message = dramatiq.Message(
                 queue_name=queue,
                 actor_name=ACTORS.get(queue, SEND_DELIVERY),
-                args=(delivery_id,),
+                args=args,
                 kwargs={},
                 options={},
             )
             try:
                 self.broker.enqueue(message)
-                sent += 1
+                sent += count
             except Exception:  # broker down: the Delivery stays pending for the sweep
-                log.warning(
-                    "could not enqueue delivery %s; the sweep will", delivery_id, exc_info=True
-                )
+                log.warning("could not enqueue delivery %s; the sweep will", args, exc_info=True)
                 break
         return sent
+
+    def fan_out(self, bulletin_id: int) -> bool:
+        """Hand a bulletin's fan-out to a worker; False if the broker would not take it (the
+        sweep takes up a bulletin left publishing)."""
+        message = dramatiq.Message(
+            queue_name=BULK_QUEUE,
+            actor_name=FAN_OUT_BULLETIN,
+            args=(bulletin_id,),
+            kwargs={},
+            options={},
+        )
+        try:
+            self.broker.enqueue(message)
+        except Exception:
+            log.warning("could not enqueue the fan-out of bulletin %s", bulletin_id, exc_info=True)
+            return False
+        return True
+
+
+def _messages(deliveries: Iterable[tuple[int, str]]) -> Iterable[tuple[str, tuple[Any, ...], int]]:
+    """(queue, args, how many Deliveries) of each message: one id each, bulk ones in chunks."""
+    bulk: list[int] = []
+    for delivery_id, queue in deliveries:
+        if queue != BULK_QUEUE:
+            yield queue, (delivery_id,), 1
+            continue
+        bulk.append(delivery_id)
+        if len(bulk) == BULK_CHUNK:
+            yield BULK_QUEUE, (bulk,), len(bulk)
+            bulk = []
+    if bulk:
+        yield BULK_QUEUE, (bulk,), len(bulk)
 
 
 def sweep(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from gateway.core.values import columns
 from gateway.core.vocabulary import Audience, DeliveryStatus
@@ -39,6 +39,8 @@ class NewDelivery:
     claimed_at: datetime | None = None
     sent_at: datetime | None = None
     last_error: str = ""
+    headers: dict[str, str] | None = None  # a bulletin's List-* fields (workers/mailer.py)
+    mail_from: str | None = None  # its VERP envelope sender; None: the gateway's address
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,34 @@ _ADD_THREAD_REF = insert_ignore(THREAD_REFS)
 
 def add_delivery(conn: Connection, delivery: NewDelivery) -> int:
     return int(conn.execute(_ADD_DELIVERY, columns(delivery)).scalar_one())
+
+
+def add_deliveries(conn: Connection, deliveries: list[NewDelivery]) -> list[int]:
+    """Many Deliveries in one statement; their ids in the order given."""
+    if not deliveries:
+        return []
+    rows = conn.execute(
+        insert(DELIVERIES).returning(DELIVERIES.c.id, sort_by_parameter_order=True),
+        [columns(d) for d in deliveries],
+    )
+    return [int(i) for i in rows.scalars()]
+
+
+def set_mail_from(conn: Connection, senders: list[tuple[int, str]]) -> None:
+    """Each Delivery's envelope sender, once its id (which a VERP address names) is known."""
+    if senders:
+        conn.execute(
+            update(DELIVERIES)
+            .where(DELIVERIES.c.id == bindparam("delivery_id"))
+            .values(mail_from=bindparam("sender")),
+            [{"delivery_id": i, "sender": s} for i, s in senders],
+        )
+
+
+def delete_deliveries(conn: Connection, ids: list[int]) -> None:
+    """Deliveries written in this transaction that turned out not to be wanted (never sent)."""
+    if ids:
+        conn.execute(delete(DELIVERIES).where(DELIVERIES.c.id.in_(ids)))
 
 
 def add_thread_ref(conn: Connection, message_id: str, sr_id: int) -> None:

@@ -29,6 +29,8 @@ class Claimed:
     auto_submitted: str
     attempts: int
     queue: str = "mail"  # outbox.QUEUES
+    headers: dict[str, str] | None = None  # a bulletin's own fields (List-Id …)
+    mail_from: str | None = None  # its envelope sender (VERP); None: the gateway's address
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,8 @@ _CLAIMED = (
     DELIVERIES.c.auto_submitted,
     DELIVERIES.c.attempts,
     DELIVERIES.c.queue,
+    DELIVERIES.c.headers,
+    DELIVERIES.c.mail_from,
 )
 _CLAIM = (
     update(DELIVERIES)
@@ -92,6 +96,71 @@ def retry_delivery(conn: Connection, delivery_id: int, at: datetime, error: str)
         update(DELIVERIES)
         .where(DELIVERIES.c.id == delivery_id, DELIVERIES.c.status == "sending")
         .values(status="pending", next_attempt_at=at, enqueued_at=at, last_error=error[:2000])
+    )
+
+
+# --- bulletins (the bulk queue): sent at most once -------------------------------------------
+# A bulk Delivery is never `sending`: a worker reads it, gives the relay all of the mail but the
+# final dot, marks it sent (pending -> sent, atomically), and only then ends the data. A worker
+# killed before the mark leaves it pending and the relay drops the unfinished mail (RFC 5321
+# §4.1.1.4); killed after it, the mail is sent and marked so. Nobody gets it twice.
+
+
+def pending_deliveries(conn: Connection, ids: list[int], now: datetime) -> list[Claimed]:
+    """Those of `ids` still pending and due, in id order: what a bulk message has left to send."""
+    rows = conn.execute(
+        select(*_CLAIMED)
+        .where(
+            DELIVERIES.c.id.in_(ids),
+            DELIVERIES.c.status == "pending",
+            DELIVERIES.c.next_attempt_at <= now,
+        )
+        .order_by(DELIVERIES.c.id)
+    ).all()
+    return [Claimed(*row) for row in rows]
+
+
+_MARK_SENT = (
+    update(DELIVERIES)
+    .where(DELIVERIES.c.id == bindparam("delivery_id"), DELIVERIES.c.status == "pending")
+    .values(
+        status="sent",
+        sent_at=bindparam("now"),
+        claimed_at=bindparam("now"),
+        attempts=DELIVERIES.c.attempts + 1,
+        last_error="",
+    )
+)
+
+
+def mark_sent(conn: Connection, delivery_id: int, now: datetime) -> bool:
+    """pending -> sent; False if it was not pending (sent by another worker, or cancelled)."""
+    result = conn.execute(_MARK_SENT, {"delivery_id": delivery_id, "now": now})
+    return result.rowcount == 1
+
+
+def refused(
+    conn: Connection,
+    delivery_id: int,
+    *,
+    marked: bool,
+    error: str,
+    retry_at: datetime | None,
+) -> None:
+    """A bulk mail the relay refused: again at `retry_at` (the sweep enqueues it then), or
+    failed for good when None. `marked`: it was marked sent before the relay's answer."""
+    values: dict[str, object] = {"last_error": error[:2000], "sent_at": None}
+    if not marked:
+        values["attempts"] = DELIVERIES.c.attempts + 1
+    if retry_at is None:
+        values["status"] = "failed"
+    else:
+        values.update(status="pending", next_attempt_at=retry_at, enqueued_at=None)
+    status = "sent" if marked else "pending"
+    conn.execute(
+        update(DELIVERIES)
+        .where(DELIVERIES.c.id == delivery_id, DELIVERIES.c.status == status)
+        .values(**values)
     )
 
 

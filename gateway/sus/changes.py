@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection
 
-from gateway.sus import queries
+from gateway.sus import bulletin_queries, queries
 from gateway.sus.queries import NewChange, SubscriptionRow
 from gateway.sus.vocabulary import Change, SubscriptionError, SubscriptionState
 
@@ -54,6 +54,10 @@ def move(
     fresh = to == SubscriptionState.active
     queries.set_subscription(conn, subscription.id, to, subscription.kinds, change.now, fresh)
     _audited(conn, subscription.id, subscription.state, change)
+    if to in (SubscriptionState.unsubscribed, SubscriptionState.suspended):
+        # R4.3: "takes effect at once": its bulletin mails not yet sent go nowhere
+        reason = f"cancelled: {to} ({change.how}) by {change.by} at {change.now.isoformat()}"
+        bulletin_queries.cancel_pending(conn, subscription.id, reason)
     return True
 
 

@@ -169,6 +169,7 @@ def settings_for(
         "database_url": database_url,
         "broker_url": broker_url,
         "smtp_port": free_port(),
+        "web_port": free_port(),  # `gateway run` serves the web side too
         "outbound_url": f"smtp://127.0.0.1:{sink_port}?tls=none",  # the sink speaks no TLS
         "intake_addresses": (INTAKE,),
         "secret_key": "test-signing-key",

@@ -12,6 +12,7 @@ from typing import Any
 
 from gateway.core.vocabulary import Audience
 from gateway.outbound.contexts.base import Context, WrongContext
+from gateway.outbound.contexts.bulletins import BulletinCustomer
 from gateway.outbound.contexts.oversight import (
     EscalationDirector,
     EscalationNotice,
@@ -83,6 +84,7 @@ CONTEXTS: dict[tuple[str, Audience], type[Context]] = {
     ("sus_command", Audience.staff): SusCommand,
     ("sus_suspended", Audience.staff): SusSuspended,
     ("account_review", Audience.staff): AccountReview,
+    ("sus_bulletin", Audience.customer): BulletinCustomer,
 }
 
 

@@ -38,7 +38,7 @@ class Delivery(Base):
     references: Mapped[str] = mapped_column(Text, default="")
     auto_submitted: Mapped[str] = mapped_column(String(20))  # auto-replied | auto-generated
     queue: Mapped[str] = mapped_column(String(16), default="mail")
-    status: Mapped[str] = mapped_column(String(8))  # pending | sending | sent | failed
+    status: Mapped[str] = mapped_column(String(16))  # pending | sending | sent | failed | cancelled
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime]
     enqueued_at: Mapped[datetime | None]
@@ -46,6 +46,10 @@ class Delivery(Base):
     sent_at: Mapped[datetime | None]
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime]
+    # A bulletin's own header fields (List-Id, List-Unsubscribe …, RFC 2369, RFC 8058) and its
+    # VERP envelope sender (R4.4); None: the gateway's address, and only the usual headers.
+    headers: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    mail_from: Mapped[str | None] = mapped_column(String(320))
     __table_args__ = (
         Index("ix_deliveries_status_next", "status", "next_attempt_at"),
         Index("ix_deliveries_recipient_template", "recipient", "template", "created_at"),

@@ -107,6 +107,9 @@ class Bulletin(Base):
     created_by: Mapped[str] = mapped_column(String(320))
     published_at: Mapped[datetime | None]
     published_by: Mapped[str | None] = mapped_column(String(320))
+    # When a fan-out last took it or wrote a batch of it: a bulletin left publishing with no
+    # fan-out for a while is taken up again by the sweep (a lost broker message, a killed worker).
+    fan_out_at: Mapped[datetime | None]
     product: Mapped[Product] = relationship()
 
 

@@ -1,0 +1,89 @@
+"""R4.3, step 8 for bulletins: a bulletin's audience written as Deliveries, once per subscriber.
+
+The fan-out (actor `fan_out_bulletin`, on the bulk queue) goes through the product's active
+subscribers of the bulletin's kind in id order, `sus_fanout_batch` at a time, each batch one
+transaction: the Deliveries and their BulletinRecipient rows together (unique per bulletin and
+subscription), so that a batch is written whole or not at all. A run after a crash (of the
+publisher or of the worker, at any point) skips who already has a Delivery and writes the rest:
+nobody twice, nobody left out. The last batch makes the bulletin published. Mail goes out on the
+bulk queue as each batch commits, behind every acknowledgement (outbox.PRIORITIES).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from gateway.core.runtime import Runtime
+from gateway.outbound.bulk import write_bulk
+from gateway.outbound.outbox import BULK_QUEUE
+from gateway.outbound.queries import delete_deliveries
+from gateway.storage.db import transaction
+from gateway.sus import bulletin_queries, verp
+from gateway.sus.addressing import TEMPLATE, mail_for
+from gateway.sus.bulletin_queries import BulletinContent
+
+log = logging.getLogger(__name__)
+
+
+def fan_out(rt: Runtime, bulletin_id: int) -> int:
+    """Write what is left of a publishing bulletin's audience; how many Deliveries it wrote."""
+    with transaction(rt.sessions, readonly=True) as conn:
+        bulletin = bulletin_queries.bulletin_content(conn, bulletin_id)
+        waiting = bulletin_queries.pending_of_bulletin(conn, bulletin_id) if bulletin else []
+    if bulletin is None or bulletin.state != "publishing":
+        return 0
+    # an earlier run's mails, written but perhaps never handed to a worker (it was killed)
+    rt.outbox.enqueue((i, BULK_QUEUE) for i in waiting)
+    after: int | None = 0
+    total = 0
+    while after is not None:
+        ids, after = _batch(rt, bulletin, after)
+        rt.outbox.enqueue((i, BULK_QUEUE) for i in ids)
+        total += len(ids)
+    log.info("bulletin %s: fan-out done, %d deliveries written by this run", bulletin_id, total)
+    return total
+
+
+def _batch(rt: Runtime, bulletin: BulletinContent, after: int) -> tuple[list[int], int | None]:
+    """One batch in one transaction: its new Delivery ids, and where the next starts (None: the
+    bulletin is published, or no longer publishing)."""
+    now, keys, domain = rt.now(), rt.keys, rt.settings.domain
+    with transaction(rt.sessions) as conn:  # durable: these are mails promised
+        if not bulletin_queries.take_bulletin(conn, bulletin.id, now):
+            return [], None
+        page = bulletin_queries.audience_page(
+            conn, bulletin.product_id, bulletin.kind, after, rt.settings.sus_fanout_batch
+        )
+        if page.last is None:
+            bulletin_queries.mark_published(conn, bulletin.id)
+            return [], None
+        done = bulletin_queries.written(conn, bulletin.id, after, page.last)
+        fresh = [s for s in page.subscribers if s.subscription_id not in done]
+        ids = write_bulk(
+            conn,
+            template=TEMPLATE,
+            mails=[mail_for(bulletin, s, rt.settings, keys) for s in fresh],
+            now=now,
+            return_path=lambda delivery_id: verp.return_path(delivery_id, keys, domain),
+        )
+        pairs = [(s.subscription_id, d) for s, d in zip(fresh, ids, strict=True)]
+        kept = bulletin_queries.add_recipients(conn, bulletin.id, pairs, now)
+        # Not reached while take_bulletin holds the row; if it ever is, the unique pair wins and
+        # this batch's extra Delivery is never sent.
+        delete_deliveries(conn, [d for d in ids if d not in kept])
+    return [d for d in ids if d in kept], page.last
+
+
+def resume_stalled(rt: Runtime) -> list[int]:
+    """The sweep's part: bulletins left publishing with no fan-out for `stale_sending_after`
+    (a lost broker message, a killed worker), or handed to none yet (published from a command
+    without a broker), are handed to a worker again."""
+    now = rt.now()
+    before = now - timedelta(seconds=rt.settings.stale_sending_after)
+    with transaction(rt.sessions, durable=False) as conn:
+        ids = bulletin_queries.stalled_bulletins(conn, now, before)
+    for bulletin_id in ids:
+        log.info("bulletin %s: fan-out handed to a worker", bulletin_id)
+        rt.outbox.fan_out(bulletin_id)
+    return ids

@@ -1,0 +1,104 @@
+"""Step 10 for bulletins: a chunk of bulk Delivery ids sent over the thread's kept-open
+connection, each marked sent before the relay has its end, so that none goes out twice (R4.3).
+
+Failures are the same as for any mail: 4xx and lost connections are tried again with backoff
+(the sweep enqueues the Delivery when its time comes), 5xx fail it for good.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import timedelta
+
+from gateway.core.runtime import Runtime
+from gateway.observe import metrics
+from gateway.outbound import sending
+from gateway.storage.db import transaction
+from workers.mailer import (
+    PermanentFailure,
+    TemporaryFailure,
+    Transport,
+    as_bytes,
+    compose,
+    envelope_sender,
+)
+from workers.render import Renderer, RenderError
+from workers.signing import Signer
+
+log = logging.getLogger(__name__)
+MAX_BACKOFF = timedelta(hours=1)
+
+
+def backoff(attempts: int, first: float) -> timedelta:
+    """first, 2×first, 4×first … up to an hour, with jitter so that retries do not herd."""
+    base = min(timedelta(seconds=first * 2 ** max(0, attempts - 1)), MAX_BACKOFF)
+    return base * random.uniform(0.8, 1.2)
+
+
+def deliver_bulk(
+    delivery_ids: list[int],
+    rt: Runtime,
+    transport: Transport,
+    renderer: Renderer,
+    signer: Signer | None = None,
+) -> list[str]:
+    """Each of the ids still pending, sent at most once; their outcomes (`skipped`: another
+    worker had it, or it was cancelled)."""
+    with transaction(rt.sessions, readonly=True) as conn:
+        due = sending.pending_deliveries(conn, list(delivery_ids), rt.now())
+    outcomes = [_send(delivery, rt, transport, renderer, signer) for delivery in due]
+    for outcome in outcomes:
+        metrics.DELIVERIES.labels(queue="bulk", outcome=outcome).inc()
+    return outcomes
+
+
+def _send(
+    delivery: sending.Claimed,
+    rt: Runtime,
+    transport: Transport,
+    renderer: Renderer,
+    signer: Signer | None,
+) -> str:
+    try:
+        rendered = renderer.render(
+            delivery.template, delivery.audience, delivery.language, delivery.context
+        )
+        data = as_bytes(compose(delivery, rendered, rt.settings))
+        if signer is not None:  # R6.7, RFC 8058 §4: the List-* fields are signed too
+            data = signer.sign(data)
+        sender = envelope_sender(delivery, rt.settings)
+    except (PermanentFailure, RenderError, ValueError) as exc:
+        return _refused(rt, delivery, False, f"{type(exc).__name__}: {exc}", permanent=True)
+    marked = False
+
+    def mark() -> bool:
+        nonlocal marked
+        with transaction(rt.sessions, durable=False) as conn:
+            marked = sending.mark_sent(conn, delivery.id, rt.now())
+        return marked
+
+    try:
+        if not transport.send_once(data, sender, [delivery.recipient], mark):
+            return "skipped"
+    except PermanentFailure as exc:
+        return _refused(rt, delivery, marked, f"PermanentFailure: {exc}", permanent=True)
+    except Exception as exc:  # TemporaryFailure, or anything unforeseen: try again later
+        if not isinstance(exc, TemporaryFailure):
+            log.exception("delivery %s: unexpected failure, will retry", delivery.id)
+        return _refused(rt, delivery, marked, f"{type(exc).__name__}: {exc}", permanent=False)
+    return "sent"
+
+
+def _refused(
+    rt: Runtime, delivery: sending.Claimed, marked: bool, error: str, *, permanent: bool
+) -> str:
+    attempts = delivery.attempts + 1
+    give_up = permanent or attempts >= rt.settings.send_attempts
+    retry_at = None if give_up else rt.now() + backoff(attempts, rt.settings.send_backoff)
+    if give_up and not permanent:
+        error = f"gave up after {attempts}: {error}"
+    with transaction(rt.sessions, durable=False) as conn:
+        sending.refused(conn, delivery.id, marked=marked, error=error, retry_at=retry_at)
+    log.warning("delivery %s %s: %s", delivery.id, "failed" if give_up else "deferred", error)
+    return "failed" if give_up else "pending"
