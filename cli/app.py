@@ -1,8 +1,8 @@
 """`gateway …`: run the gateway, or its parts at scale, and manage and read what it stores.
 
 The composition root: the commands that run the gateway are here; the admin commands are one
-module per group (directory, requests, review, deliveries, securehands, sessions, sus, reports,
-dkim); cli/output.py is how they speak.
+module per group (directory, admins, requests, review, deliveries, securehands, sessions, sus,
+reports, dkim); cli/output.py is how they speak.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Annotated
 import typer
 
 from cli import (
+    admins,
     bulletins,
     deliveries,
     directory,
@@ -42,6 +43,7 @@ from workers.signing import SigningKeyError
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.split("\n\n")[0])
 for module in (
     directory,
+    admins,
     requests,
     review,
     deliveries,
