@@ -135,9 +135,11 @@ def imap() -> None:
 
 @app.command()
 def web() -> None:
-    """The web side alone: one-click unsubscribe and /healthz on GATEWAY_WEB_HOST:PORT."""
-    with runtime(_listenable(configured(), smtp=False, web=True), broker=False) as rt:
-        _serve(Services(rt, web=True))
+    """The web side alone: the admin web, one-click unsubscribe, /healthz and /metrics on
+    GATEWAY_WEB_HOST:PORT (with its own workers when no broker is configured: the admin web's
+    actions write mail)."""
+    with runtime(_listenable(configured(), smtp=False, web=True)) as rt:
+        _serve(Services(rt, web=True, workers=in_process(rt.outbox.broker), sweep=True))
 
 
 @app.command("clock")

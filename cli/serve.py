@@ -13,7 +13,7 @@ from typing import Any
 
 import dramatiq
 
-from gateway import clock
+from gateway import admin, clock
 from gateway.core.runtime import Runtime
 from gateway.edges.imap import Poller
 from gateway.edges.smtp import Listener
@@ -23,6 +23,8 @@ from gateway.storage import db
 from gateway.sus.fanout import resume_stalled
 from workers.actors import declare
 from workers.mailer import Transport, make_transport
+from workers.markdown_html import to_html
+from workers.preview import preview
 from workers.render import Renderer
 
 log = logging.getLogger("gateway")
@@ -60,6 +62,13 @@ def _cannot_listen(host: str, port: int, exc: OSError) -> str:
     else:
         reason = exc.strerror or str(exc)
     return f"cannot listen on {host}:{port}: {reason[:1].lower()}{reason[1:]}"
+
+
+def web_server(rt: Runtime, host: str, port: int) -> WebServer:
+    """The web side with the admin web mounted, its previews rendered as the workers render
+    the mail (the gateway does not import the workers: they are handed in here)."""
+    site = admin.site(rt, admin.Renderings(markdown=to_html, bulletin=preview))
+    return WebServer(rt, host, port, mounts=site.mounts, middleware=site.middleware)
 
 
 @dataclass
@@ -114,7 +123,7 @@ class Services:
                 ", ".join(settings.intake_addresses),
             )
         if self.web:
-            self.web_server = WebServer(self.rt, settings.web_host, settings.web_port)
+            self.web_server = web_server(self.rt, settings.web_host, settings.web_port)
             try:
                 self.web_server.start()
             except OSError as exc:
