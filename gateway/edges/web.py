@@ -148,7 +148,10 @@ class WebServer:
         sock = _bound(self.host, self.port)
         config = uvicorn.Config(
             app(self.rt, mounts=self.mounts, middleware=self.middleware),
-            log_config=None, access_log=False, lifespan="off", log_level="warning"
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            log_level="warning",
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(
