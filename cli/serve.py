@@ -67,7 +67,7 @@ def _cannot_listen(host: str, port: int, exc: OSError) -> str:
 def web_server(rt: Runtime, host: str, port: int) -> WebServer:
     """The web side with the admin web mounted, its previews rendered as the workers render
     the mail (the gateway does not import the workers: they are handed in here)."""
-    site = admin.site(rt, admin.Renderings(markdown=to_html, bulletin=preview))
+    site = admin.mount(rt, admin.Renderings(markdown=to_html, bulletin=preview))
     return WebServer(rt, host, port, mounts=site.mounts, middleware=site.middleware)
 
 

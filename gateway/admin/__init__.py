@@ -2,7 +2,7 @@
 subscriptions, bulletins, escalations, deliveries and the reports, server-rendered on the web
 side's Starlette app. Each page calls the same use-cases as its command line."""
 
-from gateway.admin.site import Site, site
+from gateway.admin.site import Site, mount
 from gateway.admin.views import MailPreview, Renderings
 
-__all__ = ["MailPreview", "Renderings", "Site", "site"]
+__all__ = ["MailPreview", "Renderings", "Site", "mount"]

@@ -78,7 +78,7 @@ class Site:
     middleware: list[Middleware]
 
 
-def site(rt: Runtime, renderings: Renderings) -> Site:
+def mount(rt: Runtime, renderings: Renderings) -> Site:
     pages = Pages(rt, renderings)
     routes: list[BaseRoute] = [
         Route("/login", pages.login_page, methods=["GET"]),
