@@ -68,9 +68,10 @@ def bulletin_show(visit: Visit) -> Result:
         mail = visit.renderings.bulletin(visit.rt, bulletin_id)
     except BulletinError:
         return missing(f"bulletin {bulletin_id}")
-    return Shown(
-        "bulletin_show.html.j2", {"b": figures, "subject": mail.subject, "text": mail.text}
-    )
+    # still going out: the page follows it (the script, or a refresh without it)
+    going = figures["state"] == "publishing" or bool(figures["waiting"])
+    values = {"b": figures, "subject": mail.subject, "text": mail.text, "going": going}
+    return Shown("bulletin_show.html.j2", values)
 
 
 def bulletin_mail(visit: Visit) -> Result:

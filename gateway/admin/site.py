@@ -45,7 +45,7 @@ from gateway.core.runtime import Runtime
 
 log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "web" / "admin"
-STATIC = {"admin.css": "text/css", "admin.js": "text/javascript"}
+STATIC = {"admin.css": "text/css", "admin.js": "text/javascript", "favicon.svg": "image/svg+xml"}
 MAX_FORM = 2 * 1024 * 1024  # bytes: a bulletin of 256 K characters, URL-encoded
 VIEWS = (home, held, requests, subscriptions, bulletins, deliveries, reports)
 NAV = (

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from gateway.admin.views import Done, Shown, Spec, Visit, action, page
 from gateway.storage.db import transaction
-from gateway.storage.models import Product
+from gateway.storage.models import Product, Subscription
 from gateway.sus import admin, approvals, listings
 from gateway.sus.requests import RequestError
 from gateway.sus.vocabulary import ALL_KINDS, Change, How
@@ -18,14 +18,21 @@ from gateway.sus.vocabulary import ALL_KINDS, Change, How
 
 def subscriptions_page(visit: Visit) -> Shown:
     with visit.rt.sessions.begin() as session:
-        products = list(session.scalars(select(Product.name).order_by(Product.name)))
+        counted = session.execute(
+            select(Product.name, func.count(Subscription.id))
+            .outerjoin(Subscription, Subscription.product_id == Product.id)
+            .group_by(Product.name)
+            .order_by(Product.name)
+        ).all()
+        products = [name for name, _ in counted]
+        busy = [name for name, subscribed in counted if subscribed] or products
         wanted = visit.query.get("product", "")
-        product = wanted if wanted in products else (products[0] if products else "")
+        product = wanted if wanted in products else (busy[0] if busy else "")
         rows = listings.subscriptions(session, product) if product else []
         trail = listings.history(session, product=product) if product else []
         pending = [r for r in listings.requests(session) if product in r["products"].split(", ")]
     values = {
-        "products": products,
+        "products": [(name, subscribed) for name, subscribed in counted],
         "product": product,
         "rows": rows,
         "trail": list(reversed(trail)),  # newest first on a page

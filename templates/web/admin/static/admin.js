@@ -40,6 +40,7 @@
         Object.keys(figures).forEach(function (name) {
           var cell = panel.querySelector('[data-figure="' + name + '"]');
           if (cell) { cell.textContent = figures[name] === null ? "" : figures[name]; }
+          if (cell && name === "state") { cell.className = "state " + figures.state; }
         });
         if (bar) { bar.max = Math.max(1, figures.audience); bar.value = figures.written; }
         var done = figures.state === "published" && figures.waiting === 0;
