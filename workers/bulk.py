@@ -23,6 +23,7 @@ from workers.mailer import (
     compose,
     envelope_sender,
 )
+from workers.images import inline_images
 from workers.render import Renderer, RenderError
 from workers.signing import Signer
 
@@ -64,7 +65,9 @@ def _send(
         rendered = renderer.render(
             delivery.template, delivery.audience, delivery.language, delivery.context
         )
-        data = as_bytes(compose(delivery, rendered, rt.settings))
+        # the account review travels on the bulk queue too: its charts go inside the mail
+        inline = inline_images(delivery.context.get("images") or [])
+        data = as_bytes(compose(delivery, rendered, rt.settings, inline=inline))
         if signer is not None:  # R6.7, RFC 8058 §4: the List-* fields are signed too
             data = signer.sign(data)
         sender = envelope_sender(delivery, rt.settings)
