@@ -15,6 +15,7 @@ from gateway.core.runtime import Runtime
 from gateway.observe import metrics
 from gateway.outbound import sending
 from gateway.storage.db import transaction
+from workers.images import inline_images
 from workers.mailer import (
     PermanentFailure,
     TemporaryFailure,
@@ -23,7 +24,6 @@ from workers.mailer import (
     compose,
     envelope_sender,
 )
-from workers.images import inline_images
 from workers.render import Renderer, RenderError
 from workers.signing import Signer
 
