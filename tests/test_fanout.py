@@ -179,7 +179,9 @@ def test_killed_twice_during_the_fan_out_and_published_again_each_gets_it_once(
 def test_an_acknowledgement_does_not_wait_behind_a_large_bulletin(
     make_gateway: Callable[..., Gateway], counting: CountingSink
 ) -> None:
-    gateway = make_gateway(outbound_url=f"smtp://127.0.0.1:{counting.port}?tls=none", worker_threads=4)
+    gateway = make_gateway(
+        outbound_url=f"smtp://127.0.0.1:{counting.port}?tls=none", worker_threads=4
+    )
     rt = gateway.runtime
     total = 3_000
     addresses = set(subscribe_many(rt, total))
