@@ -100,7 +100,7 @@ def environment(kind: str, work: Path, sink_port: int) -> tuple[dict[str, str], 
             "GATEWAY_VAR_DIR": str(work / f"var-{uuid.uuid4().hex[:6]}"),
             "GATEWAY_SMTP_PORT": str(smtp_port),
             "GATEWAY_WEB_PORT": str(web_port),
-            "GATEWAY_OUTBOUND_URL": f"smtp://127.0.0.1:{sink_port}",
+            "GATEWAY_OUTBOUND_URL": f"smtp://127.0.0.1:{sink_port}?tls=none",
             "GATEWAY_SECRET_KEY": "bench",
             "GATEWAY_SWEEP_INTERVAL": "0.5",  # how soon `gateway run` takes up a publish
             "GATEWAY_AUTOREPLY_PER_HOUR": "1000000",

@@ -12,7 +12,11 @@ steps. Then it times each report, best and median of `--runs`:
 - sla, overall, for the year (every SR), and for one customer;
 - history of one customer for one quarter;
 - escalations, overall, for the year;
-- the account review's three reports and charts for one customer and quarter (no mail).
+- SecureHands units, overall and for one customer, for the year, over a unit ledger of each
+  customer's monthly lots (2025 and 2026) and one SOW per SecureHands and Technical Baseline
+  Assessment SR: its reservation, its session's units (pending, then a debit; one in ten
+  forfeited, one in twenty partly credited), its release, and the lots' expiry;
+- the account review's reports and charts for one customer and quarter (no mail).
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +48,8 @@ from gateway.reports.escalations import analysis
 from gateway.reports.history import history
 from gateway.reports.queries import CustomerRef
 from gateway.reports.targets import goal
+from gateway.reports.units import units_report
+from gateway.securehands.units import expiry
 from gateway.storage import tables as t
 from gateway.storage.db import make_engine, make_sessions, migrate, transaction
 
@@ -55,6 +62,7 @@ TYPES = [("incident", 94), ("securehands", 4), ("technical_baseline_assessment",
          ("vulnerability_assessment", 1)]  # fmt: skip
 PRIORITIES = [(1, 5), (2, 10), (3, 70), (4, 15)]
 BERLIN = Calendar("Europe/Berlin", "DE")
+DAY = timedelta(days=1)
 
 
 def pick(rng: random.Random, weighted: list[tuple[Any, int]]) -> Any:
@@ -84,8 +92,75 @@ def fill(sessions: Any, requests: int, seed: int = 7) -> None:
             for name, table in TABLES.items():
                 if rows[name]:
                     conn.execute(insert(table), rows[name])
+    fill_units(sessions, rng, requests)
     with transaction(sessions) as conn:
         conn.execute(text("ANALYZE"))
+
+
+def fill_units(sessions: Any, rng: random.Random, requests: int) -> None:
+    """Each customer's lots (one a month from January 2025, 60 units, valid 12 months) and the
+    ledger lines of one SOW for each SecureHands SR (5 % of them, as TYPES has it)."""
+    lots, lines = [], []
+    ids = iter(range(1, 10**9))
+    for customer in range(1, CUSTOMERS + 1):
+        bought = []
+        for n in range(24):
+            day = date(2025 + n // 12, 1 + n % 12, 1)
+            lot = {"id": next(ids), "customer_id": customer, "units": Decimal(60),
+                   "purchased_on": day, "expires_on": expiry(day), "reference": f"PO-{n}",
+                   "created_at": local_midnight(day)}  # fmt: skip
+            lots.append(lot)
+            bought.append(lot)
+            lines.append(line(next(ids), customer, "purchase", 60, lot["id"], lot["created_at"]))
+        for _ in range(requests * 5 // 100 // CUSTOMERS):
+            at = YEAR + timedelta(seconds=rng.randrange(360 * 24 * 3600))
+            lot = next(b for b in bought if b["expires_on"] > at.date())  # first to expire
+            lines += sow_lines(rng, ids, customer, lot["id"], at)
+        for lot in bought:
+            lapse = local_midnight(lot["expires_on"])
+            if lapse <= AS_OF:
+                lines.append(line(next(ids), customer, "expire", 3, lot["id"], lapse))
+    lines.sort(key=lambda row: (row["at"], row["id"]))
+    with transaction(sessions) as conn:
+        conn.execute(insert(t.UNIT_LOTS), lots)
+        for start in range(0, len(lines), BATCH):
+            conn.execute(insert(t.UNIT_LEDGER), lines[start : start + BATCH])
+
+
+def sow_lines(
+    rng: random.Random, ids: Iterator[int], customer: int, lot: int, at: datetime
+) -> list[dict[str, Any]]:
+    planned, used = 8, rng.randint(2, 8)
+    taken = "forfeit" if rng.random() < 0.1 else "pending"
+    found = [
+        line(next(ids), customer, "reserve", planned, None, at),
+        line(next(ids), customer, taken, used, lot, at + timedelta(days=3), used),
+    ]
+    if taken == "pending":
+        found.append(line(next(ids), customer, "debit", used, lot, at + timedelta(days=5)))
+        if rng.random() < 0.05:
+            found.append(line(next(ids), customer, "credit", 1, lot, at + timedelta(days=6)))
+    if used < planned:
+        found.append(line(next(ids), customer, "release", planned - used, None, at + DAY * 7))
+    return found
+
+
+def line(
+    line_id: int,
+    customer: int,
+    kind: str,
+    units: int,
+    lot: int | None,
+    at: datetime,
+    from_reserve: int = 0,
+) -> dict[str, Any]:
+    return {"id": line_id, "customer_id": customer, "kind": kind, "units": Decimal(units),
+            "from_reserve": Decimal(from_reserve), "lot_id": lot, "sow_id": None,
+            "session_id": None, "at": at, "by": "bench", "note": ""}  # fmt: skip
+
+
+def local_midnight(day: date) -> datetime:
+    return datetime.combine(day, datetime.min.time(), BERLIN.zone).astimezone(UTC)
 
 
 def one_request(
@@ -225,6 +300,8 @@ def measure(name: str, url: str, requests: int, runs: int) -> None:
         ("sla, one customer, 2026", lambda c: attainment(c, year, AS_OF, one.name, one.id)),
         ("history, one customer, 2026 Q2", lambda c: history(c, one.name, one.id, quarter, AS_OF)),
         ("escalations, all customers, 2026", lambda c: analysis(c, year, AS_OF)),
+        ("units, all customers, 2026", lambda c: units_report(c, year, AS_OF)),
+        ("units, one customer, 2026", lambda c: units_report(c, year, AS_OF, one.name, one.id)),
         ("account review, one customer, Q2", lambda c: review.gather(c, one, quarter, AS_OF)),
     ]
     for label, work in cases:

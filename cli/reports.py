@@ -1,11 +1,12 @@
-"""`gateway reports`: service-level attainment, SR history, escalation analysis (§3.5.5, §3.7,
-§3.10) as a table, JSON or CSV; and the quarterly account-review mail on demand."""
+"""`gateway reports`: service-level attainment, SR history, escalation analysis, SecureHands units
+(§3.5.5, §3.7, §3.10, §3.11.2) as a table, JSON or CSV; and the quarterly account-review mail on
+demand."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, TypeVar
 from zoneinfo import ZoneInfo
 
 import typer
@@ -20,10 +21,12 @@ from gateway.reports.escalations import analysis
 from gateway.reports.export import Report
 from gateway.reports.history import history
 from gateway.reports.periods import BadPeriod, Period
+from gateway.reports.units import UnitsReport, units_report
 from gateway.storage.db import transaction
 
 reports = typer.Typer(
-    no_args_is_help=True, help="Reports: service levels, SR history, escalations (§3.10)."
+    no_args_is_help=True,
+    help="Reports: service levels, SR history, escalations, SecureHands units (§3.10).",
 )
 GROUPS = ((reports, "reports"),)
 
@@ -37,6 +40,7 @@ AsOf = Annotated[
     str | None,
     typer.Option("--as-of", help="What was known at this instant (ISO 8601); default: now."),
 ]
+R = TypeVar("R", bound=Report)
 Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 Csv = Annotated[bool, typer.Option("--csv", help="Print CSV (one table, a header row first).")]
 
@@ -101,6 +105,55 @@ def escalations(
     _show(build, first, last, quarter, as_of, as_json, as_csv, (*columns, "plan_median_minutes"))
 
 
+@reports.command("units")
+def units(
+    customer: Customer = None,
+    first: Annotated[
+        str | None, typer.Option("--from", help="First day, YYYY-MM-DD (customer's office time).")
+    ] = None,
+    last: Last = None,
+    quarter: Quarter = None,
+    as_of: AsOf = None,
+    as_json: Json = False,
+    as_csv: Csv = False,
+) -> None:
+    """SecureHands units per month: purchased, reserved, consumed, forfeited, expired, credited;
+    the lots that expire in the next 90 days."""
+
+    def build(conn: Connection, period: Period, when: datetime) -> UnitsReport:
+        ref = _customer(conn, customer) if customer else None
+        return units_report(conn, period, when, ref.name if ref else None, ref.id if ref else None)
+
+    _show(build, first, last, quarter, as_of, as_json, as_csv, (), text=_units_tables)
+
+
+# the text view: the six movements and what is available at the end, within 80 columns
+UNIT_TEXT_COLUMNS = (
+    *("month", "purchased", "reserved", "consumed", "forfeited", "expired", "credited"),
+    "available",
+)
+UNIT_LOT_COLUMNS = ("reference", "last_valid_day", "days_left", "left", "uncovered")
+
+
+def _units_tables(report: UnitsReport) -> None:
+    """Per customer: its months and total, then its lots that expire soon."""
+    if not report.customers:
+        typer.echo("(none)")
+    for found in report.customers:
+        rows = [r for r in report.rows() if r["customer"] == found.customer]
+        months = [
+            r | {"month": r["month"] or "total", "available": r["available_at_end"]}
+            for r in rows
+            if r["scope"] != "lot"
+        ]
+        typer.echo(f"{found.customer}: SecureHands units per month ({found.timezone})")
+        table(months, False, UNIT_TEXT_COLUMNS)
+        day = report.as_of.astimezone(ZoneInfo(found.timezone))
+        typer.echo(f"Lots that expire within {report.expiring_days} days of {day:%Y-%m-%d}:")
+        table([r for r in rows if r["scope"] == "lot"], False, UNIT_LOT_COLUMNS)
+        typer.echo("")
+
+
 @reports.command("send-review")
 def send_review(
     customer: Annotated[str, typer.Option("--customer", help="The customer's name.")],
@@ -131,7 +184,7 @@ def _write_review(rt: Runtime, name: str, quarter: str) -> str:
 
 
 def _show(
-    build: Callable[[Connection, Period, datetime], Report],
+    build: Callable[[Connection, Period, datetime], R],
     first: str | None,
     last: str | None,
     quarter: str | None,
@@ -139,6 +192,7 @@ def _show(
     as_json: bool,
     as_csv: bool,
     columns: tuple[str, ...],
+    text: Callable[[R], None] | None = None,
 ) -> None:
     if as_json and as_csv:
         raise fail("--json or --csv, not both")
@@ -152,6 +206,8 @@ def _show(
         typer.echo(export.as_json(report))
     elif as_csv:
         typer.echo(export.as_csv(report), nl=False)
+    elif text is not None:
+        text(report)
     else:
         table(report.rows(), False, columns)
 

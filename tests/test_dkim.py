@@ -1,8 +1,9 @@
 """R6.7: every mail the gateway sends is DKIM-signed with its own domain, Ed25519 or RSA, and
 verifies against the key `gateway dkim generate` made, published in the test's DNS server.
 
-Each kind of mail is provoked by a step of `STEPS`; a new template is covered by adding the step
-that makes it send one (the last test fails until every template has its step).
+Each kind of mail is provoked by a step of `STEPS`, through the product's own paths (mail in at
+the listener, commands by mail, the clock, the functions the CLI calls); a new template is covered
+by adding the step that makes it send one (the last test fails until every template has its step).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +24,18 @@ from typer.testing import CliRunner
 from cli.app import app
 from gateway.intake.dns import Resolver
 from gateway.storage.models import Delivery
-from tests.support.harness import Gateway, OffsetClock, mail
+from gateway.sus import bulletins
+from tests.support import securehands as hands
+from tests.support.bulletins import ADMIN as PUBLISHER
+from tests.support.bulletins import new_bulletin
+from tests.support.harness import Gateway, OffsetClock, eventually, mail
 from tests.support.sink import Received, Sink
+from tests.support.sus import state_of
 from tests.test_clock import at, open_sr, soc_command
 from tests.test_reviews import with_tam
+from tests.test_securehands_sessions import answer, queries, statements
+from tests.test_sus_bounces import returned
+from tests.test_sus_requests import ADMIN, BERND, SUS, admin_answer
 from workers.mailer import as_bytes
 from workers.signing import Signer
 
@@ -34,6 +43,7 @@ START = datetime(2026, 11, 18, 9, 0, tzinfo=UTC)  # a Wednesday; the daily mails
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "mail"
 # What every signature must cover (h=); List-* are added when a mail has them (bulletins).
 COVERED = {"from", "to", "subject", "date", "message-id", "in-reply-to", "references"}
+LISTED = {"list-id", "list-unsubscribe", "list-unsubscribe-post"}  # RFC 2369, 2919, 8058
 
 
 @dataclass
@@ -97,6 +107,104 @@ def _days_later(run: Run) -> None:
     at(run.gateway, START + timedelta(days=3, hours=1))  # the escalation reaches directors
 
 
+# --- the Support Update Service (§3.8, R4.1–R4.4) ----------------------------------------------
+
+
+def _subscription(run: Run) -> None:
+    """Bernd asks at the SUS address; the admin approves by answering the notice (R4.2)."""
+    asked = mail(sender=BERND, to=SUS, subject="SUS", body="Please subscribe me.\n")
+    assert run.gateway.send(asked, mail_from=BERND, rcpt=SUS).code == 250
+    (notice,) = run.sink.wait_to(ADMIN)
+    assert run.gateway.send(admin_answer(notice, "#approve"), mail_from=ADMIN).code == 250
+    run.sink.wait_to(BERND)
+    assert state_of(run.gateway.runtime, BERND) == "active"
+
+
+def _bulletin(run: Run) -> None:
+    """A bulletin published as `gateway bulletins publish` does, fanned out by the workers."""
+    rt = run.gateway.runtime
+    bulletins.publish(rt, new_bulletin(rt), PUBLISHER, hand_over=True)
+    eventually(lambda: _bulletins_to(run.sink, BERND))
+    run.sink.settle()  # recorded as sent before it comes back
+
+
+def _bulletins_to(sink: Sink, address: str) -> list[Received]:
+    return [m for m in sink.to(address) if m.message["List-Id"]]
+
+
+def _bounce(run: Run) -> None:
+    """The bulletin comes back to its VERP return path; at the (lowered) threshold the
+    subscription is suspended and the admins hear of it (R4.4)."""
+    (bulletin,) = _bulletins_to(run.sink, BERND)
+    message_id, path = bulletin.message["Message-ID"].strip(), bulletin.mail_from
+    dsn = returned("sus_bounce_exim_en.eml", path, message_id, "dkim")
+    assert run.gateway.send(dsn, mail_from="", rcpt=path).code == 250
+    eventually(lambda: state_of(run.gateway.runtime, BERND) == "suspended")
+
+
+# --- SecureHands and the assessments (§3.11–§3.13) ---------------------------------------------
+
+SESSIONS = "SecureHands: firewall cluster upgrade"
+SCAN = "Vulnerability Assessment of our perimeter"
+BASELINE = "Technical Baseline Assessment of the FortiGate cluster"
+
+
+def _lot_expires(run: Run) -> None:
+    """Two lots bought as `gateway units purchase` records them; the first one's 12 months end
+    on Monday 23rd at 00:00 in Berlin with its units unused (§3.11.2)."""
+    hands.buy(run.gateway, "4", date(2025, 11, 23), "PO-OLD")  # valid until 2026-11-22
+    hands.buy(run.gateway, "10", date(2026, 3, 1), "PO-NEW")  # 90 days left on 1 December
+    hands.at(run.gateway, START + timedelta(days=6, minutes=30))  # Tuesday 24th, 10:30 Berlin
+
+
+def _session_delivered(run: Run) -> None:
+    run.srs["sessions"] = open_sr(run.gateway, run.sink, subject=SESSIONS)
+    commands = "#sow-agreed units=6\n#session-request\n#delivered 2026-11-24T09:00/10:00"
+    said = hands.soc(run.gateway, run.sink, run.srs["sessions"], commands)
+    assert said.count("done ") == 3, said
+    assert len(statements(run.sink)) == 1
+
+
+def _session_cancelled_late(run: Run) -> None:
+    commands = "#session-request\n#scheduled 2026-11-25T10:00/13:00\n#cancel"  # tomorrow
+    said = hands.soc(run.gateway, run.sink, run.srs["sessions"], commands)
+    assert "3 units forfeited" in said, said
+
+
+def _session_queried(run: Run) -> None:
+    (statement,) = statements(run.sink)
+    answer(run.gateway, statement, "We dispute the last half hour.")
+    assert len(queries(run.sink)) == 1
+
+
+def _scan_rescheduled_late(run: Run) -> None:
+    sr_id = open_sr(run.gateway, run.sink, subject=SCAN)
+    commands = (
+        "#sow-agreed ips=5\n#scheduled 2026-11-25T09:00/12:00\n"
+        "#reschedule 2026-11-30T09:00/12:00\n"
+        "#reviewed 2026-11-05"  # the reminder to ask for the remediation scan: 28 November
+    )
+    said = hands.soc(run.gateway, run.sink, sr_id, commands)
+    assert "flagged to the SOC" in said, said
+
+
+def _week_later(run: Run) -> None:
+    # the query's 5 working days are up, the new lot's units are 90 days from their end, the
+    # remediation scan's reminder is due
+    hands.at(run.gateway, START + timedelta(days=14))
+
+
+def _short_of_units(run: Run) -> None:
+    sr_id = open_sr(run.gateway, run.sink, subject=BASELINE)
+    said = hands.soc(run.gateway, run.sink, sr_id, "#sow-agreed units=10 fixed=10")
+    assert "top-up notice sent" in said, said
+
+
+def _next_quarter(run: Run) -> None:
+    # §3.10: the account reviews of 2026 Q4, on the SOC's first working day of 2027 at 09:00
+    hands.at(run.gateway, datetime(2027, 1, 4, 10, 0, tzinfo=UTC))
+
+
 STEPS = [
     Step(("request_opened_customer", "request_opened_soc"), _open),
     Step(("priority1_requested_soc", "tam_notice_staff"), _priority1),
@@ -111,6 +219,25 @@ STEPS = [
     Step(("target_warning_soc", "progress_review_soc", "tam_digest_staff"), _next_morning),
     Step(("target_breached_soc", "not_updated_soc"), _next_day),
     Step(("escalation_director_soc",), _days_later),
+    Step(("sus_request_staff", "sus_command_staff", "sus_confirmation_customer"), _subscription),
+    Step(("sus_bulletin_customer",), _bulletin),
+    Step(("sus_suspended_staff",), _bounce),
+    Step(("units_expired_customer",), _lot_expires),
+    Step(("session_statement_customer",), _session_delivered),
+    Step(("units_forfeited_customer",), _session_cancelled_late),
+    Step(("session_queried_soc",), _session_queried),
+    Step(("scan_flag_soc",), _scan_rescheduled_late),
+    Step(
+        (
+            "query_overdue_soc",
+            "query_decided_customer",
+            "units_expiring_customer",
+            "scan_reminder_customer",
+        ),
+        _week_later,
+    ),
+    Step(("units_topup_customer", "units_topup_soc"), _short_of_units),
+    Step(("account_review_staff",), _next_quarter),
 ]
 
 
@@ -144,7 +271,12 @@ def test_every_kind_of_mail_the_gateway_sends_is_signed_and_verifies(
     make_gateway: Any, sink: Sink, dns: Any, tmp_path: Path, algorithm: str
 ) -> None:
     key_file, selector = _generate(tmp_path, dns, algorithm)
-    gateway = make_gateway(clock=OffsetClock(START), dkim_key_file=key_file, dkim_selector=selector)
+    gateway = make_gateway(
+        clock=OffsetClock(START),
+        dkim_key_file=key_file,
+        dkim_selector=selector,
+        sus_bounce_score_threshold=1,  # one bounce suspends: the admins' report follows at once
+    )
     run = Run(with_tam(gateway), sink, {})
     for step in STEPS:
         step.run(run)
@@ -160,7 +292,13 @@ def test_every_kind_of_mail_the_gateway_sends_is_signed_and_verifies(
         assert tags[b"d"] == b"securecall.example"
         assert tags[b"s"] == selector.encode()
         assert tags[b"a"] == (b"ed25519-sha256" if algorithm == "ed25519" else b"rsa-sha256")
-        assert set(tags[b"h"].decode().lower().split(":")) >= COVERED
+        signed = set(tags[b"h"].decode().lower().split(":"))
+        assert signed >= COVERED
+        fields = {name.lower() for name in received[message_id].message}
+        listed = {name for name in fields if name.startswith("list-")}
+        assert signed >= listed  # RFC 8058 §4: the one-click unsubscribe fields are covered
+        if template == "sus_bulletin":
+            assert listed == LISTED
         seen.add(f"{template}_{audience}")
     assert seen == {t for step in STEPS for t in step.templates}
 

@@ -69,7 +69,7 @@ def test_a_bulletin_to_10000_subscribers_reaches_each_exactly_once(
     gateway = make_gateway(
         database_url=database_url,
         broker_url=broker_url,
-        outbound_url=f"smtp://127.0.0.1:{counting.port}",
+        outbound_url=f"smtp://127.0.0.1:{counting.port}?tls=none",
         worker_threads=4,
     )
     rt = gateway.runtime
@@ -179,7 +179,9 @@ def test_killed_twice_during_the_fan_out_and_published_again_each_gets_it_once(
 def test_an_acknowledgement_does_not_wait_behind_a_large_bulletin(
     make_gateway: Callable[..., Gateway], counting: CountingSink
 ) -> None:
-    gateway = make_gateway(outbound_url=f"smtp://127.0.0.1:{counting.port}", worker_threads=4)
+    gateway = make_gateway(
+        outbound_url=f"smtp://127.0.0.1:{counting.port}?tls=none", worker_threads=4
+    )
     rt = gateway.runtime
     total = 3_000
     addresses = set(subscribe_many(rt, total))

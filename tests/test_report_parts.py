@@ -8,6 +8,7 @@ import json
 import struct
 import xml.etree.ElementTree as ET
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from gateway.core.hours import Calendar
 from gateway.core.settings import Settings
 from gateway.outbound.sending import Claimed
 from gateway.reports import charts, periods, stats, targets
+from gateway.reports.units import UnitsReport
 from gateway.sla import service_levels
 from gateway.storage.db import alembic_config, make_engine
 from gateway.storage.models import Delivery
@@ -92,6 +94,8 @@ def test_the_charts_are_plain_svg_with_every_text_escaped() -> None:
         charts.histogram(hostile, [10.0, 95.0, 450.0], 100.0),
         charts.histogram("empty", [], 30.0),
         charts.monthly_bars(hostile, [("2026-10", 2, 1), ("2026-11", 0, 0)]),
+        charts.unit_bars(hostile, [charts.UnitMonth(hostile, {"purchased": Decimal("2.5")})]),
+        charts.unit_bars("no months", []),
     ]
     for chart in drawn:
         root = ET.fromstring(chart.svg)
@@ -178,6 +182,8 @@ def gateway_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
         (("escalations", "--from", "2026-12-01", "--to", "2026-11-01"), "ends (2026-11-01)"),
         (("history", "--customer", "Nobody", "--quarter", "2026Q4"), "no customer named"),
         (("sla", "--quarter", "2026Q4", "--as-of", "yesterday"), "not an instant"),
+        (("units", "--customer", "Nobody", "--quarter", "2026Q4"), "no customer named"),
+        (("units", "--quarter", "2026Q4", "--json", "--csv"), "--json or --csv, not both"),
     ],
 )
 def test_the_report_commands_refuse_what_they_cannot_answer(
@@ -195,6 +201,12 @@ def test_an_empty_quarter_reports_zeros_and_its_csv_has_a_header(gateway_cli: An
     assert header.startswith("scope,month,customer,product,escalations,by_customer,by_soc")
     assert "(none)" in gateway_cli("reports", "history", "--customer", "Example Corp",
                                    "--quarter", "2026Q4")  # fmt: skip
+    # no customer has SecureHands units: none listed
+    units = json.loads(gateway_cli("reports", "units", "--quarter", "2026Q4", "--json"))
+    assert units["customers"] == []
+    header = gateway_cli("reports", "units", "--quarter", "2026Q4", "--csv").splitlines()
+    assert header == [",".join(UnitsReport.columns)]
+    assert "(none)" in gateway_cli("reports", "units", "--quarter", "2026Q4")
 
 
 def test_send_review_writes_one_mail_per_tam_and_account_manager(

@@ -169,7 +169,7 @@ def test_an_unsubscribe_cancels_the_contacts_bulletin_mails_not_yet_sent(
     assert status == "cancelled"
     assert error.startswith("cancelled: alice@example.com unsubscribed (web)")
     assert mails["bernd@example.de"][1] == "pending"
-    transport = make_transport(f"smtp://127.0.0.1:{sink.port}")
+    transport = make_transport(f"smtp://127.0.0.1:{sink.port}?tls=none")
     ids = [alice_id, mails["bernd@example.de"][0]]
     assert deliver_bulk(ids, rt, transport, Renderer()) == ["sent"]  # bernd's only
     transport.close()

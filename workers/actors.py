@@ -20,14 +20,11 @@ from gateway.outbound import sending
 from gateway.outbound.outbox import ACTORS, BULK_QUEUE, FAN_OUT_BULLETIN, PRIORITIES, QUEUES
 from gateway.storage.db import transaction
 from gateway.sus.fanout import fan_out
-from workers.bulk import backoff, deliver_bulk
-from workers.images import inline_images
+from workers.bulk import backoff, deliver_bulk, message_bytes
 from workers.mailer import (
     PermanentFailure,
     TemporaryFailure,
     Transport,
-    as_bytes,
-    compose,
     envelope_sender,
 )
 from workers.render import Renderer, RenderError
@@ -54,17 +51,7 @@ def deliver(
         return "skipped"  # already sent, failed, or being sent by someone else
     outcome = _Outcome(delivery, started)
     try:
-        rendered = renderer.render(
-            delivery.template, delivery.audience, delivery.language, delivery.context
-        )
-        files: list[sending.File] = []
-        if delivery.context.get("files"):
-            with transaction(rt.sessions, readonly=True) as conn:
-                files = sending.files(conn, [int(i) for i in delivery.context["files"]])
-        inline = inline_images(delivery.context.get("images") or [])
-        data = as_bytes(compose(delivery, rendered, rt.settings, files, inline))
-        if signer is not None:
-            data = signer.sign(data)
+        data = message_bytes(delivery, rt, renderer, signer)
         transport.send(data, envelope_sender(delivery, rt.settings), [delivery.recipient])
     except (PermanentFailure, RenderError, ValueError) as exc:
         return _finish(rt, outcome, DeliveryStatus.failed, f"{type(exc).__name__}: {exc}")

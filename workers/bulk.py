@@ -15,6 +15,7 @@ from gateway.core.runtime import Runtime
 from gateway.observe import metrics
 from gateway.outbound import sending
 from gateway.storage.db import transaction
+from workers.images import inline_images
 from workers.mailer import (
     PermanentFailure,
     TemporaryFailure,
@@ -34,6 +35,23 @@ def backoff(attempts: int, first: float) -> timedelta:
     """first, 2×first, 4×first … up to an hour, with jitter so that retries do not herd."""
     base = min(timedelta(seconds=first * 2 ** max(0, attempts - 1)), MAX_BACKOFF)
     return base * random.uniform(0.8, 1.2)
+
+
+def message_bytes(
+    delivery: sending.Claimed, rt: Runtime, renderer: Renderer, signer: Signer | None
+) -> bytes:
+    """The Delivery rendered, composed with its files and charts, and signed when a key is set
+    (R6.7; RFC 8058 §4: a bulletin's List-* fields are signed too)."""
+    rendered = renderer.render(
+        delivery.template, delivery.audience, delivery.language, delivery.context
+    )
+    files: list[sending.File] = []
+    if delivery.context.get("files"):
+        with transaction(rt.sessions, readonly=True) as conn:
+            files = sending.files(conn, [int(i) for i in delivery.context["files"]])
+    inline = inline_images(delivery.context.get("images") or [])
+    data = as_bytes(compose(delivery, rendered, rt.settings, files, inline))
+    return data if signer is None else signer.sign(data)
 
 
 def deliver_bulk(
@@ -61,12 +79,7 @@ def _send(
     signer: Signer | None,
 ) -> str:
     try:
-        rendered = renderer.render(
-            delivery.template, delivery.audience, delivery.language, delivery.context
-        )
-        data = as_bytes(compose(delivery, rendered, rt.settings))
-        if signer is not None:  # R6.7, RFC 8058 §4: the List-* fields are signed too
-            data = signer.sign(data)
+        data = message_bytes(delivery, rt, renderer, signer)
         sender = envelope_sender(delivery, rt.settings)
     except (PermanentFailure, RenderError, ValueError) as exc:
         return _refused(rt, delivery, False, f"{type(exc).__name__}: {exc}", permanent=True)

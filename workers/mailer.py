@@ -7,7 +7,9 @@ GATEWAY_OUTBOUND_CA_FILE): STARTTLS on smtp://, TLS from the start on smtps://; 
 
 from __future__ import annotations
 
+import binascii
 import contextlib
+import io
 import mailbox
 import re
 import secrets
@@ -17,8 +19,9 @@ import ssl
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from email import charset, policy
+from email import policy
 from email.encoders import encode_base64
+from email.generator import BytesGenerator
 from email.header import Header
 from email.message import Message
 from email.mime.multipart import MIMEMultipart
@@ -32,9 +35,6 @@ from gateway.core.settings import Settings
 from gateway.core.validators import tls_mode
 from gateway.outbound.sending import Claimed, File
 from workers.render import Rendered
-
-_UTF8 = charset.Charset("utf-8")
-_UTF8.body_encoding = charset.QP  # readable as raw text, and 7-bit safe for any relay
 
 
 @dataclass(frozen=True)
@@ -68,11 +68,9 @@ def compose(
     Built with the compat32 classes (four times faster than EmailMessage here); every header
     value is checked to be one line, so nothing taken from a mail can add a header (R6.5).
     """
-    body: Message = MIMENonMultipart("text", "plain")
-    body.set_payload(rendered.text, _UTF8)
+    body = _text_part("plain", rendered.text)
     if rendered.html is not None:
-        html: Message = MIMENonMultipart("text", "html")
-        html.set_payload(rendered.html, _UTF8)
+        html = _text_part("html", rendered.html)
         if inline:
             html = MIMEMultipart("related", _subparts=[html, *map(_inline, inline)])
             html.set_param("type", "text/html")  # RFC 2387 §3.1: the root part's type
@@ -137,6 +135,17 @@ def _boundary() -> str:
 _MIME_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*")
 
 
+def _text_part(subtype: str, text: str) -> Message:
+    """A UTF-8 text part in quoted-printable: readable as raw text, and 7-bit safe for any relay
+    (RFC 2045 §6.7). Encoded by binascii, in C: email.charset's encoder is pure Python and took
+    a fifth of the time of composing a mail."""
+    part = MIMENonMultipart("text", subtype, charset="utf-8")
+    part["Content-Transfer-Encoding"] = "quoted-printable"
+    encoded = binascii.b2a_qp(text.encode("utf-8"), istext=True)
+    part.set_payload(encoded.decode("ascii"))
+    return part
+
+
 def _attachment(file: File) -> Message:
     """A file as a base64 part, under its own name (RFC 2231 when it is not ASCII)."""
     # the name of a file taken out of a winmail.dat is "winmail.dat/<name>"
@@ -184,9 +193,46 @@ def _one_line(text: str) -> str:
 _WIRE = policy.compat32.clone(linesep="\r\n")
 
 
+class _WireGenerator(BytesGenerator):
+    """compat32's generator, with one shortcut: it folds every field through email.header
+    (over a third of the time of composing a mail), though most of ours are printable ASCII,
+    which needs no encoding and folds at its spaces (RFC 5322 §2.2.3); those are written here."""
+
+    def _write_headers(self, msg: Message) -> None:
+        for name, value in msg.raw_items():
+            if isinstance(value, str) and _PLAIN.fullmatch(value):
+                self.write(_folded(name, value))
+            else:  # write() encodes back what fold_binary decoded (8-bit bytes as surrogates)
+                self.write(_WIRE.fold_binary(name, value).decode("ascii", "surrogateescape"))
+        self.write("\r\n")
+
+
+# printable ASCII with single spaces inside, nothing at either end that folding would change
+_PLAIN = re.compile(r"[!-~]+(?: [!-~]+)*")
+_LINE = 78  # RFC 5322 §2.1.1: SHOULD be no more than 78 characters
+
+
+def _folded(name: str, value: str) -> str:
+    """`name: value`, lines broken before a space once they would pass 78 characters (a word
+    longer than that stays whole: a line may be up to 998)."""
+    line = f"{name}: {value}"
+    if len(line) <= _LINE:
+        return f"{line}\r\n"
+    lines, current = [], f"{name}:"
+    for word in value.split(" "):
+        if len(current) + 1 + len(word) > _LINE and current.strip() and current != f"{name}:":
+            lines.append(current)
+            current = ""
+        current = f"{current} {word}"
+    lines.append(current)
+    return "\r\n".join(lines) + "\r\n"
+
+
 def as_bytes(message: Message) -> bytes:
     """The message as it goes on the wire (CRLF line ends): what is signed is what is sent."""
-    return message.as_bytes(policy=_WIRE)
+    out = io.BytesIO()
+    _WireGenerator(out, mangle_from_=False, policy=_WIRE).flatten(message)
+    return out.getvalue()
 
 
 class Transport(Protocol):
@@ -420,9 +466,26 @@ def _failure(code: int, text: str) -> Exception:
 def _envelope(
     client: smtplib.SMTP, sender: str, recipients: list[str]
 ) -> Iterator[tuple[int, bytes]]:
-    """MAIL FROM, each RCPT TO, then DATA: each reply as it comes, until one refuses."""
+    """MAIL FROM, each RCPT TO, then DATA: each reply as it comes, until one refuses.
+
+    To a relay that offers PIPELINING (RFC 2920) the three go in one write and their replies
+    are read in order: one round trip instead of three. smtplib has no pipelining of its own.
+    """
     client.ehlo_or_helo_if_needed()
-    yield client.mail(sender, _options(client, sender, recipients))
-    for recipient in recipients:
-        yield client.rcpt(recipient)
-    yield client.docmd("DATA")
+    options = _options(client, sender, recipients)
+    if not client.has_extn("pipelining"):
+        yield client.mail(sender, options)
+        for recipient in recipients:
+            yield client.rcpt(recipient)
+        yield client.docmd("DATA")
+        return
+    tail = "".join(f" {o}" for o in options)
+    lines = [f"MAIL FROM:{smtplib.quoteaddr(sender)}{tail}"]
+    lines += [f"RCPT TO:{smtplib.quoteaddr(r)}" for r in recipients]
+    client.send(("\r\n".join([*lines, "DATA"]) + "\r\n").encode("utf-8" if options else "ascii"))
+    replies = [client.getreply() for _ in range(len(lines) + 1)]
+    if replies[-1][0] == 354 and any(code >= 400 for code, _ in replies[:-1]):
+        # DATA was accepted though the mail has no sender or recipients: end it empty
+        client.send(b".\r\n")
+        client.getreply()
+    yield from replies

@@ -10,7 +10,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from xml.sax.saxutils import escape, quoteattr
+
+from gateway.reports.units import UnitsReport, shown
 
 FONT = "DejaVu Sans, Arial, Helvetica, sans-serif"
 WIDTH = 640
@@ -24,8 +27,16 @@ COLOURS = {
     "target": "#c62828",
     "axis": "#455a64",
     "grid": "#e0e0e0",
+    # the units report's movements
+    "purchased": "#1565c0",
+    "reserved": "#7e57c2",
+    "consumed": "#2e7d32",
+    "forfeited": "#c62828",
+    "expired": "#6d4c41",
+    "credited": "#f9a825",
 }
 SEGMENTS = ("met", "warned", "missed", "running")
+UNIT_KINDS = ("purchased", "reserved", "consumed", "forfeited", "expired", "credited")
 MAX_BINS = 15  # three times the target at most; beyond it, the last bin
 
 
@@ -134,6 +145,58 @@ def monthly_bars(title: str, months: Sequence[tuple[str, int, int]]) -> Chart:
     return _svg(bottom + 30, parts)
 
 
+@dataclass(frozen=True)
+class UnitMonth:
+    label: str  # YYYY-MM
+    units: dict[str, Decimal]  # movement (UNIT_KINDS) -> units
+
+
+def unit_bars(title: str, months: Sequence[UnitMonth]) -> Chart:
+    """Per month, one bar per movement of SecureHands units side by side (purchased, reserved,
+    consumed, forfeited, expired, credited), each with its units written above it when there
+    is room."""
+    left, bottom, plot_h = 48, 210, 140
+    plot_w = WIDTH - left - 20
+    values = [m.units.get(kind, Decimal(0)) for m in months for kind in UNIT_KINDS]
+    peak = math.ceil(max([*values, Decimal(0)])) or 1
+    parts = [
+        _title(title),
+        _legend(UNIT_KINDS, 40, x=12),
+        _axis(left, bottom, plot_w, plot_h, peak),
+    ]
+    slot = plot_w / max(1, len(months))
+    bar = slot * 0.8 / len(UNIT_KINDS)
+    for i, month in enumerate(months):
+        x0 = left + slot * i + slot * 0.1
+        for j, kind in enumerate(UNIT_KINDS):
+            units = month.units.get(kind, Decimal(0))
+            h = plot_h * float(units) / peak
+            x = x0 + bar * j
+            parts.append(_rect(x + 1, bottom - h, bar - 2, h, COLOURS[kind]))
+            if units and bar >= 14:
+                parts.append(_text(x + bar / 2, bottom - h - 4, shown(units), "middle", size=10))
+        parts.append(_text(left + slot * (i + 0.5), bottom + 16, month.label, "middle", size=11))
+    if not months:
+        parts.append(_text(WIDTH / 2, bottom - plot_h / 2, "no months", "middle"))
+    return _svg(bottom + 30, parts)
+
+
+def units_chart(report: UnitsReport) -> str:
+    """The units report's months as SVG (summed over its customers when it has several: the
+    months' labels are each customer's office months)."""
+    summed: dict[str, dict[str, Decimal]] = {}
+    for customer in report.customers:
+        for month in customer.months:
+            units = summed.setdefault(month.month or "", {})
+            for kind in UNIT_KINDS:
+                units[kind] = units.get(kind, Decimal(0)) + getattr(month, kind)
+    if not report.customers:
+        summed = {month: {} for month in report.period.months()}
+    who = report.customer or "all customers"
+    months = [UnitMonth(label, units) for label, units in summed.items()]
+    return unit_bars(f"SecureHands units per month, {who}", months).svg
+
+
 def _axis(left: float, bottom: float, width: float, height: float, peak: int) -> str:
     lines = [
         f'<line x1="{left}" y1="{bottom}" x2="{left + width}" y2="{bottom}" '
@@ -149,9 +212,9 @@ def _axis(left: float, bottom: float, width: float, height: float, peak: int) ->
     return "".join(lines)
 
 
-def _legend(names: Sequence[str], y: float) -> str:
+def _legend(names: Sequence[str], y: float, x: float = 150.0) -> str:
     colours = {**COLOURS, "escalations": COLOURS["bar"], "director": COLOURS["accent"]}
-    parts, x = [], 150.0
+    parts = []
     for name in names:
         parts.append(_rect(x, y - 10, 12, 12, colours[name]))
         parts.append(_text(x + 16, y, name, size=11))

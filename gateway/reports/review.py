@@ -1,6 +1,8 @@
 """§3.10: the quarterly account-review mail to each customer's TAM and Account Manager: the
 quarter's SR history and service-level attainment, its escalations, the SRs still open, and
-three charts, written as Deliveries in the caller's transaction (by the clock, or on demand)."""
+three charts; for a customer with SecureHands units, the quarter's units and a fourth chart
+(the Account Manager hears of expiring units anyway, §3.11). Written as Deliveries in the
+caller's transaction (by the clock, or on demand)."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from gateway.reports.escalations import EscalationAnalysis, analysis
 from gateway.reports.history import History, history
 from gateway.reports.periods import Period
 from gateway.reports.queries import CustomerRef
+from gateway.reports.units import EXPIRING_DAYS, CustomerUnits, units_report
 
 Deliveries = list[tuple[int, str]]
 ROLES = {"tam": "TAM", "account_manager": "Account Manager"}  # who gets it, in this order
@@ -33,13 +36,16 @@ class Reports:
     attainment: Attainment
     history: History
     escalations: EscalationAnalysis
+    units: CustomerUnits | None  # None: the customer never had SecureHands units
 
 
 def gather(conn: Connection, customer: CustomerRef, period: Period, now: datetime) -> Reports:
+    units = units_report(conn, period, now, customer.name, customer.id).customers
     return Reports(
         attainment(conn, period, now, customer.name, customer.id),
         history(conn, customer.name, customer.id, period, now),
         analysis(conn, period, now, customer.name, customer.id),
+        units[0] if units else None,
     )
 
 
@@ -115,6 +121,11 @@ def _context(
         plan_median=wording.span(esc.total.plan_median_minutes),
         open=[wording.open_line(entry, zone) for entry in found.open],
         images=images,
+        units=(
+            wording.units_section(reports.units, now, EXPIRING_DAYS)
+            if reports.units is not None
+            else None
+        ),
     )
 
 
@@ -127,6 +138,13 @@ def _charts(reports: Reports, period: Period, domain: str) -> list[InlineImage]:
          figures.response_chart(reports.attainment)),
         ("escalations", "Escalations per month", figures.escalations_chart(reports.escalations)),
     ]  # fmt: skip
+    if reports.units is not None:
+        movements = [
+            charts.UnitMonth(m.month or "", {kind: getattr(m, kind) for kind in charts.UNIT_KINDS})
+            for m in reports.units.months
+        ]
+        title = f"SecureHands units per month ({reports.units.timezone})"
+        drawn.append(("units", "SecureHands units per month", charts.unit_bars(title, movements)))
     return [
         InlineImage(
             cid=f"{name}.{token}@{domain}",

@@ -9,11 +9,16 @@ from zoneinfo import ZoneInfo
 from gateway.outbound.contexts.reports import (
     AttainmentLine,
     EscalationLine,
+    ExpiringLotLine,
     HistoryLine,
     OpenLine,
+    UnitsMonthLine,
+    UnitsSection,
 )
 from gateway.reports.attainment import Line
 from gateway.reports.history import Entry, EscalationEntry, OpenEntry
+from gateway.reports.units import CustomerUnits
+from gateway.reports.units import shown as units
 
 TYPES = {
     "incident": "Incident",
@@ -122,4 +127,41 @@ def open_line(entry: OpenEntry, zone: ZoneInfo) -> OpenLine:
         last_update_at=when(entry.last_update_at, zone),
         last_update_by=entry.last_update_by or "",
         last_update=" ".join(entry.last_update.split()),
+    )
+
+
+def units_section(found: CustomerUnits, as_of: datetime, expiring_days: int) -> UnitsSection:
+    zone = ZoneInfo(found.timezone)
+    months = [
+        UnitsMonthLine(
+            month=f"{date.fromisoformat(f'{m.month}-01'):%B %Y}",
+            purchased=units(m.purchased),
+            reserved=units(m.reserved),
+            released=units(m.released),
+            consumed=units(m.consumed),
+            forfeited=units(m.forfeited),
+            expired=units(m.expired),
+            credited=units(m.credited),
+            available=units(m.available_at_end),
+        )
+        for m in found.months
+    ]
+    lots = [
+        ExpiringLotLine(
+            reference=lot.reference or "no reference",
+            last_valid_day=day(lot.last_valid_day),
+            days_left=lot.days_left,
+            left=units(lot.left),
+            uncovered=units(lot.uncovered),
+        )
+        for lot in found.expiring
+    ]
+    return UnitsSection(
+        available_at_start=units(found.total.available_at_start),
+        months=months,
+        reserved_at_end=units(found.total.reserved_at_end),
+        available_at_end=units(found.total.available_at_end),
+        expiring_days=expiring_days,
+        as_of=day(as_of.astimezone(zone).date()),
+        expiring=lots,
     )

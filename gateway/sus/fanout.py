@@ -47,14 +47,21 @@ def fan_out(rt: Runtime, bulletin_id: int) -> int:
 
 def _batch(rt: Runtime, bulletin: BulletinContent, after: int) -> tuple[list[int], int | None]:
     """One batch in one transaction: its new Delivery ids, and where the next starts (None: the
-    bulletin is published, or no longer publishing)."""
-    now, keys, domain = rt.now(), rt.keys, rt.settings.domain
+    bulletin is published, or no longer publishing).
+
+    The mails are made before the write lock is taken (signing each token and building each
+    context is most of a batch's time, and every acknowledgement waits for that lock); under
+    it, the page is read again, and only who is still subscribed, as they are now, is written.
+    """
+    now, keys, settings = rt.now(), rt.keys, rt.settings
+    product, kind, limit = bulletin.product_id, bulletin.kind, settings.sus_fanout_batch
+    with transaction(rt.sessions, readonly=True) as conn:
+        seen = bulletin_queries.audience_page(conn, product, kind, after, limit)
+    made = {s: mail_for(bulletin, s, settings, keys) for s in seen.subscribers}
     with transaction(rt.sessions) as conn:  # durable: these are mails promised
         if not bulletin_queries.take_bulletin(conn, bulletin.id, now):
             return [], None
-        page = bulletin_queries.audience_page(
-            conn, bulletin.product_id, bulletin.kind, after, rt.settings.sus_fanout_batch
-        )
+        page = bulletin_queries.audience_page(conn, product, kind, after, limit)
         if page.last is None:
             bulletin_queries.mark_published(conn, bulletin.id)
             return [], None
@@ -63,9 +70,9 @@ def _batch(rt: Runtime, bulletin: BulletinContent, after: int) -> tuple[list[int
         ids = write_bulk(
             conn,
             template=TEMPLATE,
-            mails=[mail_for(bulletin, s, rt.settings, keys) for s in fresh],
+            mails=[made.get(s) or mail_for(bulletin, s, settings, keys) for s in fresh],
             now=now,
-            return_path=lambda delivery_id: verp.return_path(delivery_id, keys, domain),
+            return_path=lambda delivery_id: verp.return_path(delivery_id, keys, settings.domain),
         )
         pairs = [(s.subscription_id, d) for s, d in zip(fresh, ids, strict=True)]
         kept = bulletin_queries.add_recipients(conn, bulletin.id, pairs, now)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from gateway.core.values import plain
 
@@ -14,6 +14,11 @@ class WrongContext(TypeError):
 
 @dataclass(frozen=True, kw_only=True)
 class Context:
+    # The fields that differ between the recipients of one bulk mail. The renderer renders the
+    # rest once for all of them (workers/render.py), so a template must show these as they are:
+    # no filter, no wrapping.
+    personal: ClassVar[tuple[str, ...]] = ()
+
     def as_json(self) -> dict[str, Any]:
         return dict(plain(self))
 

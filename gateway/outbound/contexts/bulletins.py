@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from gateway.outbound.contexts.base import Context
 
@@ -26,3 +27,5 @@ class BulletinCustomer(Context):
     contact_name: str
     unsubscribe_url: str  # RFC 8058 one-click, and a page with one button for a person
     sus_address: str  # R4.2: "please contact the SOC": where to write instead
+
+    personal: ClassVar[tuple[str, ...]] = ("contact_name", "unsubscribe_url")

@@ -1,5 +1,6 @@
 """The context of the quarterly account-review mail (§3.10) to a customer's TAM and Account
-Manager: the attainment, the SR history, the escalations, the open SRs, and the charts."""
+Manager: the attainment, the SR history, the escalations, the open SRs, the SecureHands units
+(for a customer that has them), and the charts."""
 
 from __future__ import annotations
 
@@ -75,6 +76,41 @@ class OpenLine:
 
 
 @dataclass(frozen=True, kw_only=True)
+class UnitsMonthLine:
+    month: str  # "October 2026"
+    purchased: str  # units as the ledger's listings write them: "5", "1.5"
+    reserved: str
+    released: str
+    consumed: str
+    forfeited: str
+    expired: str
+    credited: str
+    available: str  # at the month's end
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExpiringLotLine:
+    reference: str
+    last_valid_day: str  # "3 April 2027"
+    days_left: int
+    left: str
+    uncovered: str  # what no agreed SOW covers
+
+
+@dataclass(frozen=True, kw_only=True)
+class UnitsSection:
+    """§3.11.2: the quarter's movements of SecureHands units, months in the office's zone."""
+
+    available_at_start: str
+    months: list[UnitsMonthLine]
+    reserved_at_end: str
+    available_at_end: str
+    expiring_days: int
+    as_of: str  # the day the lots' days are counted from
+    expiring: list[ExpiringLotLine]
+
+
+@dataclass(frozen=True, kw_only=True)
 class AccountReview(Context):
     """§3.10: "the Service Request history and action plans in place will be discussed"."""
 
@@ -97,3 +133,4 @@ class AccountReview(Context):
     plan_median: str
     open: list[OpenLine]
     images: list[InlineImage]
+    units: UnitsSection | None = None  # only for a customer with SecureHands units

@@ -1,0 +1,69 @@
+"""The relay connection with PIPELINING (RFC 2920): MAIL, RCPT and DATA go in one write, and a
+refusal of any of them still reads as the refusal it is, on a connection that stays usable."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.counting_sink import CountingSink
+from workers.mailer import PermanentFailure, SmtpTransport, TemporaryFailure
+
+MAIL = b"From: gateway@securecall.example\r\nSubject: s\r\n\r\nbody\r\n.dot line\r\n"
+
+
+@pytest.fixture
+def relay() -> Iterator[CountingSink]:
+    sink = CountingSink(
+        refuse={
+            "gone@example.com": b"550 5.1.1 no such user\r\n",
+            "full@example.com": b"452 4.2.2 mailbox full\r\n",
+        }
+    ).start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def transport(relay: CountingSink) -> Iterator[SmtpTransport]:
+    transport = SmtpTransport(host="127.0.0.1", port=relay.port, tls="none", timeout=10)
+    yield transport
+    transport.close()
+
+
+def test_pipelined_mails_arrive_whole_each_marked_before_its_end(
+    relay: CountingSink, transport: SmtpTransport
+) -> None:
+    received_at_mark: list[int] = []
+
+    def mark() -> bool:
+        received_at_mark.append(relay.received())
+        return True
+
+    for n in range(5):
+        assert transport.send_once(MAIL, "b@x.example", [f"r{n}@example.com"], mark)
+    assert received_at_mark == [0, 1, 2, 3, 4]  # each marked while the relay had not got it
+    assert [m.rcpt_tos for m in relay.mails] == [(f"r{n}@example.com",) for n in range(5)]
+    assert all(m.data == MAIL for m in relay.mails)
+    assert [m.mail_from for m in relay.mails] == ["b@x.example"] * 5
+
+
+@pytest.mark.parametrize(
+    ("recipient", "failure", "code"),
+    [("gone@example.com", PermanentFailure, "550"), ("full@example.com", TemporaryFailure, "452")],
+)
+def test_a_refused_recipient_is_the_relays_answer_and_the_next_mail_goes_through(
+    relay: CountingSink,
+    transport: SmtpTransport,
+    recipient: str,
+    failure: type[Exception],
+    code: str,
+) -> None:
+    marked: list[str] = []
+    with pytest.raises(failure, match=code):
+        transport.send_once(MAIL, "b@x.example", [recipient], lambda: not marked.append(recipient))
+    assert marked == []  # never marked sent: nothing was handed over
+    assert transport.send_once(MAIL, "b@x.example", ["ok@example.com"], lambda: True)
+    assert transport.send_once(MAIL, "b@x.example", ["ok2@example.com"], lambda: True)
+    assert [m.rcpt_tos for m in relay.mails] == [("ok@example.com",), ("ok2@example.com",)]
