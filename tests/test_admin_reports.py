@@ -5,6 +5,7 @@ none of them for a visitor who is not signed in."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import date
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from gateway.admin.reports import REPORTS
 from tests.support import admin as support
 from tests.support.admin import ADMIN, PASSWORD, AdminWeb, add_admin, shot
 from tests.support.harness import Gateway, mail, sr_id_of
+from tests.support.securehands import buy
 from tests.support.services import free_port
 from tests.support.sink import Sink
 
@@ -30,8 +32,8 @@ def reported(
     make_gateway: Callable[..., Gateway], sink: Sink, request: pytest.FixtureRequest
 ) -> Iterator[tuple[AdminWeb, list[str]]]:
     """A gateway whose quarter (2026Q4, the test clock's) holds three SRs of Example Corp, one
-    of them escalated by the customer and one answered by the SOC, and one of Other GmbH; its
-    admin web."""
+    of them escalated by the customer and one answered by the SOC, and one of Other GmbH, and
+    two lots of SecureHands units; its admin web."""
     port = free_port()
     gateway = make_gateway(
         database_url=request.getfixturevalue(request.param),
@@ -54,6 +56,8 @@ def reported(
     answer = mail(sender=lead, subject=f"Re: [{sr_ids[1]}]", body="It is fine.\n")
     assert gateway.send(answer, mail_from=lead).code == 250
     sink.wait_until(lambda got: any("It is fine." in m.text for m in got), timeout=30)
+    buy(gateway, "5", date(2026, 1, 15), "PO-4100")  # SecureHands units: expires in January
+    buy(gateway, "20", date(2026, 11, 2), "PO-4711")
     web = AdminWeb(gateway.runtime, port).start()
     yield web, sr_ids
     web.stop()
@@ -106,6 +110,14 @@ def test_in_a_browser_each_report_page_shows_its_tables_and_charts(
         assert page.locator(".chart svg").count() == 1
         assert "2026-11" in page.inner_text("#months")
         shot(page, "report-escalations")
+
+        page.goto("/admin/reports/units?customer=Example+Corp")
+        assert page.inner_text("h2.customer") == "Example Corp (Europe/Berlin)"
+        assert page.locator(".chart svg").count() == 1
+        months = page.inner_text("table.units")
+        assert "2026-11\t20" in months  # PO-4711's 20 units, bought in November
+        assert "PO-4100" in page.inner_text("table.expiring")  # valid until 14 January
+        shot(page, "report-units")
 
         page.goto("/admin/reports/sla?from=2026-12-01&to=2026-11-01")
         assert "before it begins" in page.inner_text("#error")

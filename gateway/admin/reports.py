@@ -23,6 +23,7 @@ from gateway.reports.escalations import analysis
 from gateway.reports.history import history
 from gateway.reports.periods import BadPeriod, Period
 from gateway.reports.queries import CustomerRef
+from gateway.reports.units import units_report
 from gateway.storage.db import transaction
 
 Builder = Callable[[Connection, Period, datetime, CustomerRef | None], dict[str, Any]]
@@ -76,6 +77,14 @@ def escalations(
     return {"report": report, "charts": [figures.escalations_chart(report)]}
 
 
+def units(
+    conn: Connection, period: Period, now: datetime, ref: CustomerRef | None
+) -> dict[str, Any]:
+    report = units_report(conn, period, now, ref.name if ref else None, ref.id if ref else None)
+    drawn = {found.customer: figures.units_chart(found) for found in report.customers}
+    return {"report": report, "charts": drawn}
+
+
 REPORTS = (
     ReportPage(
         "sla",
@@ -98,6 +107,14 @@ REPORTS = (
         "Escalations by customer, product and month; time to the plan (§3.5.5).",
         "report_escalations.html.j2",
         escalations,
+    ),
+    ReportPage(
+        "units",
+        "SecureHands units",
+        "Units per customer and month: purchased, reserved, consumed, forfeited, expired, "
+        "credited; the lots that expire within 90 days (§3.11).",
+        "report_units.html.j2",
+        units,
     ),
 )
 BY_NAME = {report.name: report for report in REPORTS}

@@ -4,6 +4,7 @@ reports' durations and shares (as the account-review mail words them)."""
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,6 +22,7 @@ def install(env: Environment, timezone: str) -> None:
     env.filters["verdict"] = verdict
     env.filters["span"] = reports_wording.span
     env.filters["share"] = reports_wording.share
+    env.filters["units"] = units
     env.globals["soc_zone"] = timezone
 
 
@@ -40,3 +42,9 @@ def verdict(authentication: dict[str, Any] | None) -> str:
         return "none"
     checks = " ".join(f"{name}={found.get(name, 'none')}" for name in CHECKS)
     return f"{checks} ({source})"
+
+
+def units(value: Decimal | float | int) -> str:
+    """SecureHands units as few digits as they need: 20, 1.5, 0."""
+    shown = Decimal(str(value)).normalize()
+    return f"{shown:f}" if shown else "0"

@@ -7,6 +7,7 @@ from gateway.reports import charts, wording
 from gateway.reports.attainment import Attainment
 from gateway.reports.charts import Chart
 from gateway.reports.escalations import EscalationAnalysis
+from gateway.reports.units import CustomerUnits
 
 
 def attainment_chart(report: Attainment, label: str) -> Chart:
@@ -45,3 +46,13 @@ def escalations_chart(report: EscalationAnalysis) -> Chart:
     """Escalations per month, those that reached Director level darker."""
     months = [(m.month, m.escalations, m.director) for m in report.months]
     return charts.monthly_bars("Escalations per month", months)
+
+
+def units_chart(found: CustomerUnits) -> Chart:
+    """One customer's SecureHands units per month, by movement."""
+    movements = [
+        charts.UnitMonth(m.month or "", {kind: getattr(m, kind) for kind in charts.UNIT_KINDS})
+        for m in found.months
+    ]
+    title = f"SecureHands units per month ({found.timezone})"
+    return charts.unit_bars(title, movements)

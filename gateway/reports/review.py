@@ -139,12 +139,7 @@ def _charts(reports: Reports, period: Period, domain: str) -> list[InlineImage]:
         ("escalations", "Escalations per month", figures.escalations_chart(reports.escalations)),
     ]  # fmt: skip
     if reports.units is not None:
-        movements = [
-            charts.UnitMonth(m.month or "", {kind: getattr(m, kind) for kind in charts.UNIT_KINDS})
-            for m in reports.units.months
-        ]
-        title = f"SecureHands units per month ({reports.units.timezone})"
-        drawn.append(("units", "SecureHands units per month", charts.unit_bars(title, movements)))
+        drawn.append(("units", "SecureHands units per month", figures.units_chart(reports.units)))
     return [
         InlineImage(
             cid=f"{name}.{token}@{domain}",
