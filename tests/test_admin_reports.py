@@ -27,7 +27,7 @@ def browser() -> Iterator[Any]:
         yield launched
 
 
-@pytest.fixture(params=["sqlite_url", "postgres_url"])
+@pytest.fixture
 def reported(
     make_gateway: Callable[..., Gateway], sink: Sink, request: pytest.FixtureRequest
 ) -> Iterator[tuple[AdminWeb, list[str]]]:
@@ -36,7 +36,7 @@ def reported(
     two lots of SecureHands units; its admin web."""
     port = free_port()
     gateway = make_gateway(
-        database_url=request.getfixturevalue(request.param),
+        database_url=request.getfixturevalue(getattr(request, "param", "sqlite_url")),
         web_port=port,
         public_url=f"http://127.0.0.1:{port}",
     )
@@ -63,6 +63,7 @@ def reported(
     web.stop()
 
 
+@pytest.mark.parametrize("reported", ["sqlite_url", "postgres_url"], indirect=True)
 def test_in_a_browser_each_report_page_shows_its_tables_and_charts(
     reported: tuple[AdminWeb, list[str]], browser: Any
 ) -> None:

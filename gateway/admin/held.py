@@ -4,12 +4,15 @@ release, dismiss, retry; and register a held mail's sender as a contact (`contac
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from gateway import directory
 from gateway.admin.views import Done, Result, Shown, Spec, Visit, action, missing, page
 from gateway.directory import listings as directory_listings
 from gateway.intake import listings
 from gateway.intake.held import dismiss_held, release_held, retry_quarantined
 from gateway.intake.receipts import Receipt
+from gateway.storage.models import Contact
 
 STATUSES = ("review", "bounce", "dismissed")  # what the review queue's tabs show
 
@@ -27,13 +30,16 @@ def review_show(visit: Visit) -> Result:
     with visit.rt.sessions.begin() as session:
         shown = listings.held_mail(session, stored_id)
         customers = [c["name"] for c in directory_listings.customers(session)]
-        registered = {c.email for c in directory.contacts(session)}
+        sender = (shown or {}).get("from") or ""
+        registered = session.scalar(
+            select(Contact.id).where(Contact.email == sender.lower(), Contact.removed_at.is_(None))
+        )
     if shown is None or shown["status"] == "quarantined":
         return missing(f"held mail {stored_id}")
     values = {
         "mail": shown,
         "customers": customers,
-        "registered": (shown["from"] or "").lower() in registered,
+        "registered": registered is not None,
         "languages": directory.LANGUAGES,
         "roles": directory.CONTACT_ROLES,
     }
