@@ -135,7 +135,7 @@ def run_clock() -> None:
 
 @app.command()
 def migrate() -> None:
-    """Create or upgrade the database schema (every command also does this on first use)."""
+    """Create or upgrade the database schema (writing commands also do this; any, on first use)."""
     with runtime(broker=False):
         typer.echo("schema is up to date")
 
