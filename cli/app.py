@@ -1,10 +1,10 @@
 """`gateway …`: run the gateway, or its parts at scale, and manage and read what it stores.
 
 The composition root: the commands that run the gateway are here; the admin commands are one
-module per group (directory, requests, review, deliveries, securehands, sessions, sus, reports,
-dkim), each imported only by its own commands (cli/groups.py); cli/output.py is how they speak.
-Each command imports what it uses when it runs, so that `gateway config` loads no database and
-`gateway requests list` no listener.
+module per group (directory, admins, requests, review, deliveries, securehands, sessions, sus,
+reports, dkim), each imported only by its own commands (cli/groups.py); cli/output.py is how
+they speak. Each command imports what it uses when it runs, so that `gateway config` loads no
+database and `gateway requests list` no listener.
 """
 
 from __future__ import annotations
@@ -119,9 +119,13 @@ def imap() -> None:
 
 @app.command()
 def web() -> None:
-    """The web side alone: one-click unsubscribe and /healthz on GATEWAY_WEB_HOST:PORT."""
-    with runtime(_listenable(configured(), smtp=False, web=True), broker=False) as rt:
-        _serve(Services(rt, web=True))
+    """The web side alone: the admin web, one-click unsubscribe, /healthz and /metrics on
+    GATEWAY_WEB_HOST:PORT (with its own workers when no broker is configured: the admin web's
+    actions write mail)."""
+    from gateway.outbound.outbox import in_process
+
+    with runtime(_listenable(configured(), smtp=False, web=True)) as rt:
+        _serve(Services(rt, web=True, workers=in_process(rt.outbox.broker), sweep=True))
 
 
 @app.command("clock")

@@ -21,6 +21,7 @@ MODULES: Mapping[str, str] = {
     "products": "cli.directory",
     "staff": "cli.directory",
     "domains": "cli.directory",
+    "admins": "cli.admins",
     "requests": "cli.requests",
     "escalations": "cli.requests",
     "review": "cli.review",

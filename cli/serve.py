@@ -62,6 +62,18 @@ def _cannot_listen(host: str, port: int, exc: OSError) -> str:
     return f"cannot listen on {host}:{port}: {reason[:1].lower()}{reason[1:]}"
 
 
+def web_server(rt: Runtime, host: str, port: int) -> WebServer:
+    """The web side with the admin web mounted, its previews rendered as the workers render
+    the mail (the gateway does not import the workers: they are handed in here)."""
+    from gateway import admin
+    from gateway.edges.web import WebServer
+    from workers.markdown_html import to_html
+    from workers.preview import preview
+
+    site = admin.mount(rt, admin.Renderings(markdown=to_html, bulletin=preview))
+    return WebServer(rt, host, port, mounts=site.mounts, middleware=site.middleware)
+
+
 @dataclass
 class Services:
     """The parts one process runs; `start` and `stop` bring them up and down in order."""
@@ -154,10 +166,8 @@ class Services:
         self.worker.start()
 
     def _start_web(self) -> None:
-        from gateway.edges.web import WebServer
-
         settings = self.rt.settings
-        self.web_server = WebServer(self.rt, settings.web_host, settings.web_port)
+        self.web_server = web_server(self.rt, settings.web_host, settings.web_port)
         try:
             self.web_server.start()
         except OSError as exc:

@@ -155,6 +155,11 @@ class Settings(BaseSettings):
     # the admins' own addresses: told of requests and suspensions; only they may #approve, #deny
     admin_addresses: Annotated[tuple[Address, ...], NoDecode] = ("sus-admin@securecall.example",)
     admin_name: str = ""  # who the command line's changes are by; unset: cli:<unix user>
+    # The admin web (gateway/admin/, accounts by `gateway admins add`)
+    admin_session_hours: Positive = 8.0  # a session ends this long after its sign-in
+    admin_signin_per_address: AtLeastOne = 5  # sign-in attempts per address per window …
+    admin_signin_per_ip: AtLeastOne = 20  # … and per client IP, counted for all web processes
+    admin_signin_window_minutes: Positive = 15.0
     # R4.4, Mailman 3's defaults: suspended at this score, one increment per address and day …
     sus_bounce_score_threshold: Positive = 5.0
     sus_bounce_info_stale_after: Positive = 7.0  # … days after which a score starts again

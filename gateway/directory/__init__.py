@@ -4,6 +4,16 @@ Its use-cases are named here, so that the command line, the tests and the demo r
 `directory.add_contact(...)` whatever module of the room holds them.
 """
 
+from gateway.directory.admins import (
+    Verified,
+    add_admin,
+    admin_accounts,
+    checked_password,
+    end_sessions,
+    remove_admin,
+    session_epoch,
+    verify_admin,
+)
 from gateway.directory.checks import DirectoryError, address
 from gateway.directory.contacts import (
     CONTACT_ROLES,
@@ -36,22 +46,30 @@ __all__ = [
     "STAFF_ROLES",
     "DirectoryError",
     "ImportReport",
+    "Verified",
+    "add_admin",
     "add_contact",
     "add_customer",
     "add_entitlement",
     "add_staff",
     "address",
+    "admin_accounts",
+    "checked_password",
     "contacts",
     "customer_named",
     "domain_policies",
+    "end_sessions",
     "entitlements",
     "import_contacts",
+    "remove_admin",
     "remove_contact",
     "remove_customer",
     "remove_domain_policy",
     "remove_entitlement",
     "remove_staff",
     "require_customer",
+    "session_epoch",
     "set_domain_policy",
     "staff",
+    "verify_admin",
 ]

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gateway.storage.models import Contact, Customer, Entitlement, SocStaff
+from gateway.storage.models import AdminAccount, Contact, Customer, Entitlement, SocStaff
 
 
 def contact(c: Contact) -> dict[str, Any]:
@@ -58,3 +58,12 @@ def entitlement(e: Entitlement) -> dict[str, Any]:
 
 def staff_member(s: SocStaff) -> dict[str, Any]:
     return {"email": s.email, "name": s.name, "role": s.role}
+
+
+def admin(a: AdminAccount) -> dict[str, Any]:
+    """An admin account as shown: never its hash."""
+    return {
+        "email": a.email,
+        "created_at": a.created_at.isoformat(),
+        "signed_in_at": a.signed_in_at.isoformat() if a.signed_in_at else None,
+    }

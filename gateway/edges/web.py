@@ -1,10 +1,9 @@
-"""The web side (§3.8, R4.3, RFC 8058): the one-click unsubscribe and its page, and health.
+"""The web side (§3.8, R4.3, RFC 8058): the one-click unsubscribe and its page, health, metrics.
 
-Only this module imports the web framework (Starlette, served by uvicorn on a thread of the
-process: `gateway run`, or `gateway web` alone behind a reverse proxy). Its pages are Jinja2
-templates under templates/web/, autoescaped. `routes` is where more is mounted later: the admin
-pages (a gateway/admin/ package of views, with session and CSRF middleware passed to `app`) and
-`GET /metrics`.
+Starlette, served by uvicorn on a thread of the process (`gateway run`, or `gateway web` alone
+behind a reverse proxy). Its pages are Jinja2 templates under templates/web/, autoescaped.
+`app(rt, mounts=…, middleware=…)` takes more: the composition root (cli/serve.py) mounts the
+admin web there (gateway/admin/, its routes under /admin and its session middleware).
 """
 
 from __future__ import annotations
@@ -131,15 +130,28 @@ class WebServer:
     """uvicorn serving `app(rt)` on a thread of its own, on a socket bound at `start` (so that a
     busy port is an error there, not a log line in the thread)."""
 
-    def __init__(self, rt: Runtime, host: str, port: int) -> None:
+    def __init__(
+        self,
+        rt: Runtime,
+        host: str,
+        port: int,
+        *,
+        mounts: Sequence[BaseRoute] = (),
+        middleware: Sequence[Middleware] = (),
+    ) -> None:
         self.rt, self.host, self.port = rt, host, port
+        self.mounts, self.middleware = mounts, middleware
         self.server: uvicorn.Server | None = None
         self.thread: threading.Thread | None = None
 
     def start(self, timeout: float = 15.0) -> None:
         sock = _bound(self.host, self.port)
         config = uvicorn.Config(
-            app(self.rt), log_config=None, access_log=False, lifespan="off", log_level="warning"
+            app(self.rt, mounts=self.mounts, middleware=self.middleware),
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            log_level="warning",
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(

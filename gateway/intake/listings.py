@@ -31,6 +31,7 @@ def held_mails(
             StoredMail.size,
             StoredMail.status,
             StoredMail.failed_recipients,
+            StoredMail.authentication,
         )
         .where(StoredMail.status == status)
         .order_by(StoredMail.id.desc())
@@ -48,6 +49,7 @@ def held_mails(
             "size": row.size,
             "status": row.status,
             "failed_recipients": row.failed_recipients,  # a bounce's, for suspending addresses
+            "authentication": row.authentication,  # the sender's verdict (R6.4)
         }
         for row in session.execute(query)
     ]

@@ -18,7 +18,7 @@ from gateway.core.vocabulary import Audience
 from gateway.outbound.contexts.reports import AccountReview, InlineImage
 from gateway.outbound.notices import alert
 from gateway.outbound.outbox import BULK_QUEUE
-from gateway.reports import charts, queries, wording
+from gateway.reports import figures, queries, wording
 from gateway.reports.attainment import Attainment, attainment
 from gateway.reports.escalations import EscalationAnalysis, analysis
 from gateway.reports.history import History, history
@@ -131,39 +131,15 @@ def _context(
 
 def _charts(reports: Reports, period: Period, domain: str) -> list[InlineImage]:
     token = secrets.token_hex(6)  # Content-IDs are to be unique (RFC 2392)
-    rows = [
-        charts.StackedRow(
-            f"{wording.TYPES.get(g.type or '', g.type)} P{g.priority}",
-            g.met,
-            g.warned,
-            g.missed,
-            g.running,
-        )
-        for g in reports.attainment.groups
-    ]
-    shares = [
-        100 * minutes / line.target_minutes
-        for line in reports.attainment.groups
-        if line.target_minutes and line.type is not None and line.priority is not None
-        for minutes in reports.attainment.minutes.get((line.type, line.priority), [])
-    ]
-    months = [(m.month, m.escalations, m.director) for m in reports.escalations.months]
     drawn = [
-        ("attainment", "Initial Response targets per priority", charts.attainment_bars(
-            f"Initial Response targets, {period.label}", rows)),
-        ("response", "Time to Initial Response as a share of its target", charts.histogram(
-            "Time to Initial Response, share of its target", shares, 100.0,
-            tick=lambda v: f"{v:g} %", target_label="target")),
-        ("escalations", "Escalations per month", charts.monthly_bars(
-            "Escalations per month", months)),
+        ("attainment", "Initial Response targets per priority",
+         figures.attainment_chart(reports.attainment, period.label)),
+        ("response", "Time to Initial Response as a share of its target",
+         figures.response_chart(reports.attainment)),
+        ("escalations", "Escalations per month", figures.escalations_chart(reports.escalations)),
     ]  # fmt: skip
     if reports.units is not None:
-        movements = [
-            charts.UnitMonth(m.month or "", {kind: getattr(m, kind) for kind in charts.UNIT_KINDS})
-            for m in reports.units.months
-        ]
-        title = f"SecureHands units per month ({reports.units.timezone})"
-        drawn.append(("units", "SecureHands units per month", charts.unit_bars(title, movements)))
+        drawn.append(("units", "SecureHands units per month", figures.units_chart(reports.units)))
     return [
         InlineImage(
             cid=f"{name}.{token}@{domain}",

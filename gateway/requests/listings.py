@@ -9,12 +9,19 @@ from sqlalchemy.orm import Session, selectinload
 
 from gateway.core.hours import iso
 from gateway.outbound.listings import delivery
-from gateway.storage.models import Deadline, Delivery, Message, ServiceRequest
+from gateway.storage.models import Customer, Deadline, Delivery, Message, ServiceRequest
 
 
 def requests(
-    session: Session, *, state: str | None = None, limit: int = 200
+    session: Session,
+    *,
+    state: str | None = None,
+    customer: str | None = None,
+    sr_id: str | None = None,
+    limit: int = 200,
 ) -> list[dict[str, Any]]:
+    """SRs newest first; only those in `state`, of a customer whose name contains `customer`,
+    whose SR ID contains `sr_id` (any case), when given."""
     query = (
         select(ServiceRequest, func.count(Message.id))
         .outerjoin(Message, Message.sr_id == ServiceRequest.id)
@@ -24,6 +31,12 @@ def requests(
     )
     if state:
         query = query.where(ServiceRequest.state == state)
+    if customer:
+        named = select(Customer.id).where(Customer.name.ilike(f"%{_literal(customer)}%", "\\"))
+        query = query.where(ServiceRequest.customer_id.in_(named))
+    if sr_id:
+        wanted = f"%{_literal(sr_id.strip().upper())}%"
+        query = query.where(ServiceRequest.public_id.like(wanted, "\\"))
     return [
         {**_request(sr), "messages": count}
         for sr, count in session.execute(
@@ -103,3 +116,8 @@ def _message(m: Message) -> dict[str, Any]:
             for a in m.attachments
         ],
     }
+
+
+def _literal(text: str) -> str:
+    """`text` matched as itself by LIKE (its % and _ escaped)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

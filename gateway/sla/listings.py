@@ -11,8 +11,10 @@ from gateway.core.hours import iso
 from gateway.storage.models import Escalation, ServiceRequest
 
 
-def escalations(session: Session, *, open_only: bool = False) -> list[dict[str, Any]]:
-    """§3.5.5: every escalation, with its steps, for later analysis."""
+def escalations(
+    session: Session, *, open_only: bool = False, sr_id: str | None = None
+) -> list[dict[str, Any]]:
+    """§3.5.5: every escalation (or one SR's), with its steps, for later analysis."""
     query = (
         select(Escalation, ServiceRequest.public_id)
         .join(ServiceRequest, ServiceRequest.id == Escalation.sr_id)
@@ -21,6 +23,8 @@ def escalations(session: Session, *, open_only: bool = False) -> list[dict[str, 
     )
     if open_only:
         query = query.where(Escalation.closed_at.is_(None))
+    if sr_id is not None:
+        query = query.where(ServiceRequest.public_id == sr_id.upper())
     return [
         {
             "id": e.id,

@@ -33,6 +33,7 @@ from gateway.storage.models import (
     SecureHandsSow,
     SenderRate,
     ServiceRequest,
+    SigninAttempt,
     SocStaff,
     StoredMail,
     Subscription,
@@ -74,6 +75,7 @@ BOUNCES = cast(Table, Bounce.__table__)
 SENDER_RATES = cast(Table, SenderRate.__table__)
 NOTICE_LIMITS = cast(Table, NoticeLimit.__table__)
 REQUEST_EVENTS = cast(Table, RequestEvent.__table__)
+SIGNIN_ATTEMPTS = cast(Table, SigninAttempt.__table__)
 
 
 def insert_ignore(table: Table) -> dict[str, Insert]:

@@ -50,7 +50,9 @@ def subscriptions(
     ]
 
 
-def history(session: Session, email: str | None = None) -> list[dict[str, Any]]:
+def history(
+    session: Session, email: str | None = None, product: str | None = None
+) -> list[dict[str, Any]]:
     """Every change, oldest first (R4.2's audit trail): when, whose, from what to what, by
     whom, how, with the Message-ID of the mail that asked."""
     query = (
@@ -62,6 +64,8 @@ def history(session: Session, email: str | None = None) -> list[dict[str, Any]]:
     )
     if email is not None:
         query = query.where(Contact.email == email.strip().lower())
+    if product is not None:
+        query = query.where(Product.name == product)
     return [
         {
             "at": _at(c.at),

@@ -3,6 +3,7 @@
 from gateway.storage.models.base import Base, UTCDateTime
 from gateway.storage.models.clocks import Deadline, Delivery, Escalation, EscalationStep
 from gateway.storage.models.directory import (
+    AdminAccount,
     Contact,
     Customer,
     DomainPolicy,
@@ -11,7 +12,7 @@ from gateway.storage.models.directory import (
     SocStaff,
 )
 from gateway.storage.models.history import RequestEvent
-from gateway.storage.models.limits import NoticeLimit, SenderRate
+from gateway.storage.models.limits import NoticeLimit, SenderRate, SigninAttempt
 from gateway.storage.models.mail import (
     AttachmentRow,
     ImapState,
@@ -38,6 +39,7 @@ from gateway.storage.models.sus import (
 )
 
 __all__ = [
+    "AdminAccount",
     "AttachmentRow",
     "Base",
     "Bounce",
@@ -61,6 +63,7 @@ __all__ = [
     "SecureHandsSow",
     "SenderRate",
     "ServiceRequest",
+    "SigninAttempt",
     "SocStaff",
     "StoredMail",
     "Subscription",

@@ -8,6 +8,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     ForeignKey,
+    Integer,
     String,
     Text,
 )
@@ -72,6 +73,22 @@ class SocStaff(Base):
     email: Mapped[str] = mapped_column(String(320), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(32))  # analyst, team_leader, duty_manager
+
+
+class AdminAccount(Base):
+    """Who may sign in to the admin web (`gateway admins add`): an address and its argon2 hash.
+
+    `session_epoch` is in every session cookie; signing out (or a new password) moves it on, so
+    that every cookie issued before no longer opens anything.
+    """
+
+    __tablename__ = "admin_accounts"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)  # stored lower-case
+    password_hash: Mapped[str] = mapped_column(String(255))  # argon2id, PHC string
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    signed_in_at: Mapped[datetime | None]
 
 
 class DomainPolicy(Base):

@@ -1,5 +1,6 @@
 """Limits every process shares (R6.1, R1.8): a sender's SMTP rate, the last notice to an
-address. In the database, so that N listeners behind the MX records admit what one would."""
+address, the admin web's sign-in attempts. In the database, so that N listeners behind the MX
+records (or N web processes behind the proxy) admit what one would."""
 
 from __future__ import annotations
 
@@ -28,3 +29,15 @@ class NoticeLimit(Base):
     recipient: Mapped[str] = mapped_column(String(320), primary_key=True)
     template: Mapped[str] = mapped_column(String(64), primary_key=True)
     sent_at: Mapped[datetime]
+
+
+class SigninAttempt(Base):
+    """The admin web's sign-in attempts of one address or one client IP (`address:…`, `ip:…`)
+    in the window that began at `window_start`. A table of its own: the SMTP rates' rows are
+    pruned after a minute, a sign-in window lasts many."""
+
+    __tablename__ = "signin_attempts"
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)
+    window_start: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer)
+    __table_args__ = (Index("ix_signin_attempts_window_start", "window_start"),)  # pruning
