@@ -2,7 +2,9 @@
 
 The composition root: the commands that run the gateway are here; the admin commands are one
 module per group (directory, admins, requests, review, deliveries, securehands, sessions, sus,
-reports, dkim); cli/output.py is how they speak.
+reports, dkim), each imported only by its own commands (cli/groups.py); cli/output.py is how
+they speak. Each command imports what it uses when it runs, so that `gateway config` loads no
+database and `gateway requests list` no listener.
 """
 
 from __future__ import annotations
@@ -12,50 +14,24 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cli import (
-    admins,
-    bulletins,
-    deliveries,
-    directory,
-    dkim,
-    reports,
-    requests,
-    review,
-    securehands,
-    sessions,
-    sus,
-)
+from cli.groups import Gateway
 from cli.output import fail
 from cli.runtime import configured, runtime
 from cli.serve import ListenError, Services, check_listen, run_until_signal
 from gateway.core import validators
-from gateway.core.runtime import Runtime
 from gateway.core.settings import Settings
-from gateway.directory import demo
-from gateway.observe import logs, render_metrics
-from gateway.outbound.outbox import in_process
-from workers.signing import SigningKeyError
+from gateway.observe import logs
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.split("\n\n")[0])
-for module in (
-    directory,
-    admins,
-    requests,
-    review,
-    deliveries,
-    securehands,
-    sessions,
-    sus,
-    bulletins,
-    reports,
-    dkim,
-):
-    for group, name in module.GROUPS:
-        app.add_typer(group, name=name)
+if TYPE_CHECKING:
+    from gateway.core.runtime import Runtime
+
+app = typer.Typer(
+    cls=Gateway, no_args_is_help=True, add_completion=False, help=__doc__.split("\n\n")[0]
+)
 
 
 @app.callback()
@@ -92,6 +68,8 @@ def _listenable(settings: Settings, *, smtp: bool = True, web: bool = False) -> 
 
 
 def _serve(services: Services) -> None:
+    from workers.signing import SigningKeyError
+
     try:
         run_until_signal(services)
     except ListenError as exc:
@@ -109,6 +87,8 @@ def run(
     """Everything in one process: listener, poller (if configured), workers, sweep, web."""
     with runtime(_listenable(configured(), web=True)) as rt:
         if demo_data:
+            from gateway.directory import demo
+
             with rt.sessions.begin() as session:
                 if demo.load(session, rt.now()):
                     logging.getLogger("gateway").info("demo customer %r loaded", demo.CUSTOMER)
@@ -119,6 +99,8 @@ def run(
 @app.command()
 def smtp() -> None:
     """The SMTP listener alone (with its own workers when no broker is configured)."""
+    from gateway.outbound.outbox import in_process
+
     with runtime(_listenable(configured())) as rt:
         _serve(Services(rt, smtp=True, workers=in_process(rt.outbox.broker), sweep=True))
 
@@ -129,6 +111,8 @@ def imap() -> None:
     settings = configured()
     if not settings.imap_url:
         raise fail("GATEWAY_IMAP_URL is not set")
+    from gateway.outbound.outbox import in_process
+
     with runtime(settings) as rt:
         _serve(Services(rt, imap=True, workers=in_process(rt.outbox.broker), sweep=True))
 
@@ -138,6 +122,8 @@ def web() -> None:
     """The web side alone: the admin web, one-click unsubscribe, /healthz and /metrics on
     GATEWAY_WEB_HOST:PORT (with its own workers when no broker is configured: the admin web's
     actions write mail)."""
+    from gateway.outbound.outbox import in_process
+
     with runtime(_listenable(configured(), smtp=False, web=True)) as rt:
         _serve(Services(rt, web=True, workers=in_process(rt.outbox.broker), sweep=True))
 
@@ -145,13 +131,15 @@ def web() -> None:
 @app.command("clock")
 def run_clock() -> None:
     """The clock alone: alerts, escalations, daily reviews (several may run on PostgreSQL)."""
+    from gateway.outbound.outbox import in_process
+
     with runtime() as rt:
         _serve(Services(rt, clock=True, workers=in_process(rt.outbox.broker), sweep=True))
 
 
 @app.command()
 def migrate() -> None:
-    """Create or upgrade the database schema (every command also does this on first use)."""
+    """Create or upgrade the database schema (writing commands also do this; any, on first use)."""
     with runtime(broker=False):
         typer.echo("schema is up to date")
 
@@ -173,7 +161,9 @@ def show_config(
 def show_metrics() -> None:
     """Print the metrics in Prometheus' text format (of every process writing to
     PROMETHEUS_MULTIPROC_DIR when it is set), as GET /metrics serves them."""
-    with runtime(broker=False) as rt:
+    from gateway.observe.exposition import render_metrics
+
+    with runtime(broker=False, writes=False) as rt:
         body, _content_type = render_metrics(rt)
     sys.stdout.buffer.write(body)
     sys.stdout.flush()
@@ -182,6 +172,8 @@ def show_metrics() -> None:
 @app.command("demo")
 def load_demo() -> None:
     """Load the demo customer, its contacts and products (once)."""
+    from gateway.directory import demo
+
     with runtime(broker=False) as rt, rt.sessions.begin() as session:
         loaded = demo.load(session, rt.now())
     typer.echo("demo customer loaded" if loaded else "demo customer was there already")

@@ -73,7 +73,7 @@ def bulletins_preview(
     ] = None,
 ) -> None:
     """The mail as a subscriber gets it: subject, text and HTML (or the .eml with --out)."""
-    with runtime(broker=False) as rt:
+    with runtime(broker=False, writes=False) as rt:
         try:
             shown = render_preview(rt, bulletin_id)
         except BulletinError as exc:
@@ -148,7 +148,7 @@ def bulletins_status(
     bulletin_id: Annotated[int, typer.Argument(metavar="ID")], as_json: JsonFlag = False
 ) -> None:
     """Audience, written, sent, failed, cancelled, bounced, unsubscribed since publication."""
-    with runtime(broker=False) as rt:
+    with runtime(broker=False, writes=False) as rt:
         try:
             figures = sus_bulletins.status(rt, bulletin_id)
         except BulletinError as exc:
@@ -163,6 +163,6 @@ def bulletins_status(
 @bulletins.command("list")
 def bulletins_list(as_json: JsonFlag = False) -> None:
     """Every bulletin, newest first."""
-    with runtime(broker=False) as rt, rt.sessions.begin() as session:
+    with runtime(broker=False, writes=False) as rt, rt.sessions.begin() as session:
         rows = sus_bulletins.listing(session)
     table(rows, as_json, ("id", "product", "kind", "severity", "state", "title", "published_at"))

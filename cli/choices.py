@@ -10,8 +10,7 @@ from enum import StrEnum
 
 from gateway.core.vocabulary import DeliveryStatus, State
 from gateway.core.vocabulary import StoredStatus as ReviewStatus
-from gateway.sus.bulletins import Severity
-from gateway.sus.subscriptions import Kind
+from gateway.sus.vocabulary import Kind, Severity
 
 __all__ = [
     "ContactRole",

@@ -27,7 +27,7 @@ def deliveries_list(
     as_json: JsonFlag = False,
 ) -> None:
     """Outgoing mail, newest first."""
-    with database() as (session, _rt):
+    with database(writes=False) as (session, _rt):
         rows = delivery_listings.deliveries(session, status=status, limit=limit)
     table(rows, as_json, ("id", "template", "to", "status", "attempts", "sent_at"))
 

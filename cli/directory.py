@@ -56,7 +56,7 @@ def customers_add(
 @customers.command("list")
 def customers_list(as_json: JsonFlag = False) -> None:
     """List customers."""
-    with database() as (session, _rt):
+    with database(writes=False) as (session, _rt):
         rows = listings.customers(session)
     table(rows, as_json, ("name", "timezone", "country", "contacts"))
 
@@ -116,7 +116,7 @@ def contacts_list(
     as_json: JsonFlag = False,
 ) -> None:
     """List contacts."""
-    with database() as (session, _rt):
+    with database(writes=False) as (session, _rt):
         owner = directory.require_customer(session, customer) if customer else None
         rows = [listings.contact(c) for c in directory.contacts(session, owner)]
     table(rows, as_json, ("email", "name", "customer", "language", "role", "bounced_at"))
@@ -163,7 +163,7 @@ def products_list(
     as_json: JsonFlag = False,
 ) -> None:
     """List entitlements."""
-    with database() as (session, _rt):
+    with database(writes=False) as (session, _rt):
         owner = directory.require_customer(session, customer) if customer else None
         rows = [listings.entitlement(e) for e in directory.entitlements(session, owner)]
     table(rows, as_json, ("id", "customer", "product", "serial", "valid_to", "end_of_support"))
@@ -192,7 +192,7 @@ def staff_add(
 @staff.command("list")
 def staff_list(as_json: JsonFlag = False) -> None:
     """List SOC staff."""
-    with database() as (session, _rt):
+    with database(writes=False) as (session, _rt):
         rows = [listings.staff_member(s) for s in directory.staff(session)]
     table(rows, as_json, ("email", "name", "role"))
 
@@ -219,7 +219,7 @@ def domains_set(
 @domains.command("list")
 def domains_list(as_json: JsonFlag = False) -> None:
     """Domains with a policy of their own (others use the defaults of the settings)."""
-    with database() as (session, _rt):
+    with database(writes=False) as (session, _rt):
         rows = [
             {"domain": d.domain, "policy": d.policy, "updated_at": d.updated_at.isoformat()}
             for d in directory.domain_policies(session)

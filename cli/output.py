@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import date
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
-from gateway.intake.receipts import Receipt
+if TYPE_CHECKING:
+    from gateway.intake.receipts import Receipt
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
@@ -24,6 +22,10 @@ def table(rows: list[dict[str, Any]], as_json: bool, columns: Sequence[str]) -> 
     if not rows:
         typer.echo("(none)")
         return
+    from rich.console import Console  # only for a table: JSON and errors need none of it
+    from rich.table import Table
+    from rich.text import Text
+
     # Long cells wrap within the terminal's width (a word too long for its column is folded);
     # Text, not markup: a subject such as "[bold]" is shown as it was written.
     table = Table(box=None, pad_edge=False, header_style="bold")

@@ -196,7 +196,7 @@ def _show(
 ) -> None:
     if as_json and as_csv:
         raise fail("--json or --csv, not both")
-    with runtime(broker=False) as rt:
+    with runtime(broker=False, writes=False) as rt:
         zone = rt.settings.soc_timezone
         period = _period(first, last, quarter, zone)
         when = _instant(as_of, zone) if as_of else rt.now()

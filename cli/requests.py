@@ -30,7 +30,7 @@ def requests_list(
     as_json: JsonFlag = False,
 ) -> None:
     """List Service Requests, newest first."""
-    with database() as (session, _rt):
+    with database(writes=False) as (session, _rt):
         rows = request_listings.requests(session, state=state, limit=limit)
     table(rows, as_json, ("id", "priority", "state", "customer", "requester", "title"))
 
@@ -38,7 +38,7 @@ def requests_list(
 @requests.command("show")
 def requests_show(sr_id: str, as_json: JsonFlag = False) -> None:
     """Show one SR: its messages (full and stripped text, attachments) and deliveries."""
-    with database() as (session, _rt):
+    with database(writes=False) as (session, _rt):
         shown = request_listings.request(session, sr_id)
     if shown is None:
         raise fail(f"no Service Request {sr_id}")
@@ -65,6 +65,6 @@ def escalations_list(
     as_json: JsonFlag = False,
 ) -> None:
     """Every escalation with its steps, newest first."""
-    with database() as (session, _rt):
+    with database(writes=False) as (session, _rt):
         rows = escalation_listings.escalations(session, open_only=open_only)
     table(rows, as_json, ("sr_id", "level", "source", "requested_by", "opened_at", "closed_at"))

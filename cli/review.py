@@ -31,7 +31,7 @@ def review_list(
     as_json: JsonFlag = False,
 ) -> None:
     """Mail that opened nothing: unregistered senders, automatic mail, strangers' replies."""
-    with database() as (session, _rt):
+    with database(writes=False) as (session, _rt):
         rows = held_listings.held_mails(session, status=status, limit=limit)
     table(rows, as_json, ("id", "received_at", "from", "subject", "reason"))
 
@@ -39,7 +39,7 @@ def review_list(
 @review.command("show")
 def review_show(stored_id: int, as_json: JsonFlag = False) -> None:
     """One held mail: envelope, reason, the sender's verdict, headers and text."""
-    with database() as (session, _rt):
+    with database(writes=False) as (session, _rt):
         shown = held_listings.held_mail(session, stored_id)
     if shown is None:
         raise fail(f"no stored mail {stored_id}")
@@ -100,7 +100,7 @@ def quarantine_list(limit: int = 200, as_json: JsonFlag = False) -> None:
 @quarantine.command("show")
 def quarantine_show(stored_id: int, as_json: JsonFlag = False) -> None:
     """One quarantined (or any stored) mail: envelope, reason, headers, parse defects."""
-    with database() as (session, _rt):
+    with database(writes=False) as (session, _rt):
         shown = held_listings.stored_mail(session, stored_id)
     if shown is None:
         raise fail(f"no stored mail {stored_id}")

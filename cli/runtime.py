@@ -1,25 +1,26 @@
 """How a command gets its settings, its runtime and a database session; a problem is one line.
 
-At the end of every command SQLite's WAL is emptied and the engine disposed (storage/db.py).
+At the end of every command SQLite's WAL is emptied and the engine disposed (storage/db.py). A
+command that only reads says so (`writes=False`): it never migrates a schema that is behind,
+and one at the newest revision costs it no migration check beyond reading that revision.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import typer
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
 
 from cli.output import fail
-from gateway import directory
-from gateway.assembly import build
-from gateway.core.runtime import Runtime
 from gateway.core.settings import ConfigError, Settings, load
 from gateway.observe import logs
-from gateway.outbound.outbox import Outbox, make_broker
-from gateway.storage import db
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from gateway.core.runtime import Runtime
 
 
 def configured() -> Settings:
@@ -35,11 +36,21 @@ def configured() -> Settings:
 
 
 @contextmanager
-def runtime(settings: Settings | None = None, *, broker: bool = True) -> Iterator[Runtime]:
+def runtime(
+    settings: Settings | None = None, *, broker: bool = True, writes: bool = True
+) -> Iterator[Runtime]:
     """The runtime of one command; at its end SQLite's WAL is emptied and the engine disposed."""
+    from sqlalchemy.exc import OperationalError
+
+    from gateway.assembly import build
+    from gateway.outbound.outbox import Outbox, make_broker
+    from gateway.storage import db
+
     settings = configured() if settings is None else settings
     try:
-        rt = build(settings, outbox=None if broker else Outbox(make_broker("")))
+        rt = build(settings, outbox=None if broker else Outbox(make_broker("")), writes=writes)
+    except db.SchemaBehind as exc:
+        raise fail(str(exc)) from None
     except (ValueError, OperationalError) as exc:
         raise fail(f"cannot start: {exc}") from None
     try:
@@ -49,8 +60,10 @@ def runtime(settings: Settings | None = None, *, broker: bool = True) -> Iterato
 
 
 @contextmanager
-def database() -> Iterator[tuple[Session, Runtime]]:
-    with runtime(broker=False) as rt:
+def database(*, writes: bool = True) -> Iterator[tuple[Session, Runtime]]:
+    from gateway import directory
+
+    with runtime(broker=False, writes=writes) as rt:
         try:
             with rt.sessions.begin() as session:
                 yield session, rt

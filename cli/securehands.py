@@ -94,7 +94,7 @@ def units_purchase(
 @units.command("balance")
 def units_balance(customer: Customer, as_json: JsonFlag = False) -> None:
     """The customer's units: per lot, reserved, pending, available."""
-    with runtime(broker=False) as rt, transaction(rt.sessions, readonly=True) as conn:
+    with runtime(broker=False, writes=False) as rt, transaction(rt.sessions, readonly=True) as conn:
         owner = customer_named(conn, customer)
         if owner is None:
             raise fail(f"no customer named {customer!r}")
@@ -111,7 +111,7 @@ def units_balance(customer: Customer, as_json: JsonFlag = False) -> None:
 @units.command("ledger")
 def units_ledger(customer: Customer, as_json: JsonFlag = False) -> None:
     """Every line of the customer's ledger, oldest first."""
-    with runtime(broker=False) as rt, transaction(rt.sessions, readonly=True) as conn:
+    with runtime(broker=False, writes=False) as rt, transaction(rt.sessions, readonly=True) as conn:
         owner = customer_named(conn, customer)
         if owner is None:
             raise fail(f"no customer named {customer!r}")

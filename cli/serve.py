@@ -1,4 +1,9 @@
-"""Long-running processes: the listener, the poller, in-process workers and the delivery sweep."""
+"""Long-running processes: the listener, the poller, in-process workers and the delivery sweep.
+
+Intake comes up first, as soon as the mail it takes can be stored (the runtime is built: the
+schema is current); each part's modules are imported as it starts, so that the poller watches
+and the listener answers while the workers, the clock and the web side are still loading.
+"""
 
 from __future__ import annotations
 
@@ -9,23 +14,16 @@ import signal
 import socket
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import dramatiq
+if TYPE_CHECKING:
+    import dramatiq
 
-from gateway import admin, clock
-from gateway.core.runtime import Runtime
-from gateway.edges.imap import Poller
-from gateway.edges.smtp import Listener
-from gateway.edges.web import WebServer
-from gateway.outbound.outbox import in_process, sweep
-from gateway.storage import db
-from gateway.sus.fanout import resume_stalled
-from workers.actors import declare
-from workers.mailer import Transport, make_transport
-from workers.markdown_html import to_html
-from workers.preview import preview
-from workers.render import Renderer
+    from gateway.core.runtime import Runtime
+    from gateway.edges.imap import Poller
+    from gateway.edges.smtp import Listener
+    from gateway.edges.web import WebServer
+    from workers.mailer import Transport
 
 log = logging.getLogger("gateway")
 
@@ -67,6 +65,11 @@ def _cannot_listen(host: str, port: int, exc: OSError) -> str:
 def web_server(rt: Runtime, host: str, port: int) -> WebServer:
     """The web side with the admin web mounted, its previews rendered as the workers render
     the mail (the gateway does not import the workers: they are handed in here)."""
+    from gateway import admin
+    from gateway.edges.web import WebServer
+    from workers.markdown_html import to_html
+    from workers.preview import preview
+
     site = admin.mount(rt, admin.Renderings(markdown=to_html, bulletin=preview))
     return WebServer(rt, host, port, mounts=site.mounts, middleware=site.middleware)
 
@@ -91,49 +94,85 @@ class Services:
     threads: list[threading.Thread] = field(default_factory=list)
 
     def start(self) -> None:
-        settings = self.rt.settings
-        if self.workers:
-            broker = self.rt.outbox.broker
-            self.transport = make_transport(settings.outbound, settings.outbound_ca_file)
-            declare(broker, self.rt, self.transport, Renderer())
-            self.worker = dramatiq.Worker(
-                broker, worker_threads=settings.worker_threads, worker_timeout=200
-            )
-            self.worker.start()
+        """What can stop the start is checked before any mail is taken (the outbound transport,
+        the DKIM key); then intake, then the workers, the sweep, the clock and the web side.
+
+        Mail taken before the workers run waits in the broker's queue (in-process) or is
+        handed to the broker's workers: it is stored and its Deliveries written either way.
+        """
+        transport = self._check_workers() if self.workers else None
+        if self.imap and self.rt.settings.imap_url:
+            self._start_poller()
+        if self.smtp:
+            self._start_listener()
+        if transport is not None:
+            self._start_workers(transport)
         if self.sweep:
             self._thread("sweep", self._sweep_loop)
         if self.clock:
+            from gateway import clock
+
             clock.prepare(self.rt)
             self._thread("clock", self._clock_loop)
-        if self.imap and settings.imap_url:
-            self.poller = Poller(self.rt, settings.imap_url, self.stopping)
-            self._thread("imap", self.poller.run)
-        if self.smtp:
-            self.listener = Listener(self.rt)
-            try:
-                self.listener.start()
-            except OSError as exc:  # the port is taken, or not ours to bind
-                raise ListenError(
-                    _cannot_listen(settings.smtp_host, settings.smtp_port, exc)
-                ) from exc
-            log.info(
-                "listening on %s:%s for %s",
-                settings.smtp_host,
-                settings.smtp_port,
-                ", ".join(settings.intake_addresses),
-            )
         if self.web:
-            self.web_server = web_server(self.rt, settings.web_host, settings.web_port)
-            try:
-                self.web_server.start()
-            except OSError as exc:
-                raise ListenError(
-                    _cannot_listen(settings.web_host, settings.web_port, exc)
-                ) from exc
-            log.info("web on %s:%s", settings.web_host, settings.web_port)
+            self._start_web()
         # What start-up built lives as long as the process: keep it out of the collector's full
         # passes, which otherwise paused every thread for 50-80 ms a few times a minute.
         gc.freeze()
+
+    def _check_workers(self) -> Transport:
+        """The workers' transport; a bad DKIM key raises here (declare reads it again)."""
+        from workers.mailer import make_transport
+        from workers.signing import Signer
+
+        settings = self.rt.settings
+        self.transport = make_transport(settings.outbound, settings.outbound_ca_file)
+        Signer.from_settings(settings)
+        return self.transport
+
+    def _start_poller(self) -> None:
+        from gateway.edges.imap import Poller
+
+        self.poller = Poller(self.rt, self.rt.settings.imap_url, self.stopping)
+        self._thread("imap", self.poller.run)
+
+    def _start_listener(self) -> None:
+        from gateway.edges.smtp import Listener
+
+        settings = self.rt.settings
+        self.listener = Listener(self.rt)
+        try:
+            self.listener.start()
+        except OSError as exc:  # the port is taken, or not ours to bind
+            raise ListenError(_cannot_listen(settings.smtp_host, settings.smtp_port, exc)) from exc
+        log.info(
+            "listening on %s:%s for %s",
+            settings.smtp_host,
+            settings.smtp_port,
+            ", ".join(settings.intake_addresses),
+        )
+
+    def _start_workers(self, transport: Transport) -> None:
+        import dramatiq
+
+        from workers.actors import declare
+        from workers.render import Renderer
+
+        settings, broker = self.rt.settings, self.rt.outbox.broker
+        declare(broker, self.rt, transport, Renderer())
+        self.worker = dramatiq.Worker(
+            broker, worker_threads=settings.worker_threads, worker_timeout=200
+        )
+        self.worker.start()
+
+    def _start_web(self) -> None:
+        settings = self.rt.settings
+        self.web_server = web_server(self.rt, settings.web_host, settings.web_port)
+        try:
+            self.web_server.start()
+        except OSError as exc:
+            raise ListenError(_cannot_listen(settings.web_host, settings.web_port, exc)) from exc
+        log.info("web on %s:%s", settings.web_host, settings.web_port)
 
     def stop(self) -> None:
         self.stopping.set()
@@ -148,6 +187,8 @@ class Services:
         if self.transport is not None:
             self.transport.close()
         self.rt.outbox.broker.close()
+        from gateway.storage import db
+
         db.close(self.rt.sessions)  # SQLite: the database file alone is now a complete copy
 
     def _thread(self, name: str, target: Any) -> None:
@@ -156,6 +197,9 @@ class Services:
         self.threads.append(thread)
 
     def _sweep_loop(self) -> None:
+        from gateway.outbound.outbox import in_process, sweep
+        from gateway.sus.fanout import resume_stalled
+
         settings = self.rt.settings
         # An in-process broker lost its messages with the last process: enqueue every pending
         # Delivery at once instead of waiting for requeue_after.
@@ -176,6 +220,8 @@ class Services:
             self.stopping.wait(settings.sweep_interval)
 
     def _clock_loop(self) -> None:
+        from gateway import clock
+
         while not self.stopping.is_set():
             try:
                 busy = clock.tick(self.rt) >= clock.BATCH

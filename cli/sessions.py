@@ -189,7 +189,7 @@ def scans_list(customer: Customer | None = None, as_json: JsonFlag = False) -> N
 def _listed(
     customer: str | None, read: Callable[..., list[dict[str, Any]]]
 ) -> list[dict[str, Any]]:
-    with runtime(broker=False) as rt, transaction(rt.sessions, readonly=True) as conn:
+    with runtime(broker=False, writes=False) as rt, transaction(rt.sessions, readonly=True) as conn:
         owner = customer_named(conn, customer) if customer else None
         if customer and owner is None:
             raise fail(f"no customer named {customer!r}")

@@ -65,7 +65,7 @@ def subscriptions_list(
     as_json: JsonFlag = False,
 ) -> None:
     """List subscriptions."""
-    with database() as (session, _rt):
+    with database(writes=False) as (session, _rt):
         rows = listings.subscriptions(session, product, state)
     table(rows, as_json, ("email", "customer", "product", "kinds", "state", "bounce_score"))
 
@@ -76,7 +76,7 @@ def subscriptions_history(
     as_json: JsonFlag = False,
 ) -> None:
     """The audit trail: every change, who made it and how (R4.2)."""
-    with database() as (session, _rt):
+    with database(writes=False) as (session, _rt):
         rows = listings.history(session, email)
     columns = ("at", "email", "product", "from", "to", "by", "how", "message_id")
     table(rows, as_json, columns)
@@ -113,7 +113,7 @@ def subscriptions_requests(
     as_json: JsonFlag = False,
 ) -> None:
     """Requests by mail waiting for an admin (with --all, every request)."""
-    with database() as (session, _rt):
+    with database(writes=False) as (session, _rt):
         rows = listings.requests(session, every)
     table(rows, as_json, ("id", "email", "customer", "action", "products", "state", "created_at"))
 

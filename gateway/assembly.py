@@ -13,7 +13,7 @@ from gateway.core.runtime import Runtime, utcnow
 from gateway.core.settings import Settings
 from gateway.intake.dns import Resolver
 from gateway.outbound.outbox import Outbox, make_broker
-from gateway.storage.db import make_engine, make_sessions, migrate
+from gateway.storage.db import make_engine, make_sessions, prepare
 
 
 def build(
@@ -21,13 +21,15 @@ def build(
     *,
     outbox: Outbox | None = None,
     clock: Callable[[], datetime] = utcnow,
+    writes: bool = True,
 ) -> Runtime:
     """Connect, migrate the schema if needed, and wire the outbox.
 
-    Without an `outbox`, one is made for GATEWAY_BROKER_URL.
+    Without an `outbox`, one is made for GATEWAY_BROKER_URL. A caller that only reads
+    (`writes=False`) never upgrades a schema: one behind raises SchemaBehind (storage/db.py).
     """
     engine = make_engine(settings.database, pool_size=max(10, settings.smtp_workers + 4))
-    migrate(engine)
+    prepare(engine, writes=writes)
     resolver = Resolver(settings.dns_servers)
     resolver.install()
     return Runtime(

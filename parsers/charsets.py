@@ -12,8 +12,6 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from charset_normalizer import from_bytes
-
 # Labels Python lacks, or reads as a smaller set than the senders' software writes. First the
 # WHATWG Encoding Standard's: iso-8859-1 and us-ascii are decoded as windows-1252, which is what
 # senders mean by them. Then the legacy CJK labels as the mail clients that write them mean
@@ -157,6 +155,10 @@ def _detect(data: bytes) -> str | None:
     On short Western text several single-byte charsets read without any mess (cp1250 turns
     "à" into "ŕ"); the one mail most often comes in is the one to take.
     """
+    # Imported for the first mail whose charset must be guessed, not at every start (tens of
+    # milliseconds).
+    from charset_normalizer import from_bytes
+
     results = from_bytes(data)
     best = results.best()
     if best is None:

@@ -15,8 +15,6 @@ from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses
 
-from flufl.bounce import all_failures
-
 from parsers.wordings import ADDRESS, BOUNCE_SUBJECT, DAEMON, FAILED_LINES, SYSTEM_SENDER, WORDINGS
 
 # flufl.bounce logs every detector it runs at INFO, once per mail: noise in the gateway's log.
@@ -98,6 +96,14 @@ def _detected(message: Message) -> tuple[tuple[str, ...], tuple[str, ...]]:
     except Exception:  # a detector's bug on a hostile mail: the bounce stays one, unnamed
         return (), ()
     return _addresses(permanent), _addresses(temporary)
+
+
+def all_failures(message: Message) -> tuple[frozenset[bytes], frozenset[bytes]]:
+    """flufl.bounce's `all_failures` (temporary, permanent), imported for the first mail that
+    looks like a bounce rather than at every start (tens of milliseconds)."""
+    from flufl.bounce import all_failures as detect
+
+    return detect(message)
 
 
 def _for_detectors(message: Message) -> Message:

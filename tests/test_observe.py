@@ -13,7 +13,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.core.runtime import Runtime
-from gateway.observe import render_metrics
+from gateway.observe.exposition import render_metrics
 from tests.support.harness import (
     OffsetClock,
     Process,

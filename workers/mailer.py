@@ -28,13 +28,15 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.nonmultipart import MIMENonMultipart
 from email.utils import formataddr, formatdate
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote, urlsplit
 
 from gateway.core.settings import Settings
 from gateway.core.validators import tls_mode
 from gateway.outbound.sending import Claimed, File
-from workers.render import Rendered
+
+if TYPE_CHECKING:  # the renderer's modules (Jinja2, css-inline, markdown-it) are the workers'
+    from workers.render import Rendered
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from gateway.admin.views import Document, Done, Result, Shown, Spec, Visit, acti
 from gateway.outbound.outbox import in_process
 from gateway.storage.models import Product
 from gateway.sus import bulletins
-from gateway.sus.bulletins import MAX_BODY, BulletinError, Draft, Severity
-from gateway.sus.vocabulary import ALL_KINDS
+from gateway.sus.bulletins import MAX_BODY, BulletinError, Draft
+from gateway.sus.vocabulary import ALL_KINDS, Severity
 
 FIELDS = ("product", "kind", "severity", "title", "url", "body")
 # The mail's own HTML, in a frame of the bulletin's page: its inline styles, nothing else.

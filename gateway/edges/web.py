@@ -28,7 +28,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from gateway.core.runtime import Runtime
-from gateway.observe import render_metrics
+from gateway.observe.exposition import render_metrics
 from gateway.storage.db import transaction
 from gateway.sus.subscriptions import How
 from gateway.sus.unsubscribing import Stopping, look_up, unsubscribe_by_token

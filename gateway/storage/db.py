@@ -1,4 +1,8 @@
-"""Engines and sessions for SQLite (embedded) and PostgreSQL; the schema migrates on first use."""
+"""Engines and sessions for SQLite (embedded) and PostgreSQL; the schema migrates on first use.
+
+Whether it needs to is known from the database's alembic_version and HEAD alone: alembic and
+its script directory are loaded only when a migration runs.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,8 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, make_url, text
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import sessionmaker
@@ -20,9 +22,29 @@ from sqlalchemy.orm import sessionmaker
 from gateway.core.runtime import Sessions
 from gateway.storage.sqlite import Checkpointer, SerialConnection, attach, sqlite_file
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
+# The newest revision in migrations/versions, the one this code reads and writes. A database at
+# it needs no migration, and that is known without loading alembic; tests/test_migrations.py
+# fails when a migration is added and HEAD is not moved on to it.
+HEAD = "0012"
+VERSION_TABLE = "alembic_version"  # alembic's default, where it keeps a database's revision
 _PG_MIGRATION_LOCK = 7_231_001  # pg_advisory_lock key: one migrator at a time
+
+
+class SchemaBehind(Exception):
+    """The database's schema is not this gateway's (HEAD), and the caller only reads."""
+
+    def __init__(self, found: tuple[str, ...]) -> None:
+        at = ", ".join(found) or "none"
+        super().__init__(
+            f"the database schema is at revision {at}, this gateway's is {HEAD}: "
+            "run `gateway migrate` first"
+        )
+        self.found = found
 
 
 def database_url(url: str) -> URL:
@@ -103,6 +125,8 @@ def transaction(
 
 
 def alembic_config(engine: Engine | None = None) -> Config:
+    from alembic.config import Config  # only to migrate: a second of imports for the rest
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     if engine is not None:
@@ -112,8 +136,48 @@ def alembic_config(engine: Engine | None = None) -> Config:
     return config
 
 
+def prepare(engine: Engine, *, writes: bool = True) -> None:
+    """Make sure the schema is HEAD before anything else runs.
+
+    A database that says it is at HEAD is used as it is: no alembic, no migration lock. A new
+    one (no revision yet) is created whoever asks, as on first use. One at another revision is
+    upgraded for a caller that `writes`; a caller that only reads waits for a migration running
+    elsewhere and, if the schema is still not HEAD, is refused (SchemaBehind).
+    """
+    if revision(engine) == (HEAD,):
+        return
+    if writes:
+        migrate(engine)
+        return
+    with _migration_lock(engine) as connection:
+        found = _revision(connection)
+    if found == ():
+        migrate(engine)
+    elif found != (HEAD,):
+        raise SchemaBehind(found)
+
+
+def revision(engine: Engine) -> tuple[str, ...]:
+    """The database's schema revision, as alembic recorded it: () for a database without one.
+
+    Read in a read-only transaction: on SQLite it waits for no writer.
+    """
+    with engine.connect() as connection:
+        connection.execution_options(readonly=True)
+        return _revision(connection)
+
+
+def _revision(connection: Connection) -> tuple[str, ...]:
+    if not connection.dialect.has_table(connection, VERSION_TABLE):
+        return ()
+    found = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars()
+    return tuple(sorted(found))
+
+
 def migrate(engine: Engine) -> None:
     """Create or upgrade the schema to the newest revision; safe when several processes start."""
+    from alembic import command
+
     config = alembic_config(engine)
     with _migration_lock(engine) as connection:
         config.attributes["connection"] = connection

@@ -29,15 +29,9 @@ from gateway.storage.models import (
 from gateway.sus import bulletin_queries
 from gateway.sus.addressing import advisory_url
 from gateway.sus.subscriptions import Kind
+from gateway.sus.vocabulary import Severity
 
 MAX_BODY = 256 * 1024  # characters of Markdown: an advisory, not a manual
-
-
-class Severity(StrEnum):
-    low = "low"
-    medium = "medium"
-    high = "high"
-    critical = "critical"
 
 
 class BulletinState(StrEnum):

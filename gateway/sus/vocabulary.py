@@ -17,6 +17,15 @@ class Kind(StrEnum):
     bulletin = "bulletin"
 
 
+class Severity(StrEnum):
+    """How urgent a bulletin is, as its manufacturer rates the advisory."""
+
+    low = "low"
+    medium = "medium"
+    high = "high"
+    critical = "critical"
+
+
 class SubscriptionState(StrEnum):
     pending = "pending"  # asked for, waiting for an admin (GATEWAY_SUS_SUBSCRIBE_POLICY=admin)
     active = "active"  # receives the product's bulletins of its kinds
