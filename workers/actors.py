@@ -9,15 +9,17 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import dramatiq
+from sqlalchemy import Connection
 
 from gateway.core.runtime import Runtime
 from gateway.core.vocabulary import DeliveryStatus
 from gateway.observe import metrics
 from gateway.outbound import sending
 from gateway.outbound.outbox import ACTORS, BULK_QUEUE, FAN_OUT_BULLETIN, PRIORITIES, QUEUES
+from gateway.storage.committer import Committer
 from gateway.storage.db import transaction
 from gateway.sus.fanout import fan_out
 from workers.bulk import backoff, deliver_bulk, message_bytes
@@ -33,6 +35,8 @@ from workers.signing import Signer
 log = logging.getLogger(__name__)
 # ms: a fan-out of 50,000 takes seconds, and Dramatiq would stop any actor after 10 minutes
 FAN_OUT_TIME_LIMIT = 3_600_000
+_MARKS = metrics.COMMIT_GROUP.labels(work="bookkeeping")
+T = TypeVar("T")
 
 
 def deliver(
@@ -45,8 +49,7 @@ def deliver(
     """Claim, render, compose, sign, send, record. Returns the Delivery's new status, or
     `skipped`."""
     started = time.perf_counter()
-    with transaction(rt.sessions, durable=False) as conn:
-        delivery = sending.claim_delivery(conn, delivery_id, rt.now())
+    delivery = _mark(rt, lambda conn: sending.claim_delivery(conn, delivery_id, rt.now()))
     if delivery is None:
         return "skipped"  # already sent, failed, or being sent by someone else
     outcome = _Outcome(delivery, started)
@@ -70,10 +73,17 @@ def deliver(
 
 
 def _finish(rt: Runtime, outcome: _Outcome, status: DeliveryStatus, error: str = "") -> str:
-    with transaction(rt.sessions, durable=False) as conn:
-        sending.finish_delivery(conn, outcome.delivery.id, status, rt.now(), error)
+    delivery_id = outcome.delivery.id
+    _mark(rt, lambda conn: sending.finish_delivery(conn, delivery_id, status, rt.now(), error))
     outcome.record(status, error)
     return status
+
+
+def _mark(rt: Runtime, step: Callable[[Connection], T]) -> T:
+    """A Delivery's bookkeeping, in one transaction with the marks of the other worker threads
+    made meanwhile (group commit, storage/committer.py), not waiting for the disk: a mark lost
+    to a power cut only makes a mail go again."""
+    return Committer.of(rt.sessions, durable=False, observe=_MARKS.observe).write(step)
 
 
 @dataclass(frozen=True)
