@@ -9,20 +9,18 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import dramatiq
-from sqlalchemy import Connection
 
 from gateway.core.runtime import Runtime
 from gateway.core.vocabulary import DeliveryStatus
 from gateway.observe import metrics
 from gateway.outbound import sending
 from gateway.outbound.outbox import ACTORS, BULK_QUEUE, FAN_OUT_BULLETIN, PRIORITIES, QUEUES
-from gateway.storage.committer import Committer
 from gateway.storage.db import transaction
 from gateway.sus.fanout import fan_out
-from workers.bulk import backoff, deliver_bulk, message_bytes
+from workers.bulk import backoff, deliver_bulk, message_bytes, record
 from workers.mailer import (
     PermanentFailure,
     TemporaryFailure,
@@ -35,8 +33,6 @@ from workers.signing import Signer
 log = logging.getLogger(__name__)
 # ms: a fan-out of 50,000 takes seconds, and Dramatiq would stop any actor after 10 minutes
 FAN_OUT_TIME_LIMIT = 3_600_000
-_MARKS = metrics.COMMIT_GROUP.labels(work="bookkeeping")
-T = TypeVar("T")
 
 
 def deliver(
@@ -49,7 +45,7 @@ def deliver(
     """Claim, render, compose, sign, send, record. Returns the Delivery's new status, or
     `skipped`."""
     started = time.perf_counter()
-    delivery = _mark(rt, lambda conn: sending.claim_delivery(conn, delivery_id, rt.now()))
+    delivery = record(rt, lambda conn: sending.claim_delivery(conn, delivery_id, rt.now()))
     if delivery is None:
         return "skipped"  # already sent, failed, or being sent by someone else
     outcome = _Outcome(delivery, started)
@@ -74,16 +70,9 @@ def deliver(
 
 def _finish(rt: Runtime, outcome: _Outcome, status: DeliveryStatus, error: str = "") -> str:
     delivery_id = outcome.delivery.id
-    _mark(rt, lambda conn: sending.finish_delivery(conn, delivery_id, status, rt.now(), error))
+    record(rt, lambda conn: sending.finish_delivery(conn, delivery_id, status, rt.now(), error))
     outcome.record(status, error)
     return status
-
-
-def _mark(rt: Runtime, step: Callable[[Connection], T]) -> T:
-    """A Delivery's bookkeeping, in one transaction with the marks of the other worker threads
-    made meanwhile (group commit, storage/committer.py), not waiting for the disk: a mark lost
-    to a power cut only makes a mail go again."""
-    return Committer.of(rt.sessions, durable=False, observe=_MARKS.observe).write(step)
 
 
 @dataclass(frozen=True)
