@@ -13,6 +13,7 @@ from sqlalchemy import Connection, text
 
 from gateway.core.runtime import Sessions
 from gateway.observe import metrics
+from gateway.storage import committer as committer_module
 from gateway.storage.committer import Committer
 from gateway.storage.db import make_engine, make_sessions
 from gateway.storage.models import ServiceRequest, StoredMail
@@ -161,3 +162,18 @@ def test_parallel_smtp_clients_through_group_commit_store_each_mail_once(
     assert all(reply.code == 250 for reply in replies), [r for r in replies if r.code != 250][:3]
     assert count(gateway, StoredMail) == 40
     assert count(gateway, ServiceRequest) == 40
+
+
+def test_an_idle_committer_ends_and_the_next_step_starts_another(
+    sessions: Sessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a committer that ends after a twentieth of a second without work
+    monkeypatch.setattr(committer_module, "IDLE", 0.05)
+    first = Committer.of(sessions)
+    assert first.write(insert(1)) == 1
+    # When it has ended
+    eventually(lambda: not first.thread.is_alive())
+    # Then a step given to it (or to the sessions) is taken by a new one, and stored
+    assert first.write(insert(2)) == 2
+    assert Committer.of(sessions) is not first
+    assert sorted(stored(sessions)) == [1, 2]
