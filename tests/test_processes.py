@@ -288,3 +288,25 @@ def test_a_port_taken_makes_gateway_smtp_processes_fail(tmp_path: Path, sqlite_u
         )
     assert result.returncode != 0
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+
+
+def test_a_sqlite_writer_holds_the_write_lock_file_against_other_processes(sqlite_url: str) -> None:
+    # Given a SQLite database and a transaction writing to it in this process
+    engine = make_engine(sqlite_url)
+    lock_file = f"{Path(sqlite_url.removeprefix('sqlite:///')).resolve()}.write.lock"
+    try_lock = [
+        sys.executable,
+        "-c",
+        "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR); "
+        "fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)",
+        lock_file,
+    ]
+    try:
+        with make_sessions(engine).begin() as session:
+            session.scalars(select(StoredMail.message_id)).all()
+            # Then another process cannot take the lock while the transaction is open …
+            assert subprocess.run(try_lock, capture_output=True, check=False).returncode != 0
+        # … and can once it committed
+        assert subprocess.run(try_lock, capture_output=True, check=False).returncode == 0
+    finally:
+        engine.dispose()
