@@ -310,3 +310,32 @@ def test_a_sqlite_writer_holds_the_write_lock_file_against_other_processes(sqlit
         assert subprocess.run(try_lock, capture_output=True, check=False).returncode == 0
     finally:
         engine.dispose()
+
+
+def test_listener_processes_that_cannot_start_make_the_supervisor_fail(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    # Given a DKIM key that the listeners' workers cannot read (the supervisor does not look)
+    key = tmp_path / "broken.key"
+    key.write_text("not a key\n")
+    settings = settings_for(
+        tmp_path / "var",
+        sqlite_url,
+        sink_port=free_port(),
+        dkim_key_file=str(key),
+        dkim_selector="s1",
+    )
+    # When `gateway smtp --processes 2` starts
+    result = subprocess.run(
+        [sys.executable, "-m", "cli", "smtp", "--processes", "2"],
+        env=settings_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    # Then it fails, and says so, with no listener left behind
+    assert result.returncode != 0
+    assert "the listener processes could not start" in result.stderr
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", settings.smtp_port), timeout=5).close()
