@@ -1,7 +1,8 @@
 """Intake benchmark: mails/s until every acknowledgement reached a relay, and ack latency.
 
-For each set-up (the embedded default; PostgreSQL + RabbitMQ with separate workers) it starts
-the gateway, an SMTP sink standing in for the relay, and several SMTP clients, then:
+For each set-up (`embedded`: the embedded default; `pg-rabbitmq`: PostgreSQL + RabbitMQ with
+separate workers; `pg`: PostgreSQL with the in-process workers of `gateway run`) it starts the
+gateway, an SMTP sink standing in for the relay, and several SMTP clients, then:
 
 - throughput: N mails as fast as the clients can send, counted until the last acknowledgement
   arrived at the sink;
@@ -12,6 +13,7 @@ fsyncs it, and prints the ratio. Everything runs on loopback; every loop is boun
 
     python bench/intake.py                          # both set-ups, defaults below
     python bench/intake.py --setups embedded --count 1000 --clients 4
+    python bench/intake.py --processes 2            # two listener processes on the SMTP port
 """
 
 from __future__ import annotations
@@ -231,7 +233,21 @@ class Setup:
     cleanup: list[Any]
 
 
-def start_gateway(kind: str, sink_port: int, work: Path) -> Setup:
+def wait_started(log: Path, processes: int, timeout: float = 120.0) -> None:
+    """With several processes, wait until the supervisor says that all of them listen."""
+    if processes == 0:  # one per core, as the gateway counts them (cli/supervisor.py)
+        processes = len(os.sched_getaffinity(0))
+    if processes < 2:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if f"{processes} listener processes share the port" in log.read_text(errors="replace"):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"{processes} listener processes did not start in {timeout} s")
+
+
+def start_gateway(kind: str, sink_port: int, work: Path, processes: int = 1) -> Setup:
     smtp_port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
     env.update(
@@ -251,27 +267,32 @@ def start_gateway(kind: str, sink_port: int, work: Path) -> Setup:
         }
     )
     cleanup: list[Any] = []
-    if kind == "pg-rabbitmq":
+    if kind in ("pg", "pg-rabbitmq"):
         import psycopg
 
         name = f"gateway_bench_{uuid.uuid4().hex[:8]}"
         with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         env["GATEWAY_DATABASE_URL"] = POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-        env["GATEWAY_BROKER_URL"] = RABBITMQ_URL
+        if kind == "pg-rabbitmq":
+            env["GATEWAY_BROKER_URL"] = RABBITMQ_URL
         cleanup.append(lambda: _drop_database(name))
-    log = (work / f"{kind}.log").open("ab")
+    log_path = work / f"{kind}-{processes}.log"
+    log = log_path.open("ab")
     cleanup.append(log.close)
     gateway = [sys.executable, "-m", "cli"]
     subprocess.run([*gateway, "demo"], env=env, check=True, capture_output=True, timeout=120)
     # BENCH_WRAP runs the gateway under a profiler, e.g. "py-spy record -o p.txt -f raw --"
     wrap = os.environ.get("BENCH_WRAP", "").split()
-    if kind == "embedded":
-        processes = [subprocess.Popen([*wrap, *gateway, "run"], env=env, stdout=log, stderr=log)]
+    several = ["--processes", str(processes)]
+    if kind in ("embedded", "pg"):
+        started = [
+            subprocess.Popen([*wrap, *gateway, "run", *several], env=env, stdout=log, stderr=log)
+        ]
     else:
         _purge_rabbitmq()
-        processes = [
-            subprocess.Popen([*gateway, "smtp"], env=env, stdout=log, stderr=log),
+        started = [
+            subprocess.Popen([*gateway, "smtp", *several], env=env, stdout=log, stderr=log),
             subprocess.Popen(
                 [
                     sys.executable,
@@ -289,8 +310,9 @@ def start_gateway(kind: str, sink_port: int, work: Path) -> Setup:
             ),
         ]
     wait_port(smtp_port)
+    wait_started(log_path, processes)
     env["BENCH_SMTP_PORT"] = str(smtp_port)
-    return Setup(kind, env, processes, cleanup)
+    return Setup(kind, env, started, cleanup)
 
 
 def stop_gateway(setup: Setup) -> None:
@@ -339,7 +361,7 @@ def measure_gateway(kind: str, args: argparse.Namespace, work: Path) -> dict[str
     sink_port = free_port()
     arrivals: Any = mp.Queue()
     sink = start_server(_sink, sink_port, arrivals)
-    setup = start_gateway(kind, sink_port, work)
+    setup = start_gateway(kind, sink_port, work, args.processes)
     port = int(setup.env["BENCH_SMTP_PORT"])
     try:
         send(port, 20, 2)  # warm-up: imports, connections, first SRs
@@ -400,11 +422,15 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50.0, help="mails/s in the latency run")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of the latency run")
     parser.add_argument("--timeout", type=float, default=300.0, help="longest wait for acks")
+    parser.add_argument(
+        "--processes", type=int, default=1, help="listener processes (gateway --processes N)"
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
     print(
         f"{os.cpu_count()} cores; {args.count} mails of {len(make_mail('<x@y>'))} bytes from "
-        f"{args.clients} clients; latency at {args.rate:g} mails/s for {args.duration:g} s"
+        f"{args.clients} clients; latency at {args.rate:g} mails/s for {args.duration:g} s; "
+        f"{args.processes} listener process(es)"
     )
     try:
         bare = measure_bare(args, work)

@@ -67,15 +67,46 @@ def _listenable(settings: Settings, *, smtp: bool = True, web: bool = False) -> 
     return settings
 
 
-def _serve(services: Services) -> None:
+Processes = Annotated[
+    int | None,
+    typer.Option(
+        "--processes",
+        min=0,
+        help="Listener processes sharing the SMTP port (default GATEWAY_SMTP_PROCESSES; 0: one "
+        "per core).",
+    ),
+]
+# Given by the supervisor to its children (cli/supervisor.py): the pipe to say "listening" on
+ReadyFd = Annotated[int | None, typer.Option("--ready-fd", hidden=True)]
+
+
+def _serve(services: Services, ready_fd: int | None = None) -> None:
     from workers.signing import SigningKeyError
 
+    services.reuse_port = ready_fd is not None
     try:
-        run_until_signal(services)
+        run_until_signal(services, ready_fd)
     except ListenError as exc:
         raise fail(str(exc)) from None
     except (OSError, SigningKeyError) as exc:  # e.g. no Maildir can be made, no DKIM key read
         raise fail(f"cannot start: {exc}") from None
+
+
+def _supervise(settings: Settings, processes: int, commands: list[str]) -> None:
+    """`processes` children sharing the SMTP port: one `gateway <command>` for each of
+    `commands`, the last one repeated for the rest; the schema is brought up to date first,
+    once, rather than by every child at the same time."""
+    from cli.supervisor import Supervisor
+
+    with runtime(settings, broker=False):
+        pass
+    argv = [sys.executable, "-m", "cli"]
+    if logging.getLogger().getEffectiveLevel() <= logging.DEBUG:
+        argv.append("--verbose")
+    names = [*commands, *[commands[-1]] * (processes - len(commands))][:processes]
+    children = [(f"{n + 1}/{processes} ({name})", [*argv, name]) for n, name in enumerate(names)]
+    if Supervisor(children).run() != 0:
+        raise fail("the listener processes could not start")
 
 
 @app.command()
@@ -83,26 +114,58 @@ def run(
     demo_data: Annotated[
         bool, typer.Option("--demo", help="Load the demo customer first.")
     ] = False,
+    processes: Processes = None,
+    ready_fd: ReadyFd = None,
 ) -> None:
-    """Everything in one process: listener, poller (if configured), workers, sweep, web."""
-    with runtime(_listenable(configured(), web=True)) as rt:
-        if demo_data:
-            from gateway.directory import demo
+    """Everything in one process: listener, poller (if configured), workers, sweep, web. With
+    --processes N, N-1 more listener processes share the SMTP port (`gateway smtp`, each with
+    its own workers when no broker is configured)."""
+    from cli.supervisor import processes_for
 
-            with rt.sessions.begin() as session:
-                if demo.load(session, rt.now()):
-                    logging.getLogger("gateway").info("demo customer %r loaded", demo.CUSTOMER)
+    settings = configured() if ready_fd is not None else _listenable(configured(), web=True)
+    count = processes_for(settings.smtp_processes if processes is None else processes)
+    if ready_fd is None and count > 1:
+        if demo_data:
+            _load_demo(settings)
+        _supervise(settings, count, ["run", "smtp"])
+        return
+    with runtime(settings) as rt:
+        if demo_data:
+            _load_demo(settings, rt)
         _banner(rt)
-        _serve(Services(rt, smtp=True, imap=True, workers=True, sweep=True, clock=True, web=True))
+        services = Services(
+            rt, smtp=True, imap=True, workers=True, sweep=True, clock=True, web=True
+        )
+        _serve(services, ready_fd)
+
+
+def _load_demo(settings: Settings, rt: Runtime | None = None) -> None:
+    if rt is None:
+        with runtime(settings, broker=False) as own:
+            _load_demo(settings, own)
+        return
+    from gateway.directory import demo
+
+    with rt.sessions.begin() as session:
+        if demo.load(session, rt.now()):
+            logging.getLogger("gateway").info("demo customer %r loaded", demo.CUSTOMER)
 
 
 @app.command()
-def smtp() -> None:
-    """The SMTP listener alone (with its own workers when no broker is configured)."""
+def smtp(processes: Processes = None, ready_fd: ReadyFd = None) -> None:
+    """The SMTP listener alone (with its own workers when no broker is configured); with
+    --processes N, N listener processes share the port."""
+    from cli.supervisor import processes_for
     from gateway.outbound.outbox import in_process
 
-    with runtime(_listenable(configured())) as rt:
-        _serve(Services(rt, smtp=True, workers=in_process(rt.outbox.broker), sweep=True))
+    settings = configured() if ready_fd is not None else _listenable(configured())
+    count = processes_for(settings.smtp_processes if processes is None else processes)
+    if ready_fd is None and count > 1:
+        _supervise(settings, count, ["smtp"])
+        return
+    with runtime(settings) as rt:
+        services = Services(rt, smtp=True, workers=in_process(rt.outbox.broker), sweep=True)
+        _serve(services, ready_fd)
 
 
 @app.command()

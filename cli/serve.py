@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gateway")
 
+DRAIN_GRACE = 15.0  # seconds the mails under way have to finish when the listener stops
+
 
 class ListenError(Exception):
     """The SMTP listener could not take its address."""
@@ -85,6 +87,7 @@ class Services:
     sweep: bool = False
     clock: bool = False
     web: bool = False
+    reuse_port: bool = False  # one of several listener processes on the port (cli/supervisor.py)
     stopping: threading.Event = field(default_factory=threading.Event)
     listener: Listener | None = None
     web_server: WebServer | None = None
@@ -140,7 +143,7 @@ class Services:
         from gateway.edges.smtp import Listener
 
         settings = self.rt.settings
-        self.listener = Listener(self.rt)
+        self.listener = Listener(self.rt, reuse_port=self.reuse_port)
         try:
             self.listener.start()
         except OSError as exc:  # the port is taken, or not ours to bind
@@ -177,6 +180,7 @@ class Services:
     def stop(self) -> None:
         self.stopping.set()
         if self.listener is not None:
+            self.listener.drain(DRAIN_GRACE)
             self.listener.stop()
         if self.web_server is not None:
             self.web_server.stop()
@@ -232,12 +236,16 @@ class Services:
                 self.stopping.wait(self.rt.settings.clock_interval)
 
 
-def run_until_signal(services: Services) -> None:
-    """Start, wait for SIGINT or SIGTERM, stop."""
+def run_until_signal(services: Services, ready_fd: int | None = None) -> None:
+    """Start, wait for SIGINT or SIGTERM, stop. A supervisor's child says on `ready_fd` that it
+    has started (cli/supervisor.py)."""
     done = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: done.set())
     services.start()
+    if ready_fd is not None:
+        os.write(ready_fd, b"1")
+        os.close(ready_fd)
     try:
         while not done.wait(1.0):
             pass

@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     intake_addresses: Annotated[tuple[Address, ...], NoDecode] = ("soc@securecall.example",)
     max_message_size: AtLeastOne = 25 * 1024 * 1024
     smtp_workers: AtLeastOne = 8
+    # listener processes sharing smtp_port (SO_REUSEPORT; cli/supervisor.py); 0: one per core
+    smtp_processes: NotNegative = 1
     # R6.7: STARTTLS offered with this certificate chain and key (PEM); unset: no STARTTLS
     smtp_tls_cert: File = ""
     smtp_tls_key: File = Field(default="", validate_default=True)  # checked with the cert

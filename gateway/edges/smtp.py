@@ -14,6 +14,7 @@ import asyncio
 import logging
 import math
 import ssl
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
@@ -210,10 +211,20 @@ def tls_context(settings: Settings) -> ssl.SSLContext | None:
 
 
 class Listener(Controller):  # type: ignore[misc]
-    """The listener on its own thread and event loop (aiosmtpd's Controller)."""
+    """The listener on its own thread and event loop (aiosmtpd's Controller).
 
-    def __init__(self, rt: Runtime, **kwargs: Any) -> None:
+    With `reuse_port` its socket takes SO_REUSEPORT, so that several listener processes share one
+    port and the kernel spreads the connections over them (cli/supervisor.py). `drain` is the
+    graceful end: no more connections, the transactions under way finish, and every session is
+    told 421 (RFC 5321 §3.8) once it is between two mails.
+    """
+
+    DRAIN_POLL = 0.05
+
+    def __init__(self, rt: Runtime, *, reuse_port: bool = False, **kwargs: Any) -> None:
         self.intake = IntakeHandler(rt)
+        self.reuse_port = reuse_port
+        self.sessions: weakref.WeakSet[IntakeSMTP] = weakref.WeakSet()
         settings = rt.settings
         super().__init__(
             self.intake,
@@ -224,7 +235,56 @@ class Listener(Controller):  # type: ignore[misc]
         )
 
     def factory(self) -> IntakeSMTP:
-        return IntakeSMTP(self.handler, **self.SMTP_kwargs)
+        smtpd = IntakeSMTP(self.handler, **self.SMTP_kwargs)
+        self.sessions.add(smtpd)
+        return smtpd
+
+    def _create_server(self) -> Any:
+        return self.loop.create_server(
+            self._factory_invoker,
+            host=self.hostname,
+            port=self.port,
+            ssl=self.ssl_context,
+            reuse_port=self.reuse_port or None,
+        )
+
+    def _trigger_server(self) -> None:
+        # aiosmtpd connects to its own port to see the factory work; with SO_REUSEPORT that
+        # connection may reach another process's socket, so the factory is called directly.
+        async def invoke() -> None:
+            self._factory_invoker()
+
+        asyncio.run_coroutine_threadsafe(invoke(), self.loop).result(self.ready_timeout)
+
+    def drain(self, grace: float) -> None:
+        """Stop taking connections, let the mails under way finish (for up to `grace` seconds),
+        and close every session with 421 once it has no transaction open."""
+        if self._thread is None or self.server is None:
+            return
+        done = asyncio.run_coroutine_threadsafe(self._drain(grace), self.loop)
+        try:
+            done.result(grace + 5)
+        except Exception:  # an edge: stopping goes on whatever the drain met
+            log.exception("draining the SMTP sessions failed")
+
+    async def _drain(self, grace: float) -> None:
+        self.server.close()
+        deadline = self.loop.time() + grace
+        told: set[int] = set()
+        while self.loop.time() < deadline:
+            open_ = [s for s in list(self.sessions) if s.transport is not None]
+            for smtpd in open_:
+                # between MAIL and the reply to DATA the envelope has a sender; the reply is
+                # written before the envelope is reset (aiosmtpd's smtp_DATA), so none is cut off
+                envelope = smtpd.envelope
+                if id(smtpd) not in told and (envelope is None or envelope.mail_from is None):
+                    told.add(id(smtpd))
+                    await smtpd.push("421 4.3.2 Service shutting down, try again later")
+                    smtpd.transport.close()
+            if all(id(s) in told for s in open_):
+                return
+            await asyncio.sleep(self.DRAIN_POLL)
+        log.warning("stopping with SMTP transactions still under way")
 
     def stop(self, no_assert: bool = False) -> None:
         super().stop(no_assert=no_assert)

@@ -5,6 +5,7 @@ The connection class and the checkpointer are attached to an engine by `attach` 
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import sqlite3
@@ -17,26 +18,76 @@ from sqlalchemy import Engine, event
 log = logging.getLogger(__name__)
 
 
-_WRITE_LOCKS: dict[str, threading.Lock] = {}
-_WRITE_LOCKS_GUARD = threading.Lock()
 WRITE_LOCK_TIMEOUT = 60.0
 
 
-def _write_lock(database: str) -> threading.Lock:
+class WriteLock:
+    """One database's write lock: a threading.Lock for this process's threads, then an exclusive
+    flock on `<database>.write.lock` for the other processes on the same file.
+
+    Left to SQLite, writers of several processes poll its lock with sleeps of 1, 2, 5 … 100 ms;
+    flock hands the lock over the moment it is free, and the kernel releases it when its holder
+    dies, however it dies. The flock is taken blocking: it has no timeout, and its holder only
+    holds it for one transaction (the threads of a process queue on the threading.Lock, which
+    has one). The file descriptor is opened again in a forked child: a shared descriptor would
+    share its lock.
+    """
+
+    def __init__(self, path: str | None) -> None:
+        self.threads = threading.Lock()
+        self.path = path  # None: a database of one process (:memory:)
+        self._fd = -1
+        self._pid = 0
+
+    def acquire(self, timeout: float) -> bool:
+        if not self.threads.acquire(timeout=timeout):
+            return False
+        try:
+            if self.path is not None:
+                fcntl.flock(self._file(), fcntl.LOCK_EX)
+        except BaseException:
+            self.threads.release()
+            raise
+        return True
+
+    def release(self) -> None:
+        try:
+            if self.path is not None and self._fd >= 0:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self.threads.release()
+
+    def _file(self) -> int:
+        if self._pid != os.getpid():
+            assert self.path is not None
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._pid = os.getpid()
+        return self._fd
+
+
+_WRITE_LOCKS: dict[str, WriteLock] = {}
+_WRITE_LOCKS_GUARD = threading.Lock()
+
+
+def _write_lock(database: str) -> WriteLock:
     with _WRITE_LOCKS_GUARD:
-        return _WRITE_LOCKS.setdefault(database, threading.Lock())
+        lock = _WRITE_LOCKS.get(database)
+        if lock is None:
+            shared = not database.endswith(":memory:") and os.path.isdir(os.path.dirname(database))
+            lock = _WRITE_LOCKS[database] = WriteLock(f"{database}.write.lock" if shared else None)
+        return lock
 
 
 class SerialConnection(sqlite3.Connection):
-    """A SQLite connection that takes its database's in-process write lock around a transaction.
+    """A SQLite connection that takes its database's write lock (WriteLock) around a transaction.
 
     SQLite allows one writer. Left to SQLite, threads waiting for the lock poll it with sleeps
     of 1, 2, 5 … 100 ms; with a dozen intake and worker threads that waiting, not the work,
-    bounded throughput. A threading.Lock hands the database over the moment it is free. Other
-    processes on the same file still wait through SQLite's busy timeout.
+    bounded throughput. A threading.Lock hands the database over the moment it is free, and an
+    flock does the same between the processes on one file (several listeners, `gateway web`).
     """
 
-    _lock: threading.Lock | None = None
+    _lock: WriteLock | None = None
     _holding = False
 
     def begin_read(self) -> None:
@@ -47,7 +98,7 @@ class SerialConnection(sqlite3.Connection):
         if self._lock is None:
             self._lock = _write_lock(database)
         if not self._lock.acquire(timeout=WRITE_LOCK_TIMEOUT):
-            raise sqlite3.OperationalError("database is locked (in-process write lock)")
+            raise sqlite3.OperationalError("database is locked (write lock)")
         self._holding = True
         try:
             self.execute("PRAGMA synchronous=FULL" if durable else "PRAGMA synchronous=NORMAL")
@@ -95,8 +146,10 @@ class Checkpointer(threading.Thread):
     of its own, runs a PASSIVE checkpoint (it blocks neither writers nor readers) four times a
     second. Writers keep appending while it copies, so the WAL is never found fully copied and
     never starts over; once it is past RESTART_FRAMES, the few frames left are copied holding the
-    write lock, and the next writer starts the WAL from its beginning. One per database file and
-    process; it ends when the file is gone.
+    write lock, and the next writer starts the WAL from its beginning. One runs per database file
+    and process, and only the one holding `<database>.checkpoint.lock` (a non-blocking flock,
+    passed on when its process ends) checkpoints: several processes would only contend for
+    SQLite's checkpoint lock. It ends when the file is gone.
     """
 
     _running: ClassVar[dict[str, Checkpointer]] = {}
@@ -107,6 +160,7 @@ class Checkpointer(threading.Thread):
         self.database = database
         self.wal = f"{database}-wal"
         self.stopped = threading.Event()
+        self._elected = -1  # the checkpoint lock's descriptor, once this thread holds it
 
     @classmethod
     def start_for(cls, database: str) -> None:
@@ -130,7 +184,7 @@ class Checkpointer(threading.Thread):
         try:
             while not self.stopped.is_set() and os.path.exists(self.database):
                 try:
-                    if os.path.getsize(self.wal) >= CHECKPOINT_WAL_BYTES:
+                    if os.path.getsize(self.wal) >= CHECKPOINT_WAL_BYTES and self.elected():
                         self.checkpoint()
                 except OSError:
                     pass  # no WAL yet, or it was just removed by the last connection closing
@@ -138,9 +192,26 @@ class Checkpointer(threading.Thread):
                     log.warning("background checkpoint of %s failed: %s", self.database, exc)
                 self.stopped.wait(CHECKPOINT_PERIOD)
         finally:
+            if self._elected >= 0:
+                os.close(self._elected)  # the lock passes to another process's checkpointer
             with self._guard:
                 if self._running.get(self.database) is self:
                     del self._running[self.database]
+
+    def elected(self) -> bool:
+        """True if this thread is the one of all processes on the file that checkpoints."""
+        if self._elected >= 0:
+            return True
+        fd = os.open(
+            f"{self.database}.checkpoint.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600
+        )
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._elected = fd
+        return True
 
     def checkpoint(self) -> None:
         conn = sqlite3.connect(self.database, timeout=1.0, isolation_level=None)
