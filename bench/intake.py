@@ -231,7 +231,9 @@ class Setup:
     cleanup: list[Any]
 
 
-def start_gateway(kind: str, sink_port: int, work: Path) -> Setup:
+def start_gateway(
+    kind: str, sink_port: int, work: Path, extra: dict[str, str] | None = None
+) -> Setup:
     smtp_port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
     env.update(
@@ -248,6 +250,7 @@ def start_gateway(kind: str, sink_port: int, work: Path) -> Setup:
             "GATEWAY_AUTOREPLY_PER_DAY": "1000000",
             "GATEWAY_SMTP_SENDER_RATE": "1000000",
             "PYTHONUNBUFFERED": "1",
+            **(extra or {}),
         }
     )
     cleanup: list[Any] = []
