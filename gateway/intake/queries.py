@@ -12,6 +12,7 @@ from sqlalchemy import Connection, bindparam, case, func, insert, select
 
 from gateway.core.values import columns
 from gateway.core.vocabulary import State, StoredStatus
+from gateway.storage import blobs
 from gateway.requests.decision import Thread
 from gateway.storage.tables import DELIVERIES, REQUESTS, STORED, THREAD_REFS
 
@@ -54,6 +55,7 @@ class StoredRow:
 
 _STORED_BY_KEY = select(STORED.c.id).where(STORED.c.dedup_key == bindparam("key"))
 _ADD_STORED = insert(STORED).returning(STORED.c.id)
+_ADD_STORED_LARGE = blobs.placeholder(_ADD_STORED, "data")
 _STORED_ROW = select(
     STORED.c.id,
     STORED.c.status,
@@ -98,6 +100,8 @@ def stored_id(conn: Connection, dedup_key: str) -> int | None:
 
 
 def add_stored(conn: Connection, mail: NewStoredMail) -> int:
+    if blobs.streamed(conn, mail.data):
+        return blobs.insert_streamed(conn, _ADD_STORED_LARGE, STORED, "data", columns(mail))
     return int(conn.execute(_ADD_STORED, columns(mail)).scalar_one())
 
 
