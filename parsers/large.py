@@ -84,7 +84,10 @@ def _cut(
     bodies: dict[str, Body],
 ) -> int:
     """Cut the large leaf bodies of the part view[start:end]; returns how far `pieces` reach."""
-    if bytes(view[start : start + 2]) in (b"\r\n", b"\n\r") or view[start : start + 1] == b"\n":
+    if (
+        bytes(view[start : start + 2]) in (b"\r\n", b"\n\r")
+        or bytes(view[start : start + 1]) == b"\n"
+    ):
         return start  # a part without header lines: left to the parser
     found = _HEADER_END.search(view, start, min(end, start + MAX_HEADER_BYTES))
     if found is None:
@@ -105,7 +108,7 @@ def _cut(
     name = str(len(bodies) + 1)
     encoding = str(head.get("content-transfer-encoding", "")).strip().lower()
     bodies[name] = Body(view[body_start:end], encoding)
-    newline = b"\r\n" if view[found.start() : found.start() + 1] == b"\r" else b"\n"
+    newline = b"\r\n" if bytes(view[found.start() : found.start() + 1]) == b"\r" else b"\n"
     pieces.append(view[start : found.start()])
     pieces.append(newline + f"{marker}: {name}".encode() + newline + newline)
     return end
@@ -120,7 +123,7 @@ def _children(view: memoryview, start: int, end: int, boundary: bytes) -> list[t
     for match in delimiter.finditer(view, start, end):
         if begun is not None:
             before = match.start()
-            before -= 2 if view[before - 2 : before] == b"\r\n" else 1
+            before -= 2 if bytes(view[before - 2 : before]) == b"\r\n" else 1
             spans.append((begun, max(begun, before)))
         if match.group(1):  # the close delimiter
             return spans

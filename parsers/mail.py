@@ -169,8 +169,8 @@ def _hash_lines(digest: Any, body: memoryview, block: int = 1 << 20) -> None:
         lines = chunk.split(b"\n")
         if stop < len(body) or chunk.endswith(b"\n"):
             lines.pop()  # the empty piece after the block's last LF
-        for line in lines:
-            line = line.rstrip()
+        for text in lines:
+            line = text.rstrip()
             if not line:
                 pending += 1
                 continue

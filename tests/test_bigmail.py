@@ -27,13 +27,14 @@ MB = 1024 * 1024
 def large_mail(message_id: str, payload: bytes, text_lines: int) -> bytes:
     """A mail with a long text (some lines start with a dot) and `payload` attached in base64."""
     text = b"".join(
-        (b"." if n % 7 == 0 else b"") + b"line %d of the firewall log, peer 203.0.113.7\r\n" % n
+        (b"." if n % 7 == 0 else b"") + b"line %d of the firewall log, peer 192.0.2.7\r\n" % n
         for n in range(text_lines)
     )
     encoded = base64.encodebytes(payload).replace(b"\n", b"\r\n")
     return (
         (
-            f"From: Alice Archer <{ALICE}>\r\nTo: SOC <{INTAKE}>\r\nSubject: Capture of the outage\r\n"
+            f"From: Alice Archer <{ALICE}>\r\nTo: SOC <{INTAKE}>\r\n"
+            "Subject: Capture of the outage\r\n"
             f"Message-ID: {message_id}\r\nDate: Sat, 21 Nov 2026 10:00:00 +0100\r\n"
             'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="cut-here"\r\n\r\n'
             "--cut-here\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
@@ -71,7 +72,8 @@ def test_a_large_mail_is_stored_once_whole_with_its_attachment_and_a_text_excerp
         assert bytes(stored[0].data) == raw
         assert stored[0].size == len(raw)
         row = stored_row(session.connection(), stored[0].id)
-        assert row is not None and row.data == raw
+        assert row is not None
+        assert row.data == raw
         # its attachment is the file as sent, with its size and sha256
         files = session.scalars(select(AttachmentRow)).all()
         assert [(f.filename, f.content_type, f.size) for f in files] == [
@@ -81,7 +83,7 @@ def test_a_large_mail_is_stored_once_whole_with_its_attachment_and_a_text_excerp
         assert bytes(files[0].data) == payload
         # and its text is the beginning of the long text, its own dots kept
         text = session.scalars(select(Message.text)).one()
-    assert text.startswith(".line 0 of the firewall log, peer 203.0.113.7\nline 1 of")
+    assert text.startswith(".line 0 of the firewall log, peer 192.0.2.7\nline 1 of")
     assert TEXT_KEPT // 2 < len(text) <= TEXT_KEPT
 
 
@@ -90,7 +92,10 @@ def test_the_end_of_data_split_across_reads_and_a_pipelined_command_are_both_see
 ) -> None:
     # Given a mail whose end of DATA falls across two reads of the listener
     gateway = make_gateway(max_message_size=4 * MB)
-    head = f"From: <{ALICE}>\r\nTo: <{INTAKE}>\r\nSubject: split\r\nMessage-ID: <split@example.com>\r\n\r\n"
+    head = (
+        f"From: <{ALICE}>\r\nTo: <{INTAKE}>\r\nSubject: split\r\n"
+        "Message-ID: <split@example.com>\r\n\r\n"
+    )
     body = head.encode() + b"x" * (DATA_BLOCK - len(head) - 1) + b"\r\n..stuffed\r\n"
     with socket.create_connection(("127.0.0.1", gateway.settings.smtp_port), timeout=30) as sock:
         replies = sock.makefile("rb")
@@ -102,7 +107,7 @@ def test_the_end_of_data_split_across_reads_and_a_pipelined_command_are_both_see
             b"DATA",
         ):
             sock.sendall(command + b"\r\n")
-            while (line := replies.readline())[3:4] == b"-":
+            while replies.readline()[3:4] == b"-":
                 pass
         # When the content, its end and the next command come in one write
         sock.sendall(body + b".\r\nNOOP\r\n")

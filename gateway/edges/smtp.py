@@ -165,7 +165,7 @@ class IntakeSMTP(SMTP):  # type: ignore[misc]
         self.line_length_limit = max(data_size_limit, SMTP.line_length_limit)
         super().__init__(handler, data_size_limit=data_size_limit, **kwargs)
 
-    @syntax("DATA")  # type: ignore[misc]
+    @syntax("DATA")  # type: ignore[untyped-decorator]
     async def smtp_DATA(self, arg: str) -> None:
         """aiosmtpd's DATA, read in blocks instead of line by line (see `read_content`)."""
         if await self.check_helo_needed() or await self.check_auth_needed("DATA"):

@@ -12,8 +12,8 @@ from sqlalchemy import Connection, bindparam, case, func, insert, select
 
 from gateway.core.values import columns
 from gateway.core.vocabulary import State, StoredStatus
-from gateway.storage import blobs
 from gateway.requests.decision import Thread
+from gateway.storage import blobs
 from gateway.storage.tables import DELIVERIES, REQUESTS, STORED, THREAD_REFS
 
 

@@ -101,7 +101,7 @@ def add_message(
             },
         ).scalar_one()
     )
-    files = [
+    files: list[dict[str, Any]] = [
         {
             "message_id": message_id,
             "filename": a.filename,
