@@ -109,6 +109,8 @@ def measure(setup: Setup, arrivals: Any, mode: str, size: int, timeout: float) -
     sampler.join()
     peak = status_kb(pid, "VmHWM")
     peak_at = max(samples, key=lambda s: s[1])[0] - began if samples else float("nan")
+    if os.environ.get("BENCH_TIMELINE"):  # RSS above idle every 10 ms, to see which step grows
+        print(" ".join(f"{t - began:.2f}:{(kb - idle) // 1024}" for t, kb in samples[::5]))
     client.quit()
     return {
         "bytes": float(len(mail)),
@@ -156,6 +158,8 @@ def main() -> None:
             finally:
                 stop_gateway(setup)
                 sink.close()
+                if os.environ.get("BENCH_TIMELINE"):
+                    print((work / "embedded.log").read_text()[-3000:])
                 shutil.rmtree(work, ignore_errors=True)
             print(
                 f"{mode:<11} {f['bytes'] / MB:6.1f} {f['code']:5.0f} {f['to_250']:9.2f}s "

@@ -69,7 +69,7 @@ def test_a_large_mail_is_stored_once_whole_with_its_attachment_and_a_text_excerp
     with gateway.rt.sessions.begin() as session:
         stored = session.scalars(select(StoredMail)).all()
         assert len(stored) == 1
-        assert bytes(stored[0].data) == raw
+        assert stored[0].raw == raw
         assert stored[0].size == len(raw)
         row = stored_row(session.connection(), stored[0].id)
         assert row is not None

@@ -55,11 +55,11 @@ class StoredRow:
 
 _STORED_BY_KEY = select(STORED.c.id).where(STORED.c.dedup_key == bindparam("key"))
 _ADD_STORED = insert(STORED).returning(STORED.c.id)
-_ADD_STORED_LARGE = blobs.placeholder(_ADD_STORED, "data")
+_ADD_LARGE_STORED = insert(STORED).values(data=b"").returning(STORED.c.id)
 _STORED_ROW = select(
     STORED.c.id,
     STORED.c.status,
-    STORED.c.data,
+    func.coalesce(STORED.c.content, STORED.c.data).label("data"),
     STORED.c.source,
     STORED.c.mail_from,
     STORED.c.rcpt_tos,
@@ -100,9 +100,12 @@ def stored_id(conn: Connection, dedup_key: str) -> int | None:
 
 
 def add_stored(conn: Connection, mail: NewStoredMail) -> int:
-    if blobs.streamed(conn, mail.data):
-        return blobs.insert_streamed(conn, _ADD_STORED_LARGE, STORED, "data", columns(mail))
-    return int(conn.execute(_ADD_STORED, columns(mail)).scalar_one())
+    """The mail's row; one over blobs.LARGE has its bytes in `content`, written in pieces."""
+    values = columns(mail)
+    if len(mail.data) > blobs.LARGE:
+        values["content"] = values.pop("data")
+        return blobs.insert_large(conn, _ADD_LARGE_STORED, STORED, "content", values)
+    return int(conn.execute(_ADD_STORED, values).scalar_one())
 
 
 def stored_row(conn: Connection, stored: int) -> StoredRow | None:

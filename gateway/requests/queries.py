@@ -50,7 +50,7 @@ class NewRequest:
 _ADD_REQUEST = insert_ignore(REQUESTS)
 _ADD_MESSAGE = insert(MESSAGES).returning(MESSAGES.c.id)
 _ADD_ATTACHMENT = insert(ATTACHMENTS)
-_ADD_LARGE_ATTACHMENT = blobs.placeholder(_ADD_ATTACHMENT.returning(ATTACHMENTS.c.id), "data")
+_ADD_LARGE_ATTACHMENT = insert(ATTACHMENTS).returning(ATTACHMENTS.c.id)
 _ADD_EVENT = insert(REQUEST_EVENTS)
 
 
@@ -118,7 +118,7 @@ def add_message(
     else:  # one by one, in their order (ids are the order): the large ones in pieces
         for file in files:
             if blobs.streamed(conn, file["data"]):
-                blobs.insert_streamed(conn, _ADD_LARGE_ATTACHMENT, ATTACHMENTS, "data", file)
+                blobs.insert_large(conn, _ADD_LARGE_ATTACHMENT, ATTACHMENTS, "data", file)
             else:
                 conn.execute(_ADD_ATTACHMENT, file)
     if mail.message_id:
