@@ -99,7 +99,8 @@ def _cut(
         if depth >= MAX_DEPTH:
             return start
         done = start
-        for child_start, child_end in _children(view, body_start, end, boundary.encode()):
+        raw = bytes(view.obj)  # the mail itself (bytes of bytes is no copy)
+        for child_start, child_end in _children(raw, body_start, end, boundary.encode()):
             pieces.append(view[done:child_start])
             done = _cut(view, child_start, child_end, depth + 1, marker, pieces, bodies)
         return done
@@ -114,20 +115,26 @@ def _cut(
     return end
 
 
-def _children(view: memoryview, start: int, end: int, boundary: bytes) -> list[tuple[int, int]]:
+def _children(raw: bytes, start: int, end: int, boundary: bytes) -> list[tuple[int, int]]:
     """The spans of a multipart's parts, between its delimiter lines (RFC 2046 §5.1.1)."""
-    # the line end before a delimiter is the delimiter's, not the part's
-    delimiter = re.compile(rb"^--" + re.escape(boundary) + rb"(--)?[ \t]*\r?(?:\n|\Z)", re.M)
+    dash = b"--" + boundary
     spans: list[tuple[int, int]] = []
-    begun = None
-    for match in delimiter.finditer(view, start, end):
-        if begun is not None:
-            before = match.start()
-            before -= 2 if bytes(view[before - 2 : before]) == b"\r\n" else 1
+    begun, at = None, start
+    while (found := raw.find(dash, at, end)) >= 0:
+        at = found + len(dash)
+        if found != start and raw[found - 1 : found] != b"\n":
+            continue  # not at the start of a line
+        closing = raw[at : at + 2] == b"--"
+        line_end = raw.find(b"\n", at, end)
+        stop = end if line_end < 0 else line_end + 1
+        if raw[at + 2 * closing : stop].strip(b" \t\r\n"):
+            continue  # a longer boundary that begins with this one
+        if begun is not None:  # the line end before a delimiter is the delimiter's
+            before = found - (2 if raw[found - 2 : found] == b"\r\n" else 1)
             spans.append((begun, max(begun, before)))
-        if match.group(1):  # the close delimiter
+        if closing:
             return spans
-        begun = match.end()
+        begun = at = stop
     return spans  # without a close delimiter the last part runs on: left to the parser
 
 

@@ -159,24 +159,27 @@ def fingerprint(raw: bytes) -> str:
 def _hash_lines(digest: Any, body: memoryview, block: int = 1 << 20) -> None:
     """The lines of `body`, each without trailing white space, joined by LF, without the empty
     lines at the end; fed to `digest` a block of whole lines at a time."""
-    pending = 0  # empty lines not yet hashed: they count only if a line with text follows
-    first = True
+    pending = b""  # the LFs ending what was hashed: they count only if text follows
     start = 0
     while start < len(body):
         cut = bytes(body[start + block : start + block + 64 * 1024]).find(b"\n")
         stop = len(body) if start + block >= len(body) or cut < 0 else start + block + cut + 1
         chunk = bytes(body[start:stop])
-        lines = chunk.split(b"\n")
-        if stop < len(body) or chunk.endswith(b"\n"):
-            lines.pop()  # the empty piece after the block's last LF
-        for text in lines:
-            line = text.rstrip()
-            if not line:
-                pending += 1
-                continue
-            digest.update((b"" if first else b"\n") + b"\n" * pending + line)
-            first, pending = False, 0
+        if stop == len(body):
+            chunk += b"\n"  # the last line's white space goes too
+        lines = _strip_lines(chunk)
+        text = lines.rstrip(b"\n")
+        if text:
+            digest.update(pending + text)
+            pending = lines[len(text) :]
+        else:
+            pending += lines
         start = stop
+
+
+def _strip_lines(chunk: bytes) -> bytes:
+    """Each line of `chunk` without trailing white space (map keeps the loop in C)."""
+    return b"\n".join(map(bytes.rstrip, chunk.split(b"\n")))
 
 
 def normalize_msgid(value: str | None) -> str | None:
