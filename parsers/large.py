@@ -21,6 +21,7 @@ LARGE_PART = 1024 * 1024  # a leaf body larger than this is read in place, not p
 TEXT_KEPT = 1024 * 1024  # of a larger text body, the bytes read as the mail's text
 MAX_HEADER_BYTES = 256 * 1024  # as parsers/headers.py
 MAX_DEPTH = 20  # deeper parts are left to the parser (parsers/parts.py sees them as a defect)
+MAX_PARTS = 500  # as parsers/parts.py: the parts looked at, cut or not
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 
 
@@ -67,7 +68,10 @@ def skeleton(raw: bytes) -> Skeleton:
     view = memoryview(raw)
     pieces: list[memoryview | bytes] = []
     bodies: dict[str, Body] = {}
-    end = _cut(view, 0, len(raw), 0, marker, pieces, bodies)
+    try:
+        end = _cut(view, 0, len(raw), 0, marker, pieces, bodies, [0])
+    except Exception:  # a structure no rule here foresaw: the parser reads the whole mail
+        return Skeleton(raw, marker, {})
     if not bodies:
         return Skeleton(raw, marker, {})
     pieces.append(view[end:])
@@ -82,13 +86,15 @@ def _cut(
     marker: str,
     pieces: list[memoryview | bytes],
     bodies: dict[str, Body],
+    seen: list[int],
 ) -> int:
-    """Cut the large leaf bodies of the part view[start:end]; returns how far `pieces` reach."""
-    if (
-        bytes(view[start : start + 2]) in (b"\r\n", b"\n\r")
-        or bytes(view[start : start + 1]) == b"\n"
-    ):
+    """Cut the large leaf bodies of the part view[start:end]; returns how far `pieces` reach.
+    `seen` counts the parts looked at."""
+    seen[0] += 1
+    if bytes(view[start : start + 1]) == b"\n" or bytes(view[start : start + 2]) == b"\r\n":
         return start  # a part without header lines: left to the parser
+    if seen[0] > MAX_PARTS or depth >= MAX_DEPTH:
+        return start  # beyond parsers/parts.py's limits: the parser's guards apply
     found = _HEADER_END.search(view, start, min(end, start + MAX_HEADER_BYTES))
     if found is None:
         return start
@@ -96,13 +102,12 @@ def _cut(
     body_start = found.end()
     boundary = head.get_boundary() if head.get_content_maintype() == "multipart" else None
     if boundary:
-        if depth >= MAX_DEPTH:
-            return start
         done = start
         raw = bytes(view.obj)  # the mail itself (bytes of bytes is no copy)
-        for child_start, child_end in _children(raw, body_start, end, boundary.encode()):
+        delimiter = boundary.encode("ascii", "surrogateescape")  # the bytes as sent
+        for child_start, child_end in _children(raw, body_start, end, delimiter):
             pieces.append(view[done:child_start])
-            done = _cut(view, child_start, child_end, depth + 1, marker, pieces, bodies)
+            done = _cut(view, child_start, child_end, depth + 1, marker, pieces, bodies, seen)
         return done
     if end - body_start <= LARGE_PART or head.get_content_type() == "message/rfc822":
         return start
