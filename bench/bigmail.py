@@ -90,6 +90,9 @@ def measure(setup: Setup, arrivals: Any, mode: str, size: int, timeout: float) -
     port = int(setup.env["BENCH_SMTP_PORT"])
     message_id = f"<bigmail-{uuid.uuid4().hex}@example.com>"
     mail = make_mail(message_id, mode, size)
+    # smtplib.data() dot-stuffs the mail with a regular expression first (0.5 s at 100 MB, in
+    # the client): done here, before the clock starts. make_mail ends the mail with CRLF.
+    stuffed = smtplib.quotedata(mail.decode("latin-1")).encode("latin-1") + b".\r\n"
     client = smtplib.SMTP("127.0.0.1", port, timeout=timeout)
     client.ehlo("bench.example.com")
     client.mail(SENDER, [f"SIZE={len(mail)}"])
@@ -102,7 +105,11 @@ def measure(setup: Setup, arrivals: Any, mode: str, size: int, timeout: float) -
     sampler = threading.Thread(target=_sample, args=(pid, samples, done), daemon=True)
     began = time.monotonic()
     sampler.start()
-    code, _reply = client.data(mail)
+    client.putcmd("data")
+    code, _reply = client.getreply()
+    if code == 354:
+        client.send(stuffed)
+        code, _reply = client.getreply()
     ended = time.monotonic()
     acks, _ = collect(arrivals, {message_id}, timeout, others=1)
     done.set()
