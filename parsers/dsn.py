@@ -207,6 +207,8 @@ def _evidence(message: Message, text: str) -> tuple[list[str], list[str]]:
         said_by.append("a bounce's subject")
     if "x-mlserver" in message or "x-ml-server" in message:
         said_by.append("a list manager's header")  # fml and its kin answer a refused post
+    if not said_by:  # a bounce needs both signs (_report): the text is not read for nothing
+        return said_by, []
     written = [f"{who}'s wording" for who, wording in WORDINGS if wording.search(text)][:1]
     return said_by, written
 

@@ -129,13 +129,19 @@ _STOPWORDS = {
         "monsieur",
     },
 }
+# each stop word with the languages it belongs to: one lookup a word of the text
+_LANGUAGES_OF: dict[str, tuple[str, ...]] = {
+    word: tuple(lang for lang, stop in _STOPWORDS.items() if word in stop)
+    for words in _STOPWORDS.values()
+    for word in words
+}
 _WORD = re.compile(r"[a-zäöüßàâçéèêëîïôûùüÿœæ]+")
 
 
 def detect_language(text: str) -> str | None:
     """en, de or fr by common-word counts; None when the text is too short to tell."""
     words = _WORD.findall(text.lower()[:5000])
-    counts = Counter(lang for word in words for lang, stop in _STOPWORDS.items() if word in stop)
+    counts = Counter(lang for word in words for lang in _LANGUAGES_OF.get(word, ()))
     if not counts:
         return None
     (best, hits), *rest = counts.most_common()

@@ -20,7 +20,7 @@ from gateway.outbound import sending
 from gateway.outbound.outbox import ACTORS, BULK_QUEUE, FAN_OUT_BULLETIN, PRIORITIES, QUEUES
 from gateway.storage.db import transaction
 from gateway.sus.fanout import fan_out
-from workers.bulk import backoff, deliver_bulk, message_bytes
+from workers.bulk import backoff, deliver_bulk, message_bytes, record
 from workers.mailer import (
     PermanentFailure,
     TemporaryFailure,
@@ -45,8 +45,7 @@ def deliver(
     """Claim, render, compose, sign, send, record. Returns the Delivery's new status, or
     `skipped`."""
     started = time.perf_counter()
-    with transaction(rt.sessions, durable=False) as conn:
-        delivery = sending.claim_delivery(conn, delivery_id, rt.now())
+    delivery = record(rt, lambda conn: sending.claim_delivery(conn, delivery_id, rt.now()))
     if delivery is None:
         return "skipped"  # already sent, failed, or being sent by someone else
     outcome = _Outcome(delivery, started)
@@ -70,8 +69,8 @@ def deliver(
 
 
 def _finish(rt: Runtime, outcome: _Outcome, status: DeliveryStatus, error: str = "") -> str:
-    with transaction(rt.sessions, durable=False) as conn:
-        sending.finish_delivery(conn, outcome.delivery.id, status, rt.now(), error)
+    delivery_id = outcome.delivery.id
+    record(rt, lambda conn: sending.finish_delivery(conn, delivery_id, status, rt.now(), error))
     outcome.record(status, error)
     return status
 

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
 from datetime import timedelta
+from typing import TypeVar
+
+from sqlalchemy import Connection
 
 from gateway.core.runtime import Runtime
 from gateway.observe import metrics
 from gateway.outbound import sending
+from gateway.storage.committer import Committer
 from gateway.storage.db import transaction
 from workers.images import inline_images
 from workers.mailer import (
@@ -29,6 +34,8 @@ from workers.signing import Signer
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF = timedelta(hours=1)
+_MARKS = metrics.COMMIT_GROUP.labels(work="bookkeeping")
+T = TypeVar("T")
 
 
 def backoff(attempts: int, first: float) -> timedelta:
@@ -87,8 +94,7 @@ def _send(
 
     def mark() -> bool:
         nonlocal marked
-        with transaction(rt.sessions, durable=False) as conn:
-            marked = sending.mark_sent(conn, delivery.id, rt.now())
+        marked = record(rt, lambda conn: sending.mark_sent(conn, delivery.id, rt.now()))
         return marked
 
     try:
@@ -115,3 +121,10 @@ def _refused(
         sending.refused(conn, delivery.id, marked=marked, error=error, retry_at=retry_at)
     log.warning("delivery %s %s: %s", delivery.id, "failed" if give_up else "deferred", error)
     return "failed" if give_up else "pending"
+
+
+def record(rt: Runtime, step: Callable[[Connection], T]) -> T:
+    """A Delivery's bookkeeping, in one transaction with the marks of the other worker threads
+    made meanwhile (group commit, storage/committer.py), not waiting for the disk: a mark lost
+    to a power cut only makes a mail go again."""
+    return Committer.of(rt.sessions, durable=False, observe=_MARKS.observe).write(step)

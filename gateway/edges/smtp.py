@@ -15,11 +15,12 @@ import logging
 import math
 import ssl
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session, syntax
+from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.core.runtime import Runtime
@@ -27,11 +28,12 @@ from gateway.core.settings import Settings
 from gateway.intake.receipts import RawMail, StorageError, TemporaryAuthenticationFailure
 from gateway.intake.receive import receive
 from gateway.observe import metrics
-from gateway.storage.db import transaction
+from gateway.storage.committer import Committer
 from gateway.storage.limits import count_sender, forget_senders
 from gateway.sus.verp import is_verp
 
 log = logging.getLogger(__name__)
+_MARKS = metrics.COMMIT_GROUP.labels(work="bookkeeping")
 
 
 class IntakeHandler:
@@ -132,12 +134,18 @@ class SenderRate:
     def admit(self, sender: str) -> int:
         """0 if `sender` may send now (and it is counted), else the seconds to wait."""
         now = self.rt.now()
+        self.admitted += 1
+        prune = self.admitted % self.PRUNE_EVERY == 0
+
+        def count(conn: Connection) -> datetime | None:
+            if prune:
+                forget_senders(conn, now - self.window)
+            return count_sender(conn, sender, now, self.window, self.limit)
+
         try:
-            with transaction(self.rt.sessions, durable=False) as conn:
-                started = count_sender(conn, sender, now, self.window, self.limit)
-                self.admitted += 1
-                if self.admitted % self.PRUNE_EVERY == 0:
-                    forget_senders(conn, now - self.window)
+            # with the other counts and Delivery marks made meanwhile, not waiting for the disk
+            committer = Committer.of(self.rt.sessions, durable=False, observe=_MARKS.observe)
+            started = committer.write(count)
         except SQLAlchemyError as exc:  # the limit is a guard, not a gate: storage decides
             log.warning("sender rate of %s not counted: %s", sender, exc)
             return 0

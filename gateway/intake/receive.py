@@ -36,11 +36,13 @@ from gateway.intake.triage import decide, reason_for
 from gateway.observe import metrics
 from gateway.requests.decision import Action
 from gateway.requests.opening import APPLY
+from gateway.storage.committer import Committer
 from gateway.storage.db import transaction
 from parsers.dsn import failed_recipients
 from parsers.mail import ParsedMail, parse
 
 log = logging.getLogger(__name__)
+_GROUPS = metrics.COMMIT_GROUP.labels(work="intake")
 STATUS = {  # else accepted
     Action.HOLD: StoredStatus.review,
     Action.BOUNCE: StoredStatus.bounce,
@@ -158,13 +160,18 @@ def run(raw: RawMail, mail: ParsedMail, rt: Runtime, again: Again | None = None)
         proven = verdict.satisfies(policy)
         key = dedup_key(mail, proven=proven)
         reading = read(raw, mail, rt)
-        with transaction(rt.sessions) as conn:
+
+        def store(conn: Connection) -> Receipt:
             existing = stored_id(conn, key) if again is None else None
             if existing is not None:
                 return Receipt("duplicate", existing, reason="already stored")
             receipt = _process(conn, raw, mail, key, rt, verdict, proven, reading, again)
             if again is not None and again.keep_if_held and receipt.held:
-                raise _Unchanged(receipt)  # rolls the transaction back
+                raise _Unchanged(receipt)  # rolls the mail's savepoint back
+            return receipt
+
+        # with the mails that arrive meanwhile, in one transaction (committer.py)
+        receipt = Committer.of(rt.sessions, observe=_GROUPS.observe).write(store)
     except _Unchanged as unchanged:
         return replace(unchanged.receipt, sr_id=None, deliveries=())
     except IntegrityError as exc:  # the same mail, committed a moment ago by a parallel delivery

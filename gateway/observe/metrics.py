@@ -28,6 +28,14 @@ INTAKE_SECONDS = Histogram(
     buckets=SECONDS,
     registry=REGISTRY,
 )
+COMMIT_GROUP = Histogram(
+    "gateway_commit_group_steps",
+    "Steps committed by one transaction (group commit): mails stored (intake), sender counts and "
+    "Delivery marks (bookkeeping)",
+    ["work"],
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+    registry=REGISTRY,
+)
 DELIVERIES = Counter(
     "gateway_deliveries",
     "Delivery attempts by queue (mail, soc, bulk) and outcome (sent, failed, retried)",
