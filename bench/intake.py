@@ -247,7 +247,13 @@ def wait_started(log: Path, processes: int, timeout: float = 120.0) -> None:
     raise RuntimeError(f"{processes} listener processes did not start in {timeout} s")
 
 
-def start_gateway(kind: str, sink_port: int, work: Path, processes: int = 1) -> Setup:
+def start_gateway(
+    kind: str,
+    sink_port: int,
+    work: Path,
+    processes: int = 1,
+    extra: dict[str, str] | None = None,
+) -> Setup:
     smtp_port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
     env.update(
@@ -264,6 +270,7 @@ def start_gateway(kind: str, sink_port: int, work: Path, processes: int = 1) -> 
             "GATEWAY_AUTOREPLY_PER_DAY": "1000000",
             "GATEWAY_SMTP_SENDER_RATE": "1000000",
             "PYTHONUNBUFFERED": "1",
+            **(extra or {}),
         }
     )
     cleanup: list[Any] = []

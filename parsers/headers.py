@@ -40,6 +40,12 @@ def header_size(raw: bytes) -> int:
     return min(ends) if ends else len(raw)
 
 
+def header_block(raw: bytes) -> bytes:
+    """The header block and the empty line after it: what a header-only parser needs to see
+    (given the whole mail, the standard library's copies the body, twice, as its payload)."""
+    return raw[: header_size(raw) + 4]
+
+
 def bounded_fields(raw: bytes) -> tuple[bytes, list[str]]:
     """The mail with each long field of encoded words cut to MAX_FIELD_BYTES, for parsing; and
     the defect.

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
 from types import MappingProxyType
+from typing import Any
 
 import mailparser
 import nh3
@@ -31,10 +32,12 @@ from parsers.headers import (
     long_header_lines,
     single_line,
 )
+from parsers.large import skeleton
 from parsers.markup import html_to_text
 from parsers.parts import Attachment, walk
 
 _MSGID = re.compile(r"<([^<>\s]+)>")
+_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,8 @@ def parse(raw: bytes) -> ParsedMail:
 def _parse(raw: bytes) -> ParsedMail:
     if header_size(raw) > MAX_HEADER_BYTES:
         return _unparsable(raw, f"header block over {MAX_HEADER_BYTES} bytes")
-    bounded, cut = bounded_fields(raw)
+    slim = skeleton(raw)
+    bounded, cut = bounded_fields(slim.data)
     try:
         parsed = mailparser.parse_from_bytes(bounded)
     except Exception as exc:  # mail-parser's own guard for hostile nesting, and the unforeseen
@@ -93,7 +97,7 @@ def _parse(raw: bytes) -> ParsedMail:
     # CharsetDecodeDefect would report replacements the stored text does not have.
     defects = [defect_text(d) for d in parsed.defects if not is_charset_defect(d)]
     defects += long_header_lines(raw) + cut
-    plains, htmls, attachments = walk(message, defects)
+    plains, htmls, attachments = walk(message, defects, slim)
     # HTML from a customer is never shown as sent (R6.5): scripts, event handlers and
     # javascript: links are gone from the stored copy. The raw mail keeps what arrived. The
     # text is read from the HTML as sent: sanitising keeps the words of <title> and <head>,
@@ -135,8 +139,9 @@ def fingerprint(raw: bytes) -> str:
     """A content hash that survives the trace headers each hop adds (Received, Delivered-To …).
 
     Two deliveries of the same mail, one over SMTP and one through an IMAP mailbox, hash alike.
+    The body is hashed in blocks of whole lines: a large mail is never copied whole.
     """
-    head, _, body = raw.replace(b"\r\n", b"\n").partition(b"\n\n")
+    head, _, _ = raw[: MAX_HEADER_BYTES * 4].replace(b"\r\n", b"\n").partition(b"\n\n")
     unfolded = re.sub(rb"\n[ \t]+", b" ", head)
     kept = sorted(
         line.strip()
@@ -145,8 +150,36 @@ def fingerprint(raw: bytes) -> str:
         in (b"from", b"to", b"cc", b"subject", b"date", b"message-id", b"content-type")
     )
     digest = hashlib.sha256(b"\n".join(kept))
-    digest.update(b"\n\n" + b"\n".join(line.rstrip() for line in body.rstrip().split(b"\n")))
+    digest.update(b"\n\n")
+    found = _BLANK_LINE.search(raw)  # the first empty line, whatever its line ends
+    _hash_lines(digest, memoryview(raw)[found.end() if found else len(raw) :])
     return digest.hexdigest()
+
+
+def _hash_lines(digest: Any, body: memoryview, block: int = 1 << 20) -> None:
+    """The lines of `body`, each without trailing white space, joined by LF, without the empty
+    lines at the end; fed to `digest` a block of whole lines at a time."""
+    pending = b""  # the LFs ending what was hashed: they count only if text follows
+    start = 0
+    while start < len(body):
+        cut = bytes(body[start + block : start + block + 64 * 1024]).find(b"\n")
+        stop = len(body) if start + block >= len(body) or cut < 0 else start + block + cut + 1
+        chunk = bytes(body[start:stop])
+        if stop == len(body):
+            chunk += b"\n"  # the last line's white space goes too
+        lines = _strip_lines(chunk)
+        text = lines.rstrip(b"\n")
+        if text:
+            digest.update(pending + text)
+            pending = lines[len(text) :]
+        else:
+            pending += lines
+        start = stop
+
+
+def _strip_lines(chunk: bytes) -> bytes:
+    """Each line of `chunk` without trailing white space (map keeps the loop in C)."""
+    return b"\n".join(map(bytes.rstrip, chunk.split(b"\n")))
 
 
 def normalize_msgid(value: str | None) -> str | None:

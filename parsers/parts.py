@@ -14,6 +14,7 @@ from functools import partial
 from tnefparse import TNEF
 
 from parsers import charsets, words
+from parsers.large import TEXT_KEPT, Body, Skeleton
 
 MAX_PARTS = 500  # a mail with more MIME parts than this is treated as hostile; the rest is a defect
 MAX_DEPTH = 20
@@ -39,7 +40,10 @@ class Attachment:
         return hashlib.sha256(self.data).hexdigest()
 
 
-def walk(message: Message, defects: list[str]) -> tuple[list[str], list[str], list[Attachment]]:
+def walk(
+    message: Message, defects: list[str], cut: Skeleton | None = None
+) -> tuple[list[str], list[str], list[Attachment]]:
+    """The texts and attachments of a mail; a body `cut` out of it is read from the raw mail."""
     hint = partial(body_charset, message)  # for file names in raw 8-bit bytes
     plains: list[str] = []
     htmls: list[str] = []
@@ -50,15 +54,16 @@ def walk(message: Message, defects: list[str]) -> tuple[list[str], list[str], li
                 f"MIME structure beyond {MAX_PARTS} parts or depth {MAX_DEPTH}: rest not read"
             )
             break
+        body = cut.body(part) if cut else None
         if is_attachment(part):
-            attachment = _attachment(part, len(attachments) + 1, defects, hint)
+            attachment = _attachment(part, len(attachments) + 1, defects, hint, body)
             attachments.append(attachment)
             if is_tnef(attachment.filename, attachment.content_type):
                 attachments += _tnef_files(attachment, defects)
         elif part.get_content_type() == "text/plain":
-            plains.append(_decode_text(part, defects))
+            plains.append(_decode_text(part, defects, body))
         elif part.get_content_type() == "text/html":
-            htmls.append(_decode_text(part, defects))
+            htmls.append(_decode_text(part, defects, body))
     return plains, htmls, attachments
 
 
@@ -83,9 +88,13 @@ def is_attachment(part: Message) -> bool:
     return part.get_content_type() not in ("text/plain", "text/html") or bool(part.get_filename())
 
 
-def _attachment(part: Message, number: int, defects: list[str], hint: Hint) -> Attachment:
+def _attachment(
+    part: Message, number: int, defects: list[str], hint: Hint, body: Body | None
+) -> Attachment:
     content_type = part.get_content_type()
-    if part.is_multipart() or content_type == "message/rfc822":
+    if body is not None:
+        data = body.decoded()
+    elif part.is_multipart() or content_type == "message/rfc822":
         inner = part.get_payload()
         inner_msg = inner[0] if isinstance(inner, list) and inner else None
         data = inner_msg.as_bytes() if isinstance(inner_msg, Message) else b""
@@ -170,9 +179,15 @@ def _file_param(part: Message, defects: list[str], hint: Hint) -> str:
     return charsets.noted(charsets.decode(octets, label or None), defects, "file name")
 
 
-def _decode_text(part: Message, defects: list[str]) -> str:
-    payload = part.get_payload(decode=True)
-    data = payload if isinstance(payload, bytes) else b""
+def _decode_text(part: Message, defects: list[str], body: Body | None = None) -> str:
+    if body is not None:  # a large text: its beginning is the mail's text, all of it is kept raw
+        data = body.decoded(TEXT_KEPT)
+        defects.append(
+            f"{part.get_content_type()} part of {body.size} bytes: the first {TEXT_KEPT} read"
+        )
+    else:
+        payload = part.get_payload(decode=True)
+        data = payload if isinstance(payload, bytes) else b""
     decoded = charsets.decode(data, part.get_content_charset())
     return charsets.noted(decoded, defects, f"{part.get_content_type()} part")
 

@@ -18,6 +18,7 @@ import dkim
 
 from gateway.intake.authentication import Verdict, parse_results, verdict_of
 from gateway.intake.dns import Lookups
+from parsers.headers import header_block
 
 log = logging.getLogger(__name__)
 _TAG = re.compile(r"(?:^|;)\s*([a-z]+)\s*=\s*([^;]*)", re.IGNORECASE)
@@ -51,7 +52,7 @@ def with_arc(
 
 def newest_sealer(data: bytes) -> str:
     """The d= of the ARC-Seal with the highest instance i= (RFC 8617 §4.2.1), or ""."""
-    headers = BytesHeaderParser().parsebytes(data)
+    headers = BytesHeaderParser().parsebytes(header_block(data))
     newest, sealer = 0, ""
     for value in headers.get_all("ARC-Seal") or []:
         tags = {k.lower(): v.strip() for k, v in _TAG.findall(" ".join(str(value).split()))}

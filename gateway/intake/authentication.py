@@ -22,6 +22,7 @@ from publicsuffixlist import PublicSuffixList
 
 from gateway.core.values import plain
 from gateway.intake.dns import DnsTrouble, Lookups
+from parsers.headers import header_block
 
 log = logging.getLogger(__name__)
 MAX_SIGNATURES = 5  # DKIM signatures verified per mail; more is a hostile mail's trick
@@ -129,7 +130,7 @@ def _spf(ip: str, helo: str, mail_from: str, lookups: Lookups) -> tuple[str, str
 
 
 def _dkim(data: bytes, lookups: Lookups) -> tuple[str, tuple[str, ...]]:
-    headers = BytesHeaderParser().parsebytes(data)
+    headers = BytesHeaderParser().parsebytes(header_block(data))
     count = min(len(headers.get_all("DKIM-Signature") or []), MAX_SIGNATURES)
     if not count:
         return "none", ()
@@ -207,7 +208,7 @@ def from_trusted_header(data: bytes, from_domain: str, trusted: frozenset[str]) 
     The upstream MX prepends its verdict, so only the topmost header can be its own: one further
     down was in the mail before, whatever authserv-id it claims (RFC 8601 §5, §7.1).
     """
-    headers = BytesHeaderParser().parsebytes(data)
+    headers = BytesHeaderParser().parsebytes(header_block(data))
     values = headers.get_all("Authentication-Results") or []
     if not trusted or not values:
         return Verdict("none", from_domain.lower())

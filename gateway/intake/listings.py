@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from gateway.core.hours import iso
 from gateway.storage.models import StoredMail
+from parsers.headers import header_size
 from parsers.mail import parse
 
 MAX_TEXT_SHOWN = 20_000  # characters of a held mail's text in `review show`
@@ -60,7 +61,8 @@ def stored_mail(session: Session, stored_id: int) -> dict[str, Any] | None:
     row = session.get(StoredMail, stored_id)
     if row is None:
         return None
-    head = bytes(row.data).replace(b"\r\n", b"\n").partition(b"\n\n")[0]
+    raw = row.raw
+    head = raw[: header_size(raw) + 4].replace(b"\r\n", b"\n").partition(b"\n\n")[0]
     return {
         "id": row.id,
         "status": row.status,
@@ -77,7 +79,7 @@ def stored_mail(session: Session, stored_id: int) -> dict[str, Any] | None:
         "authentication": row.authentication,
         "failed_recipients": row.failed_recipients,
         "headers": head[:16_384].decode("utf-8", "replace"),
-        "defects": list(parse(bytes(row.data)).defects),
+        "defects": list(parse(raw).defects),
     }
 
 
@@ -86,6 +88,6 @@ def held_mail(session: Session, stored_id: int) -> dict[str, Any] | None:
     shown = stored_mail(session, stored_id)
     if shown is None:
         return None
-    mail = parse(bytes(session.get_one(StoredMail, stored_id).data))
+    mail = parse(session.get_one(StoredMail, stored_id).raw)
     files = [{"filename": a.filename, "size": a.size} for a in mail.attachments]
     return {**shown, "text": mail.text[:MAX_TEXT_SHOWN], "attachments": files}

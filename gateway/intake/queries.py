@@ -13,6 +13,7 @@ from sqlalchemy import Connection, bindparam, case, func, insert, select
 from gateway.core.values import columns
 from gateway.core.vocabulary import State, StoredStatus
 from gateway.requests.decision import Thread
+from gateway.storage import blobs
 from gateway.storage.tables import DELIVERIES, REQUESTS, STORED, THREAD_REFS
 
 
@@ -54,10 +55,11 @@ class StoredRow:
 
 _STORED_BY_KEY = select(STORED.c.id).where(STORED.c.dedup_key == bindparam("key"))
 _ADD_STORED = insert(STORED).returning(STORED.c.id)
+_ADD_LARGE_STORED = insert(STORED).values(data=b"").returning(STORED.c.id)
 _STORED_ROW = select(
     STORED.c.id,
     STORED.c.status,
-    STORED.c.data,
+    func.coalesce(STORED.c.content, STORED.c.data).label("data"),
     STORED.c.source,
     STORED.c.mail_from,
     STORED.c.rcpt_tos,
@@ -98,7 +100,12 @@ def stored_id(conn: Connection, dedup_key: str) -> int | None:
 
 
 def add_stored(conn: Connection, mail: NewStoredMail) -> int:
-    return int(conn.execute(_ADD_STORED, columns(mail)).scalar_one())
+    """The mail's row; one over blobs.LARGE has its bytes in `content`, written in pieces."""
+    values = columns(mail)
+    if len(mail.data) > blobs.LARGE:
+        values["content"] = values.pop("data")
+        return blobs.insert_large(conn, _ADD_LARGE_STORED, STORED, "content", values)
+    return int(conn.execute(_ADD_STORED, values).scalar_one())
 
 
 def stored_row(conn: Connection, stored: int) -> StoredRow | None:

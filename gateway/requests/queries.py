@@ -15,6 +15,7 @@ from gateway.core.values import columns
 from gateway.core.vocabulary import State
 from gateway.directory.queries import Person
 from gateway.outbound.queries import add_thread_ref
+from gateway.storage import blobs
 from gateway.storage.tables import (
     ATTACHMENTS,
     CONTACTS,
@@ -49,6 +50,7 @@ class NewRequest:
 _ADD_REQUEST = insert_ignore(REQUESTS)
 _ADD_MESSAGE = insert(MESSAGES).returning(MESSAGES.c.id)
 _ADD_ATTACHMENT = insert(ATTACHMENTS)
+_ADD_LARGE_ATTACHMENT = insert(ATTACHMENTS).returning(ATTACHMENTS.c.id)
 _ADD_EVENT = insert(REQUEST_EVENTS)
 
 
@@ -99,21 +101,26 @@ def add_message(
             },
         ).scalar_one()
     )
-    if mail.attachments:
-        conn.execute(
-            _ADD_ATTACHMENT,
-            [
-                {
-                    "message_id": message_id,
-                    "filename": a.filename,
-                    "content_type": a.content_type[:255],
-                    "size": a.size,
-                    "sha256": a.sha256,
-                    "data": a.data,
-                }
-                for a in mail.attachments
-            ],
-        )
+    files: list[dict[str, Any]] = [
+        {
+            "message_id": message_id,
+            "filename": a.filename,
+            "content_type": a.content_type[:255],
+            "size": a.size,
+            "sha256": a.sha256,
+            "data": a.data,
+        }
+        for a in mail.attachments
+    ]
+    if not any(blobs.streamed(conn, f["data"]) for f in files):
+        if files:
+            conn.execute(_ADD_ATTACHMENT, files)
+    else:  # one by one, in their order (ids are the order): the large ones in pieces
+        for file in files:
+            if blobs.streamed(conn, file["data"]):
+                blobs.insert_large(conn, _ADD_LARGE_ATTACHMENT, ATTACHMENTS, "data", file)
+            else:
+                conn.execute(_ADD_ATTACHMENT, file)
     if mail.message_id:
         add_thread_ref(conn, mail.message_id, sr_id)
     return message_id

@@ -45,7 +45,16 @@ class StoredMail(Base):
     # A bounce's recipients that failed for good (parsers.dsn); None for any other mail.
     failed_recipients: Mapped[list[str] | None] = mapped_column(JSON)
     received_at: Mapped[datetime]
+    # A mail over 1 MB (storage/blobs.py): its bytes here, `data` empty. The last column of the
+    # table (migration 0014), where SQLite writes a blob in pieces; a column added later goes
+    # after it, and the next large mail is held whole in memory again.
+    content: Mapped[bytes | None] = mapped_column(LargeBinary)
     __table_args__ = (Index("ix_raw_mails_status_received", "status", "received_at"),)
+
+    @property
+    def raw(self) -> bytes:
+        """The mail as it arrived, wherever it is kept."""
+        return bytes(self.content if self.content is not None else self.data)
 
 
 class ServiceRequest(Base):
@@ -108,7 +117,7 @@ class AttachmentRow(Base):
     content_type: Mapped[str] = mapped_column(String(255))
     size: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
-    data: Mapped[bytes] = mapped_column(LargeBinary)
+    data: Mapped[bytes] = mapped_column(LargeBinary)  # last: written in pieces (storage/blobs.py)
 
 
 class ThreadRef(Base):

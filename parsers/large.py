@@ -1,0 +1,151 @@
+"""Step 3 for large mail: the mail's structure without its large bodies, and those bodies read
+from the raw bytes in place, so that parsing never holds a large part more than once.
+
+The standard library's parser (under mail-parser) keeps a part's body as a list of lines and
+then as text, several times its size: a 30 MB mail took 240 MB and seconds. Here each leaf body
+over LARGE_PART is cut out of the copy that is parsed, in its place a header line names it, and
+the parts' readers (parsers/parts.py) take an attachment's bytes decoded straight from the raw
+mail, and of a large text its first TEXT_KEPT bytes; the stored raw mail keeps all of it.
+"""
+
+from __future__ import annotations
+
+import binascii
+import re
+import secrets
+from dataclasses import dataclass
+from email.message import Message
+from email.parser import BytesHeaderParser
+
+LARGE_PART = 1024 * 1024  # a leaf body larger than this is read in place, not parsed
+TEXT_KEPT = 1024 * 1024  # of a larger text body, the bytes read as the mail's text
+MAX_HEADER_BYTES = 256 * 1024  # as parsers/headers.py
+MAX_DEPTH = 20  # deeper parts are left to the parser (parsers/parts.py sees them as a defect)
+MAX_PARTS = 500  # as parsers/parts.py: the parts looked at, cut or not
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+
+
+@dataclass(frozen=True)
+class Body:
+    """A leaf body cut out: where it is in the raw mail and how it is encoded."""
+
+    raw: memoryview
+    encoding: str  # Content-Transfer-Encoding, lower-case; "" for none
+
+    @property
+    def size(self) -> int:
+        return len(self.raw)
+
+    def decoded(self, limit: int | None = None) -> bytes:
+        """The body's bytes (RFC 2045 §6), of its first `limit` encoded bytes if given."""
+        data = self.raw if limit is None else self.raw[: _line_end(self.raw, limit)]
+        if self.encoding == "base64":
+            return binascii.a2b_base64(data)  # skips what is not base64, as the parser does
+        if self.encoding == "quoted-printable":
+            return binascii.a2b_qp(bytes(data))
+        return bytes(data)
+
+
+@dataclass(frozen=True)
+class Skeleton:
+    """The mail to parse, and the bodies cut out of it by the value of the `marker` header."""
+
+    data: bytes
+    marker: str
+    bodies: dict[str, Body]
+
+    def body(self, part: Message) -> Body | None:
+        if not self.bodies:
+            return None
+        return self.bodies.get(str(part.get(self.marker, "")).strip())
+
+
+def skeleton(raw: bytes) -> Skeleton:
+    """The mail itself when it holds no large body, else a copy without them."""
+    marker = f"X-Large-Body-{secrets.token_hex(8)}"  # no sender can forge it
+    if len(raw) <= LARGE_PART:
+        return Skeleton(raw, marker, {})
+    view = memoryview(raw)
+    pieces: list[memoryview | bytes] = []
+    bodies: dict[str, Body] = {}
+    try:
+        end = _cut(view, 0, len(raw), 0, marker, pieces, bodies, [0])
+    except Exception:  # a structure no rule here foresaw: the parser reads the whole mail
+        return Skeleton(raw, marker, {})
+    if not bodies:
+        return Skeleton(raw, marker, {})
+    pieces.append(view[end:])
+    return Skeleton(b"".join(pieces), marker, bodies)
+
+
+def _cut(
+    view: memoryview,
+    start: int,
+    end: int,
+    depth: int,
+    marker: str,
+    pieces: list[memoryview | bytes],
+    bodies: dict[str, Body],
+    seen: list[int],
+) -> int:
+    """Cut the large leaf bodies of the part view[start:end]; returns how far `pieces` reach.
+    `seen` counts the parts looked at."""
+    seen[0] += 1
+    if bytes(view[start : start + 1]) == b"\n" or bytes(view[start : start + 2]) == b"\r\n":
+        return start  # a part without header lines: left to the parser
+    if seen[0] > MAX_PARTS or depth >= MAX_DEPTH:
+        return start  # beyond parsers/parts.py's limits: the parser's guards apply
+    found = _HEADER_END.search(view, start, min(end, start + MAX_HEADER_BYTES))
+    if found is None:
+        return start
+    head = BytesHeaderParser().parsebytes(bytes(view[start : found.end()]))
+    body_start = found.end()
+    boundary = head.get_boundary() if head.get_content_maintype() == "multipart" else None
+    if boundary:
+        done = start
+        raw = bytes(view.obj)  # the mail itself (bytes of bytes is no copy)
+        delimiter = boundary.encode("ascii", "surrogateescape")  # the bytes as sent
+        for child_start, child_end in _children(raw, body_start, end, delimiter):
+            pieces.append(view[done:child_start])
+            done = _cut(view, child_start, child_end, depth + 1, marker, pieces, bodies, seen)
+        return done
+    if end - body_start <= LARGE_PART or head.get_content_type() == "message/rfc822":
+        return start
+    name = str(len(bodies) + 1)
+    encoding = str(head.get("content-transfer-encoding", "")).strip().lower()
+    bodies[name] = Body(view[body_start:end], encoding)
+    newline = b"\r\n" if bytes(view[found.start() : found.start() + 1]) == b"\r" else b"\n"
+    pieces.append(view[start : found.start()])
+    pieces.append(newline + f"{marker}: {name}".encode() + newline + newline)
+    return end
+
+
+def _children(raw: bytes, start: int, end: int, boundary: bytes) -> list[tuple[int, int]]:
+    """The spans of a multipart's parts, between its delimiter lines (RFC 2046 §5.1.1)."""
+    dash = b"--" + boundary
+    spans: list[tuple[int, int]] = []
+    begun, at = None, start
+    while (found := raw.find(dash, at, end)) >= 0:
+        at = found + len(dash)
+        if found != start and raw[found - 1 : found] != b"\n":
+            continue  # not at the start of a line
+        closing = raw[at : at + 2] == b"--"
+        line_end = raw.find(b"\n", at, end)
+        stop = end if line_end < 0 else line_end + 1
+        if raw[at + 2 * closing : stop].strip(b" \t\r\n"):
+            continue  # a longer boundary that begins with this one
+        if begun is not None:  # the line end before a delimiter is the delimiter's
+            before = found - (2 if raw[found - 2 : found] == b"\r\n" else 1)
+            spans.append((begun, max(begun, before)))
+        if closing:
+            return spans
+        begun = at = stop
+    return spans  # without a close delimiter the last part runs on: left to the parser
+
+
+def _line_end(data: memoryview, at: int) -> int:
+    """`at`, or the end of the line it falls in, so that an encoded line is never split."""
+    if at >= len(data):
+        return len(data)
+    newline = bytes(data[at : at + 1000]).find(b"\n")
+    return at + newline + 1 if newline >= 0 else at
