@@ -18,6 +18,7 @@ import ssl
 import threading
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
@@ -33,7 +34,10 @@ from gateway.storage.models import ImapState
 
 log = logging.getLogger(__name__)
 PROCESSED_KEYWORD = "$SecureCallProcessed"
-FETCH_BATCH = 25  # messages per FETCH: bounds memory with large mails
+FETCH_BATCH = 50  # messages per UID FETCH: bounds memory with large mails
+# Mails of one batch handed to `receive` at once: a mail's parse and reading overlap another's
+# commit (SQLite's fsync, a PostgreSQL round trip), as with parallel SMTP connections.
+RECEIVE_THREADS = 4
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,7 @@ class Poller:
             cafile=rt.settings.imap_ca_file or None
         )
         self.settings = rt.settings
+        self.capabilities: frozenset[bytes] = frozenset()  # the connected server's, after login
         self.processed = 0  # mails handed to receive and marked, since start
         self.passes = 0  # looks at the mailbox that went through to the end, since start
         self.failures = 0  # connections lost or refused, since start
@@ -122,26 +127,37 @@ class Poller:
                 )
             client.starttls(self.ssl_context)
         client.login(box.username, box.password)
+        # Asked once per connection (after login, where servers announce more), as imapclient
+        # recommends; imapclient asks again only for capabilities() itself.
+        self.capabilities = frozenset(client.capabilities())
         return client
 
     def _serve(self, client: IMAPClient) -> None:
         box, settings = self.mailbox, self.settings
-        for folder in (settings.imap_processed_folder, settings.imap_quarantine_folder):
-            if settings.imap_mark == "move" and not client.folder_exists(folder):
+        if settings.imap_mark == "move":
+            wanted = {settings.imap_processed_folder, settings.imap_quarantine_folder}
+            existing = {name for _, _, name in client.list_folders()}
+            for folder in sorted(wanted - existing):
                 client.create_folder(folder)
         selected = client.select_folder(box.folder)
         self._track_uidvalidity(int(selected[b"UIDVALIDITY"]))
-        idle = settings.imap_use_idle and b"IDLE" in client.capabilities()
+        idle = settings.imap_use_idle and b"IDLE" in self.capabilities
         log.info("IMAP %s: watching (%s)", box.key, "IDLE" if idle else "polling")
-        while not self.stop.is_set():
-            self.poll_once(client)
-            if idle:
-                self._idle(client)
-            elif self.stop.wait(settings.imap_poll_interval):
-                return
+        with ThreadPoolExecutor(RECEIVE_THREADS, thread_name_prefix="imap-receive") as pool:
+            while not self.stop.is_set():
+                self.poll_once(client, pool)
+                if idle:
+                    self._idle(client)
+                elif self.stop.wait(settings.imap_poll_interval):
+                    return
 
-    def poll_once(self, client: IMAPClient) -> int:
-        """Fetch, receive and mark every waiting message. Returns how many were handled."""
+    def poll_once(self, client: IMAPClient, pool: ThreadPoolExecutor | None = None) -> int:
+        """Fetch, receive and mark every waiting message. Returns how many were handled.
+
+        Per batch: one UID FETCH of the bodies, the mails received (in `pool`'s threads if
+        given), then one command per destination folder (or one STORE) for those committed.
+        A batch with a storage failure marks what was committed and raises: the rest stays.
+        """
         if self.settings.imap_mark == "move":
             uids = client.search(["NOT", "DELETED"])
         else:
@@ -150,18 +166,35 @@ class Poller:
         for start in range(0, len(uids), FETCH_BATCH):
             batch = uids[start : start + FETCH_BATCH]
             fetched = client.fetch(batch, ["BODY.PEEK[]"])
+            bodies = [(uid, fetched.get(uid, {}).get(b"BODY[]")) for uid in batch]
+            del fetched
+            if pool is None:
+                outcomes = [self._outcome(uid, data) for uid, data in bodies]
+            else:
+                outcomes = list(pool.map(lambda item: self._outcome(*item), bodies))
+            del bodies
             done: dict[str, list[int]] = {"processed": [], "quarantine": []}
-            for uid in batch:
-                outcome = self._receive(uid, fetched.get(uid, {}).get(b"BODY[]"))
-                if outcome:
+            failure: StorageError | None = None
+            for uid, outcome in zip(batch, outcomes, strict=True):
+                if isinstance(outcome, StorageError):
+                    failure = failure or outcome
+                elif outcome:
                     done[outcome].append(uid)
             self._mark(client, done["processed"], self.settings.imap_processed_folder)
             self._mark(client, done["quarantine"], self.settings.imap_quarantine_folder)
             handled += len(done["processed"]) + len(done["quarantine"])
+            self.processed += len(done["processed"]) + len(done["quarantine"])
+            if failure is not None:
+                raise failure  # leave the rest in the mailbox; reconnect and try again later
             self._record_last_uid(max(batch))
-        self.processed += handled
         self.passes += 1
         return handled
+
+    def _outcome(self, uid: int, data: bytes | None) -> str | StorageError | None:
+        try:
+            return self._receive(uid, data)
+        except StorageError as exc:
+            return exc
 
     def _receive(self, uid: int, data: bytes | None) -> str | None:
         if data is None:
@@ -187,12 +220,12 @@ class Poller:
             return
         if self.settings.imap_mark != "move":
             client.add_flags(uids, [PROCESSED_KEYWORD])
-        elif b"MOVE" in client.capabilities():
+        elif b"MOVE" in self.capabilities:
             client.move(uids, folder)
         else:
             client.copy(uids, folder)
             client.delete_messages(uids)
-            if b"UIDPLUS" in client.capabilities():
+            if b"UIDPLUS" in self.capabilities:
                 client.uid_expunge(uids)
             else:
                 client.expunge()
