@@ -85,7 +85,7 @@ def run(
     ] = False,
 ) -> None:
     """Everything in one process: listener, poller (if configured), workers, sweep, web."""
-    with runtime(_listenable(configured(), web=True)) as rt:
+    with runtime(_listenable(configured(), web=True), serving=True) as rt:
         if demo_data:
             from gateway.directory import demo
 
@@ -101,7 +101,7 @@ def smtp() -> None:
     """The SMTP listener alone (with its own workers when no broker is configured)."""
     from gateway.outbound.outbox import in_process
 
-    with runtime(_listenable(configured())) as rt:
+    with runtime(_listenable(configured()), serving=True) as rt:
         _serve(Services(rt, smtp=True, workers=in_process(rt.outbox.broker), sweep=True))
 
 
@@ -113,7 +113,7 @@ def imap() -> None:
         raise fail("GATEWAY_IMAP_URL is not set")
     from gateway.outbound.outbox import in_process
 
-    with runtime(settings) as rt:
+    with runtime(settings, serving=True) as rt:
         _serve(Services(rt, imap=True, workers=in_process(rt.outbox.broker), sweep=True))
 
 
@@ -124,7 +124,7 @@ def web() -> None:
     actions write mail)."""
     from gateway.outbound.outbox import in_process
 
-    with runtime(_listenable(configured(), smtp=False, web=True)) as rt:
+    with runtime(_listenable(configured(), smtp=False, web=True), serving=True) as rt:
         _serve(Services(rt, web=True, workers=in_process(rt.outbox.broker), sweep=True))
 
 
@@ -133,7 +133,7 @@ def run_clock() -> None:
     """The clock alone: alerts, escalations, daily reviews (several may run on PostgreSQL)."""
     from gateway.outbound.outbox import in_process
 
-    with runtime() as rt:
+    with runtime(serving=True) as rt:
         _serve(Services(rt, clock=True, workers=in_process(rt.outbox.broker), sweep=True))
 
 
