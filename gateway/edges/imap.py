@@ -20,8 +20,10 @@ import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import cast
 from urllib.parse import unquote, urlsplit
 
+import sqlalchemy as sa
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
@@ -30,9 +32,11 @@ from gateway.core.validators import tls_mode
 from gateway.intake.receipts import RawMail, StorageError, TemporaryAuthenticationFailure
 from gateway.intake.receive import receive
 from gateway.observe import metrics
+from gateway.storage.db import transaction
 from gateway.storage.models import ImapState
 
 log = logging.getLogger(__name__)
+IMAP_STATES = cast(sa.Table, ImapState.__table__)
 PROCESSED_KEYWORD = "$SecureCallProcessed"
 FETCH_BATCH = 50  # messages per UID FETCH: bounds memory with large mails
 # Mails of one batch handed to `receive` at once: a mail's parse and reading overlap another's
@@ -248,34 +252,39 @@ class Poller:
         finally:
             client.idle_done()
 
+    # ImapState on Core statements, like the rest of the mail path (gateway/storage/tables.py):
+    # the ORM's first query configures every mapper of the schema, most of a second that the
+    # poller spent before it watched its mailbox.
     def _record_last_uid(self, uid: int) -> None:
-        with self.rt.sessions.begin() as session:
-            state = session.get(ImapState, self.mailbox.key)
-            if state is not None and uid > state.last_uid:
-                state.last_uid, state.updated_at = uid, self.rt.now()
+        # bookkeeping (db.transaction): lost, it only has the next pass look again
+        with transaction(self.rt.sessions, durable=False) as conn:
+            conn.execute(
+                sa.update(IMAP_STATES)
+                .where(IMAP_STATES.c.mailbox == self.mailbox.key, IMAP_STATES.c.last_uid < uid)
+                .values(last_uid=uid, updated_at=self.rt.now())
+            )
 
     def _track_uidvalidity(self, uidvalidity: int) -> None:
-        with self.rt.sessions.begin() as session:
-            state = session.get(ImapState, self.mailbox.key)
-            if state is None:
-                session.add(
-                    ImapState(
-                        mailbox=self.mailbox.key,
-                        uidvalidity=uidvalidity,
-                        last_uid=0,
-                        updated_at=self.rt.now(),
+        key = self.mailbox.key
+        with transaction(self.rt.sessions) as conn:
+            known = conn.execute(
+                sa.select(IMAP_STATES.c.uidvalidity).where(IMAP_STATES.c.mailbox == key)
+            ).scalar_one_or_none()
+            if known is None:
+                conn.execute(
+                    sa.insert(IMAP_STATES).values(
+                        mailbox=key, uidvalidity=uidvalidity, last_uid=0, updated_at=self.rt.now()
                     )
                 )
-            elif state.uidvalidity != uidvalidity:
+            elif known != uidvalidity:
                 # UIDs of the old validity mean nothing now; every waiting message is read
                 # again, and deduplication keeps what was already stored from being stored twice.
-                log.warning(
-                    "IMAP %s: UIDVALIDITY changed %s -> %s",
-                    self.mailbox.key,
-                    state.uidvalidity,
-                    uidvalidity,
+                log.warning("IMAP %s: UIDVALIDITY changed %s -> %s", key, known, uidvalidity)
+                conn.execute(
+                    sa.update(IMAP_STATES)
+                    .where(IMAP_STATES.c.mailbox == key)
+                    .values(uidvalidity=uidvalidity, last_uid=0, updated_at=self.rt.now())
                 )
-                state.uidvalidity, state.last_uid, state.updated_at = uidvalidity, 0, self.rt.now()
 
 
 def _closed_by_server(sock: socket.socket) -> bool:
