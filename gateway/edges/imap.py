@@ -38,10 +38,12 @@ from gateway.storage.models import ImapState
 log = logging.getLogger(__name__)
 IMAP_STATES = cast(sa.Table, ImapState.__table__)
 PROCESSED_KEYWORD = "$SecureCallProcessed"
-FETCH_BATCH = 50  # messages per UID FETCH: bounds memory with large mails
+FETCH_BATCH = 25  # messages per UID FETCH: bounds memory with large mails
 # Mails of one batch handed to `receive` at once: a mail's parse and reading overlap another's
 # commit (SQLite's fsync, a PostgreSQL round trip), as with parallel SMTP connections.
 RECEIVE_THREADS = 4
+# A larger mail is received alone: parsing one costs several times its size in memory.
+PARALLEL_BELOW = 1_000_000  # bytes
 
 
 @dataclass(frozen=True)
@@ -172,14 +174,19 @@ class Poller:
             fetched = client.fetch(batch, ["BODY.PEEK[]"])
             bodies = [(uid, fetched.get(uid, {}).get(b"BODY[]")) for uid in batch]
             del fetched
-            if pool is None:
-                outcomes = [self._outcome(uid, data) for uid, data in bodies]
-            else:
-                outcomes = list(pool.map(lambda item: self._outcome(*item), bodies))
-            del bodies
+            small = [b for b in bodies if pool is not None and len(b[1] or b"") < PARALLEL_BELOW]
+            outcomes: list[tuple[int, str | StorageError | None]] = []
+            if pool is not None and small:
+                taken = pool.map(self._outcome_of, small)
+                outcomes += zip([uid for uid, _ in small], taken, strict=True)
+            parallel = {uid for uid, _ in small}
+            alone = [b for b in bodies if b[0] not in parallel]
+            del bodies, small
+            outcomes += [(uid, self._outcome(uid, data)) for uid, data in alone]
+            del alone
             done: dict[str, list[int]] = {"processed": [], "quarantine": []}
             failure: StorageError | None = None
-            for uid, outcome in zip(batch, outcomes, strict=True):
+            for uid, outcome in outcomes:
                 if isinstance(outcome, StorageError):
                     failure = failure or outcome
                 elif outcome:
@@ -193,6 +200,9 @@ class Poller:
             self._record_last_uid(max(batch))
         self.passes += 1
         return handled
+
+    def _outcome_of(self, item: tuple[int, bytes | None]) -> str | StorageError | None:
+        return self._outcome(*item)
 
     def _outcome(self, uid: int, data: bytes | None) -> str | StorageError | None:
         try:
