@@ -247,8 +247,9 @@ class Poller:
     def _idle(self, client: IMAPClient) -> None:
         """Wait in IDLE until the server reports a change, the stop flag, or the re-IDLE time."""
         # Mail that arrived since the last command is announced to NOOP, but not to a new IDLE
-        # (Dovecot tells an idling client only at its next periodic check).
-        if _announces_mail(client.noop()[1]):
+        # (Dovecot tells an idling client only at its next periodic check); mail that arrived
+        # while the pass's own commands ran was announced to them.
+        if _announced_meanwhile(client) or _announces_mail(client.noop()[1]):
             return
         client.idle()
         try:
@@ -313,6 +314,19 @@ def _closed_by_server(sock: socket.socket) -> bool:
         return False
     except OSError:
         return True
+
+
+def _announced_meanwhile(client: IMAPClient) -> bool:
+    """Whether the server announced new mail along with the reply to an earlier command.
+
+    Dovecot reports a mail that arrives during a command (the pass's SEARCH, say) as an
+    untagged EXISTS before that command's completion; imaplib keeps such responses in
+    `untagged_responses` and imapclient reads only those the command asked for, so the mail
+    would wait for the next IDLE renewal. imapclient offers no call for them: the dict is read
+    (and emptied of the announcements) here.
+    """
+    pending = client._imap.untagged_responses
+    return bool(pending.pop("EXISTS", None)) | bool(pending.pop("RECENT", None))
 
 
 def _announces_mail(responses: Iterable[tuple[object, ...]]) -> bool:
