@@ -129,7 +129,7 @@ def run(
             _load_demo(settings)
         _supervise(settings, count, ["run", "smtp"])
         return
-    with runtime(settings) as rt:
+    with runtime(settings, serving=True) as rt:
         if demo_data:
             _load_demo(settings, rt)
         _banner(rt)
@@ -163,7 +163,7 @@ def smtp(processes: Processes = None, ready_fd: ReadyFd = None) -> None:
     if ready_fd is None and count > 1:
         _supervise(settings, count, ["smtp"])
         return
-    with runtime(settings) as rt:
+    with runtime(settings, serving=True) as rt:
         services = Services(rt, smtp=True, workers=in_process(rt.outbox.broker), sweep=True)
         _serve(services, ready_fd)
 
@@ -176,7 +176,7 @@ def imap() -> None:
         raise fail("GATEWAY_IMAP_URL is not set")
     from gateway.outbound.outbox import in_process
 
-    with runtime(settings) as rt:
+    with runtime(settings, serving=True) as rt:
         _serve(Services(rt, imap=True, workers=in_process(rt.outbox.broker), sweep=True))
 
 
@@ -187,7 +187,7 @@ def web() -> None:
     actions write mail)."""
     from gateway.outbound.outbox import in_process
 
-    with runtime(_listenable(configured(), smtp=False, web=True)) as rt:
+    with runtime(_listenable(configured(), smtp=False, web=True), serving=True) as rt:
         _serve(Services(rt, web=True, workers=in_process(rt.outbox.broker), sweep=True))
 
 
@@ -196,7 +196,7 @@ def run_clock() -> None:
     """The clock alone: alerts, escalations, daily reviews (several may run on PostgreSQL)."""
     from gateway.outbound.outbox import in_process
 
-    with runtime() as rt:
+    with runtime(serving=True) as rt:
         _serve(Services(rt, clock=True, workers=in_process(rt.outbox.broker), sweep=True))
 
 

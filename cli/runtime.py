@@ -7,6 +7,7 @@ and one at the newest revision costs it no migration check beyond reading that r
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -37,9 +38,16 @@ def configured() -> Settings:
 
 @contextmanager
 def runtime(
-    settings: Settings | None = None, *, broker: bool = True, writes: bool = True
+    settings: Settings | None = None,
+    *,
+    broker: bool = True,
+    writes: bool = True,
+    serving: bool = False,
 ) -> Iterator[Runtime]:
-    """The runtime of one command; at its end SQLite's WAL is emptied and the engine disposed."""
+    """The runtime of one command; at its end SQLite's WAL is emptied and the engine disposed.
+
+    The collector is turned back on here (cli/__init__.py), or, `serving`, once the long-running
+    parts have been started and imported what they need (cli/serve.py `Services.start`)."""
     from sqlalchemy.exc import OperationalError
 
     from gateway.assembly import build
@@ -53,6 +61,9 @@ def runtime(
         raise fail(str(exc)) from None
     except (ValueError, OperationalError) as exc:
         raise fail(f"cannot start: {exc}") from None
+    if not serving:
+        gc.freeze()  # what start-up built lives as long as the command
+        gc.enable()
     try:
         yield rt
     finally:

@@ -120,8 +120,10 @@ class Services:
         if self.web:
             self._start_web()
         # What start-up built lives as long as the process: keep it out of the collector's full
-        # passes, which otherwise paused every thread for 50-80 ms a few times a minute.
+        # passes, which otherwise paused every thread for 50-80 ms a few times a minute; the
+        # collector was off while it was built (cli/__init__.py).
         gc.freeze()
+        gc.enable()
 
     def _check_workers(self) -> Transport:
         """The workers' transport; a bad DKIM key raises here (declare reads it again)."""

@@ -18,9 +18,12 @@ import ssl
 import threading
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import cast
 from urllib.parse import unquote, urlsplit
 
+import sqlalchemy as sa
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
@@ -29,11 +32,18 @@ from gateway.core.validators import tls_mode
 from gateway.intake.receipts import RawMail, StorageError, TemporaryAuthenticationFailure
 from gateway.intake.receive import receive
 from gateway.observe import metrics
+from gateway.storage.db import transaction
 from gateway.storage.models import ImapState
 
 log = logging.getLogger(__name__)
+IMAP_STATES = cast(sa.Table, ImapState.__table__)
 PROCESSED_KEYWORD = "$SecureCallProcessed"
-FETCH_BATCH = 25  # messages per FETCH: bounds memory with large mails
+FETCH_BATCH = 25  # messages per UID FETCH: bounds memory with large mails
+# Mails of one batch handed to `receive` at once: a mail's parse and reading overlap another's
+# commit (SQLite's fsync, a PostgreSQL round trip), as with parallel SMTP connections.
+RECEIVE_THREADS = 4
+# A larger mail is received alone: parsing one costs several times its size in memory.
+PARALLEL_BELOW = 1_000_000  # bytes
 
 
 @dataclass(frozen=True)
@@ -84,6 +94,7 @@ class Poller:
             cafile=rt.settings.imap_ca_file or None
         )
         self.settings = rt.settings
+        self.capabilities: frozenset[bytes] = frozenset()  # the connected server's, after login
         self.processed = 0  # mails handed to receive and marked, since start
         self.passes = 0  # looks at the mailbox that went through to the end, since start
         self.failures = 0  # connections lost or refused, since start
@@ -122,26 +133,37 @@ class Poller:
                 )
             client.starttls(self.ssl_context)
         client.login(box.username, box.password)
+        # Asked once per connection (after login, where servers announce more), as imapclient
+        # recommends; imapclient asks again only for capabilities() itself.
+        self.capabilities = frozenset(client.capabilities())
         return client
 
     def _serve(self, client: IMAPClient) -> None:
         box, settings = self.mailbox, self.settings
-        for folder in (settings.imap_processed_folder, settings.imap_quarantine_folder):
-            if settings.imap_mark == "move" and not client.folder_exists(folder):
+        if settings.imap_mark == "move":
+            wanted = {settings.imap_processed_folder, settings.imap_quarantine_folder}
+            existing = {name for _, _, name in client.list_folders()}
+            for folder in sorted(wanted - existing):
                 client.create_folder(folder)
         selected = client.select_folder(box.folder)
         self._track_uidvalidity(int(selected[b"UIDVALIDITY"]))
-        idle = settings.imap_use_idle and b"IDLE" in client.capabilities()
+        idle = settings.imap_use_idle and b"IDLE" in self.capabilities
         log.info("IMAP %s: watching (%s)", box.key, "IDLE" if idle else "polling")
-        while not self.stop.is_set():
-            self.poll_once(client)
-            if idle:
-                self._idle(client)
-            elif self.stop.wait(settings.imap_poll_interval):
-                return
+        with ThreadPoolExecutor(RECEIVE_THREADS, thread_name_prefix="imap-receive") as pool:
+            while not self.stop.is_set():
+                self.poll_once(client, pool)
+                if idle:
+                    self._idle(client)
+                elif self.stop.wait(settings.imap_poll_interval):
+                    return
 
-    def poll_once(self, client: IMAPClient) -> int:
-        """Fetch, receive and mark every waiting message. Returns how many were handled."""
+    def poll_once(self, client: IMAPClient, pool: ThreadPoolExecutor | None = None) -> int:
+        """Fetch, receive and mark every waiting message. Returns how many were handled.
+
+        Per batch: one UID FETCH of the bodies, the mails received (in `pool`'s threads if
+        given), then one command per destination folder (or one STORE) for those committed.
+        A batch with a storage failure marks what was committed and raises: the rest stays.
+        """
         if self.settings.imap_mark == "move":
             uids = client.search(["NOT", "DELETED"])
         else:
@@ -150,18 +172,43 @@ class Poller:
         for start in range(0, len(uids), FETCH_BATCH):
             batch = uids[start : start + FETCH_BATCH]
             fetched = client.fetch(batch, ["BODY.PEEK[]"])
+            bodies = [(uid, fetched.get(uid, {}).get(b"BODY[]")) for uid in batch]
+            del fetched
+            small = [b for b in bodies if pool is not None and len(b[1] or b"") < PARALLEL_BELOW]
+            outcomes: list[tuple[int, str | StorageError | None]] = []
+            if pool is not None and small:
+                taken = pool.map(self._outcome_of, small)
+                outcomes += zip([uid for uid, _ in small], taken, strict=True)
+            parallel = {uid for uid, _ in small}
+            alone = [b for b in bodies if b[0] not in parallel]
+            del bodies, small
+            outcomes += [(uid, self._outcome(uid, data)) for uid, data in alone]
+            del alone
             done: dict[str, list[int]] = {"processed": [], "quarantine": []}
-            for uid in batch:
-                outcome = self._receive(uid, fetched.get(uid, {}).get(b"BODY[]"))
-                if outcome:
+            failure: StorageError | None = None
+            for uid, outcome in outcomes:
+                if isinstance(outcome, StorageError):
+                    failure = failure or outcome
+                elif outcome:
                     done[outcome].append(uid)
             self._mark(client, done["processed"], self.settings.imap_processed_folder)
             self._mark(client, done["quarantine"], self.settings.imap_quarantine_folder)
             handled += len(done["processed"]) + len(done["quarantine"])
+            self.processed += len(done["processed"]) + len(done["quarantine"])
+            if failure is not None:
+                raise failure  # leave the rest in the mailbox; reconnect and try again later
             self._record_last_uid(max(batch))
-        self.processed += handled
         self.passes += 1
         return handled
+
+    def _outcome_of(self, item: tuple[int, bytes | None]) -> str | StorageError | None:
+        return self._outcome(*item)
+
+    def _outcome(self, uid: int, data: bytes | None) -> str | StorageError | None:
+        try:
+            return self._receive(uid, data)
+        except StorageError as exc:
+            return exc
 
     def _receive(self, uid: int, data: bytes | None) -> str | None:
         if data is None:
@@ -187,12 +234,12 @@ class Poller:
             return
         if self.settings.imap_mark != "move":
             client.add_flags(uids, [PROCESSED_KEYWORD])
-        elif b"MOVE" in client.capabilities():
+        elif b"MOVE" in self.capabilities:
             client.move(uids, folder)
         else:
             client.copy(uids, folder)
             client.delete_messages(uids)
-            if b"UIDPLUS" in client.capabilities():
+            if b"UIDPLUS" in self.capabilities:
                 client.uid_expunge(uids)
             else:
                 client.expunge()
@@ -200,8 +247,9 @@ class Poller:
     def _idle(self, client: IMAPClient) -> None:
         """Wait in IDLE until the server reports a change, the stop flag, or the re-IDLE time."""
         # Mail that arrived since the last command is announced to NOOP, but not to a new IDLE
-        # (Dovecot tells an idling client only at its next periodic check).
-        if _announces_mail(client.noop()[1]):
+        # (Dovecot tells an idling client only at its next periodic check); mail that arrived
+        # while the pass's own commands ran was announced to them.
+        if _announced_meanwhile(client) or _announces_mail(client.noop()[1]):
             return
         client.idle()
         try:
@@ -215,34 +263,39 @@ class Poller:
         finally:
             client.idle_done()
 
+    # ImapState on Core statements, like the rest of the mail path (gateway/storage/tables.py):
+    # the ORM's first query configures every mapper of the schema, most of a second that the
+    # poller spent before it watched its mailbox.
     def _record_last_uid(self, uid: int) -> None:
-        with self.rt.sessions.begin() as session:
-            state = session.get(ImapState, self.mailbox.key)
-            if state is not None and uid > state.last_uid:
-                state.last_uid, state.updated_at = uid, self.rt.now()
+        # bookkeeping (db.transaction): lost, it only has the next pass look again
+        with transaction(self.rt.sessions, durable=False) as conn:
+            conn.execute(
+                sa.update(IMAP_STATES)
+                .where(IMAP_STATES.c.mailbox == self.mailbox.key, IMAP_STATES.c.last_uid < uid)
+                .values(last_uid=uid, updated_at=self.rt.now())
+            )
 
     def _track_uidvalidity(self, uidvalidity: int) -> None:
-        with self.rt.sessions.begin() as session:
-            state = session.get(ImapState, self.mailbox.key)
-            if state is None:
-                session.add(
-                    ImapState(
-                        mailbox=self.mailbox.key,
-                        uidvalidity=uidvalidity,
-                        last_uid=0,
-                        updated_at=self.rt.now(),
+        key = self.mailbox.key
+        with transaction(self.rt.sessions) as conn:
+            known = conn.execute(
+                sa.select(IMAP_STATES.c.uidvalidity).where(IMAP_STATES.c.mailbox == key)
+            ).scalar_one_or_none()
+            if known is None:
+                conn.execute(
+                    sa.insert(IMAP_STATES).values(
+                        mailbox=key, uidvalidity=uidvalidity, last_uid=0, updated_at=self.rt.now()
                     )
                 )
-            elif state.uidvalidity != uidvalidity:
+            elif known != uidvalidity:
                 # UIDs of the old validity mean nothing now; every waiting message is read
                 # again, and deduplication keeps what was already stored from being stored twice.
-                log.warning(
-                    "IMAP %s: UIDVALIDITY changed %s -> %s",
-                    self.mailbox.key,
-                    state.uidvalidity,
-                    uidvalidity,
+                log.warning("IMAP %s: UIDVALIDITY changed %s -> %s", key, known, uidvalidity)
+                conn.execute(
+                    sa.update(IMAP_STATES)
+                    .where(IMAP_STATES.c.mailbox == key)
+                    .values(uidvalidity=uidvalidity, last_uid=0, updated_at=self.rt.now())
                 )
-                state.uidvalidity, state.last_uid, state.updated_at = uidvalidity, 0, self.rt.now()
 
 
 def _closed_by_server(sock: socket.socket) -> bool:
@@ -261,6 +314,19 @@ def _closed_by_server(sock: socket.socket) -> bool:
         return False
     except OSError:
         return True
+
+
+def _announced_meanwhile(client: IMAPClient) -> bool:
+    """Whether the server announced new mail along with the reply to an earlier command.
+
+    Dovecot reports a mail that arrives during a command (the pass's SEARCH, say) as an
+    untagged EXISTS before that command's completion; imaplib keeps such responses in
+    `untagged_responses` and imapclient reads only those the command asked for, so the mail
+    would wait for the next IDLE renewal. imapclient offers no call for them: the dict is read
+    (and emptied of the announcements) here.
+    """
+    pending = client._imap.untagged_responses
+    return bool(pending.pop("EXISTS", None)) | bool(pending.pop("RECENT", None))
 
 
 def _announces_mail(responses: Iterable[tuple[object, ...]]) -> bool:
