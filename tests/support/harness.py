@@ -135,7 +135,8 @@ class Gateway:
     def outbox_quiet(self) -> bool:
         """No Delivery waits to be sent now: each one written so far is sent, failed, or parked
         for a later retry. Mail the relay accepted is recorded as sent only after the relay
-        answered, so by then the sink holds every mail sent."""
+        answered, except a bulletin, marked just before its final dot (workers/bulk.py): so
+        `Sink.settle` also waits until no session is in the middle of a mail's data."""
         return self.rt is None or outbox_quiet(self.rt.sessions, self.rt.now())
 
     @property
