@@ -10,38 +10,48 @@ GATEWAY_DNS_TIMEOUT in all): an unreachable resolver costs that long, then the c
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import dkim
 import dns.exception
-import dns.rdatatype
-import dns.resolver
-import spf
+
+if TYPE_CHECKING:
+    import dns.resolver
 
 LOOKUP_TIMEOUT = 5.0
-# What a resolver that does not answer (or answers SERVFAIL) raises: a temporary failure.
-UNANSWERED = (dns.exception.Timeout, dns.resolver.NoNameservers)
 
 
 class DnsTrouble(Exception):
     """No answer within the mail's time: the result of the check is `temperror`."""
 
 
+def _unanswered() -> tuple[type[Exception], ...]:
+    """What a resolver that does not answer (or answers SERVFAIL) raises: a temporary failure."""
+    import dns.resolver
+
+    return (dns.exception.Timeout, dns.resolver.NoNameservers)
+
+
 class Resolver:
+    """dnspython's resolver, made at the first lookup: a command that checks no sender (a
+    listing, `config`) does not pay for importing it and reading the system's configuration."""
+
     def __init__(self, servers: Sequence[str] = ()) -> None:
-        self.resolver = dns.resolver.Resolver(configure=not servers)
-        if servers:
-            hosts = []
-            for server in servers:
-                host, port = _host_and_port(server)
-                hosts.append(host)
-                if port:
-                    self.resolver.nameserver_ports[host] = port
-            self.resolver.nameservers = hosts
-        self.resolver.lifetime = LOOKUP_TIMEOUT
-        self.resolver.cache = dns.resolver.LRUCache(10_000)
+        self.servers = tuple(servers)
+        self._resolver: dns.resolver.Resolver | None = None
+        self._making = threading.Lock()
+        self._for_spf = False  # `install` asked for; done with the first lookups
+
+    @property
+    def resolver(self) -> dns.resolver.Resolver:
+        with self._making:
+            if self._resolver is None:
+                self._resolver = _make(self.servers)
+                if self._for_spf:
+                    self._point_spf()
+            return self._resolver
 
     def lookups(self, budget: float) -> Lookups:
         """The lookups of one mail, all of them within `budget` seconds from now."""
@@ -55,14 +65,25 @@ class Resolver:
             answer = self.resolver.resolve(
                 name, qtype, raise_on_no_answer=False, lifetime=max(timeout, 0.01)
             )
-        except UNANSWERED as exc:
+        except _unanswered() as exc:
+            import spf
+
             raise spf.TempError(f"DNS {exc}") from exc
         except dns.exception.DNSException:  # NXDOMAIN, no answer, or a name that cannot exist
             return []
         return [found for rdata in answer if (found := _spf_record(name, qtype, rdata))]
 
     def install(self) -> None:
-        """Make pyspf resolve through this resolver."""
+        """Make pyspf resolve through this resolver, from its first lookup on (every SPF check
+        runs within a mail's `lookups`)."""
+        with self._making:
+            self._for_spf = True
+            if self._resolver is not None:
+                self._point_spf()
+
+    def _point_spf(self) -> None:
+        import spf
+
         spf.DNSLookup = self.spf_lookup
 
 
@@ -86,7 +107,7 @@ class Lookups:
             raise DnsTrouble(f"{name}: no time left for this mail's lookups")
         try:
             answer = self.resolver.resolve(name, "TXT", raise_on_no_answer=False, lifetime=left)
-        except UNANSWERED as exc:
+        except _unanswered() as exc:
             self.unanswered += 1
             raise DnsTrouble(f"{name}: {exc}") from exc
         except dns.exception.DNSException:  # NXDOMAIN, no TXT, or a name that cannot exist
@@ -102,8 +123,27 @@ class Lookups:
         try:
             records = self.txt(name.decode("ascii").rstrip("."))
         except DnsTrouble as exc:
+            import dkim  # loaded by the DKIM and ARC checks that call this
+
             raise dkim.DnsTimeoutError(str(exc)) from None
         return records[0].encode() if records else None
+
+
+def _make(servers: Sequence[str]) -> dns.resolver.Resolver:
+    import dns.resolver
+
+    resolver = dns.resolver.Resolver(configure=not servers)
+    if servers:
+        hosts = []
+        for server in servers:
+            host, port = _host_and_port(server)
+            hosts.append(host)
+            if port:
+                resolver.nameserver_ports[host] = port
+        resolver.nameservers = hosts
+    resolver.lifetime = LOOKUP_TIMEOUT
+    resolver.cache = dns.resolver.LRUCache(10_000)
+    return resolver
 
 
 def _spf_record(name: str, qtype: str, rdata: Any) -> tuple[tuple[str, str], Any] | None:
