@@ -64,10 +64,13 @@ def groups_committed() -> float:
     )
 
 
-def held_group(sessions: Sessions, steps: list[Callable[[Connection], Any]]) -> list[Any]:
+def held_group(
+    sessions: Sessions, steps: list[Callable[[Connection], Any]], durable: bool = True
+) -> list[Any]:
     """Give `steps` to the committer while it is busy with a first step, so that they wait
     together; let it go once all of them wait; the outcome of each (result or exception)."""
-    committer = Committer.of(sessions, observe=metrics.COMMIT_GROUP.labels(work="test").observe)
+    observe = metrics.COMMIT_GROUP.labels(work="test").observe
+    committer = Committer.of(sessions, durable=durable, observe=observe)
     entered, release = threading.Event(), threading.Event()
 
     def blocker(conn: Connection) -> int:
@@ -112,6 +115,27 @@ def test_a_failing_step_loses_only_its_own_writes(sessions: Sessions) -> None:
     assert results[2] == 3
     assert isinstance(results[1], ValueError)
     assert sorted(stored(sessions)) == [1, 3]
+
+
+def test_a_failing_bookkeeping_step_is_run_alone_and_the_others_again(sessions: Sessions) -> None:
+    # Given the light committer (no savepoints) and a group whose middle step fails
+    before = groups_committed()
+    results = held_group(sessions, [insert(1), insert(2, fail=True), insert(3)], durable=False)
+    # Then the group was rolled back and each step run in a transaction of its own: the
+    # failing one gets its exception, the others are stored
+    assert results[0] == 1
+    assert results[2] == 3
+    assert isinstance(results[1], ValueError)
+    rows = stored(sessions)
+    assert sorted(rows) == [1, 3]
+    # the first step's group, then 1 and 3 alone (2 committed nothing)
+    assert groups_committed() - before == 3
+
+
+def test_bookkeeping_steps_share_one_transaction(sessions: Sessions) -> None:
+    results = held_group(sessions, [insert(n) for n in range(1, 5)], durable=False)
+    assert results == [1, 2, 3, 4]
+    assert len(set(stored(sessions).values())) == 1
 
 
 def test_a_failed_commit_fails_every_step_of_the_group(sessions: Sessions) -> None:

@@ -1,14 +1,16 @@
 """Group commit: the write steps of mails that arrive together share one transaction and one fsync.
 
-Each step runs in a savepoint of its own, so that one mail's failure is its own: the others of
-the group commit. A step's caller gets its result only after the group's COMMIT, which is when
+A mail's step runs in a savepoint of its own, so that one mail's failure is its own: the others
+of the group commit. A step's caller gets its result only after the group's COMMIT, which is when
 it may answer 250 (R6.2); if the COMMIT fails, every step of the group gets the error, and no
 mail of it was acknowledged. Postfix's cleanup and PostgreSQL's commit_delay do the same. No step
 waits for others to join it: a group is whatever came while the previous group was committing,
 so at a low rate each mail commits alone, as fast as before.
 
 Intake's transactions are durable (fsync); the workers' bookkeeping of Deliveries (claimed, sent)
-goes through a committer of its own that does not wait for the disk (storage/db.py `durable`).
+and the sender counts go through a committer of their own that does not wait for the disk
+(storage/db.py `durable`) and takes no savepoints: its steps are single statements that fail
+rarely, and a group in which one fails is run again a step a transaction.
 """
 
 from __future__ import annotations
@@ -113,21 +115,44 @@ class Committer:
                 del self._running[key]
 
     def _commit(self, group: list[_Step[Any]]) -> None:
+        """Intake's steps each in a savepoint; the bookkeeping's, whose failures are rare, all
+        in one go, and only after a failure each in a transaction of its own. A step alone
+        needs no savepoint: its failure rolls back only itself."""
+        try:
+            if self.durable or len(group) == 1:
+                self._run(group, savepoints=len(group) > 1)
+            elif not self._run(group, savepoints=False, again=True):
+                for step in group:
+                    self._run([step], savepoints=False)
+        finally:
+            for step in group:
+                step.done.set()
+
+    def _run(self, group: list[_Step[Any]], savepoints: bool, again: bool = False) -> bool:
+        """One transaction for `group`; True once committed. A failure is given to every step
+        that has none of its own, unless the group is to be run `again` step by step."""
         try:
             with transaction(self.sessions, durable=self.durable) as conn:
                 for step in group:
-                    _run_in_savepoint(conn, step)
-            if self.observe is not None:
-                self.observe(len(group))
+                    if savepoints:
+                        _run_in_savepoint(conn, step)
+                    else:
+                        step.result = step.run(conn)
         except BaseException as exc:  # the group's transaction failed: none of it was stored
+            if again and isinstance(exc, Exception):
+                for step in group:
+                    step.result, step.error = None, None
+                return False
             for step in group:
                 step.error = step.error or exc
             if not isinstance(exc, Exception):
                 raise
-            log.warning("a group of %d steps was not committed: %s", len(group), exc)
-        finally:
-            for step in group:
-                step.done.set()
+            if len(group) > 1:
+                log.warning("a group of %d steps was not committed: %s", len(group), exc)
+            return False
+        if self.observe is not None:
+            self.observe(len(group))
+        return True
 
 
 def _run_in_savepoint(conn: Connection, step: _Step[Any]) -> None:
