@@ -16,6 +16,7 @@ rarely, and a group in which one fails is run again a step a transaction.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -54,6 +55,7 @@ class Committer:
         self.waiting: deque[_Step[Any]] = deque()
         self.ready = threading.Condition()
         self.closed = False
+        self.pid = os.getpid()  # a forked child inherits the registry, not the thread
         name = "group-commit" if durable else "group-commit-light"
         self.thread = threading.Thread(target=self._serve, name=name, daemon=True)
         self.thread.start()
@@ -72,7 +74,11 @@ class Committer:
         key = (id(engine), durable)
         with cls._guard:
             committer = cls._running.get(key)
-            if committer is None or committer.sessions.kw["bind"] is not engine:
+            if (
+                committer is None
+                or committer.sessions.kw["bind"] is not engine
+                or committer.pid != os.getpid()
+            ):
                 committer = cls._running[key] = cls(sessions, durable, observe)
             return committer
 
