@@ -13,7 +13,7 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import select
 
-from gateway.edges.smtp import DATA_BLOCK
+from gateway.edges.smtp_data import DATA_BLOCK
 from gateway.intake.queries import stored_row
 from gateway.storage.models import Message, StoredMail
 from gateway.storage.models.mail import AttachmentRow

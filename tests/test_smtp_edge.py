@@ -16,7 +16,8 @@ from sqlalchemy.exc import OperationalError
 
 from gateway.assembly import build
 from gateway.core.runtime import Runtime
-from gateway.edges.smtp import IntakeHandler, IntakeSMTP, smtp_options
+from gateway.edges.smtp import IntakeHandler, smtp_options
+from gateway.edges.smtp_data import IntakeSMTP
 from gateway.storage.models import ServiceRequest, StoredMail
 from tests.support.harness import INTAKE, failing, mail, populate, settings_for
 from tests.support.sink import Sink

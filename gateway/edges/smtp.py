@@ -12,29 +12,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import ssl
 import weakref
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session, syntax
-from sqlalchemy import Connection
-from sqlalchemy.exc import SQLAlchemyError
+from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from gateway.core.runtime import Runtime
 from gateway.core.settings import Settings
+from gateway.edges.sender_rate import SenderRate
+from gateway.edges.smtp_data import IntakeSMTP
 from gateway.intake.receipts import RawMail, StorageError, TemporaryAuthenticationFailure
 from gateway.intake.receive import receive
 from gateway.observe import metrics
-from gateway.storage.committer import Committer
-from gateway.storage.limits import count_sender, forget_senders
 from gateway.sus.verp import is_verp
 
 log = logging.getLogger(__name__)
-_MARKS = metrics.COMMIT_GROUP.labels(work="bookkeeping")
 
 
 class IntakeHandler:
@@ -120,141 +115,6 @@ class IntakeHandler:
     def close(self) -> None:
         self.counting.shutdown(wait=True)
         self.executor.shutdown(wait=True)
-
-
-class SenderRate:
-    """R6.1: mails admitted per envelope sender and window, counted in the database, so that
-    every listener of the gateway admits the same `limit` in all (storage/limits.py)."""
-
-    PRUNE_EVERY = 1000  # admissions between two clean-ups of ended windows
-
-    def __init__(self, rt: Runtime, limit: int, window: float) -> None:
-        self.rt, self.limit, self.window = rt, limit, timedelta(seconds=window)
-        self.admitted = 0
-
-    def admit(self, sender: str) -> int:
-        """0 if `sender` may send now (and it is counted), else the seconds to wait."""
-        now = self.rt.now()
-        self.admitted += 1
-        prune = self.admitted % self.PRUNE_EVERY == 0
-
-        def count(conn: Connection) -> datetime | None:
-            if prune:
-                forget_senders(conn, now - self.window)
-            return count_sender(conn, sender, now, self.window, self.limit)
-
-        try:
-            # with the other counts and Delivery marks made meanwhile, not waiting for the disk
-            committer = Committer.of(self.rt.sessions, durable=False, observe=_MARKS.observe)
-            started = committer.write(count)
-        except SQLAlchemyError as exc:  # the limit is a guard, not a gate: storage decides
-            log.warning("sender rate of %s not counted: %s", sender, exc)
-            return 0
-        if started is None:
-            return 0
-        return max(1, math.ceil((started + self.window - now).total_seconds()))
-
-
-class IntakeSMTP(SMTP):  # type: ignore[misc]
-    """aiosmtpd's SMTP, reading DATA lines of any length up to the message size limit (R6.6).
-
-    aiosmtpd refuses a DATA line over 1,000 bytes (RFC 5321 §4.5.3.1.6) with a permanent 500,
-    which the sending MTA turns into a bounce; real mail has such lines (JSON notifications, long
-    headers, HTML on one line, unwrapped base64) and MTAs such as Postfix accept them. The reader
-    is therefore allowed lines up to the size limit. Command lines stay limited: aiosmtpd checks
-    each against `command_size_limit` after reading it (500 beyond; the reader holds at most what
-    it may hold of a DATA line meanwhile). Lines are what SMTP calls lines, ended by CRLF (RFC
-    5321 §2.3.8): a bare CR or LF is content, kept as sent; the end of DATA is CRLF.CRLF only (no
-    "SMTP smuggling" with <LF>.<LF>), and a dot is unstuffed only at the start of a CRLF line
-    (§4.5.2).
-    """
-
-    def __init__(self, handler: Any, *, data_size_limit: int, **kwargs: Any) -> None:
-        # Read by SMTP.__init__ for the StreamReader's limit, and by smtp_DATA for each line.
-        self.line_length_limit = max(data_size_limit, SMTP.line_length_limit)
-        super().__init__(handler, data_size_limit=data_size_limit, **kwargs)
-
-    @syntax("DATA")  # type: ignore[untyped-decorator]
-    async def smtp_DATA(self, arg: str) -> None:
-        """aiosmtpd's DATA, read in blocks instead of line by line (see `read_content`)."""
-        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
-            return
-        if not self.envelope.rcpt_tos:
-            await self.push("503 Error: need RCPT command")
-            return
-        if arg:
-            await self.push("501 Syntax: DATA")
-            return
-        await self.push("354 End data with <CR><LF>.<CR><LF>")
-        content = await read_content(self._reader, self.data_size_limit)
-        if content is None:
-            await self.push("552 Error: Too much mail data")
-            self._set_post_data_state()
-            return
-        self.envelope.content = self.envelope.original_content = content
-        status = await self._call_handler_hook("DATA")
-        self._set_post_data_state()
-        await self.push("250 OK" if status is MISSING else status)
-
-    async def push(self, status: str | bytes) -> None:
-        # A DATA line beyond the reader's limit is longer than the message size limit: the mail
-        # is too big, and RFC 1870 §6 asks for 552 whatever the shape of its lines.
-        if isinstance(status, str) and status.startswith("500 Line too long"):
-            status = "552 Error: Too much mail data"
-        if isinstance(status, str) and status.startswith("552"):  # aiosmtpd's own size refusals
-            metrics.refused(552)
-        await super().push(status)
-
-
-DATA_BLOCK = 256 * 1024  # bytes taken from the connection at a time in DATA
-
-
-async def read_content(reader: asyncio.StreamReader, limit: int | None) -> bytes | None:
-    """The content of DATA, unstuffed; None when it is over `limit` (read to its end anyway).
-
-    aiosmtpd reads DATA one line per await, keeps each line twice, and its reader's buffer grows
-    with a line: a 30 MB mail took 400,000 awaits, and a 30 MB base64 attachment three copies at
-    once. Here the connection is read in blocks, each looked through for the end of DATA: CRLF.CRLF
-    only (RFC 5321 §4.1.1.4; a bare LF never ends it); a dot is unstuffed only at the start of a
-    CRLF line (§4.5.2). What the client sent after the end (RFC 2920 pipelining) is given back
-    to the reader, for the next command.
-    """
-    kept: list[bytes] = []
-    size, too_much = 0, False
-    before, carry = b"\r\n", b""  # DATA's first line starts a line
-    while True:
-        block = await reader.read(DATA_BLOCK)
-        if not block:
-            raise asyncio.IncompleteReadError(b"", None)  # the client went away during DATA
-        seen = before + carry + block
-        end = seen.find(b"\r\n.\r\n")
-        stop = end + 2 if end >= 0 else max(len(before), len(seen) - 4)
-        piece = seen[len(before) : stop]  # the end of DATA may begin in the last four bytes
-        size += len(piece)
-        if not too_much and limit and size > limit:
-            too_much, kept = True, []
-        if not too_much:
-            kept.append(unstuff(before, piece))
-        if end >= 0:
-            _give_back(reader, seen[end + 5 :])
-            return None if too_much else b"".join(kept)
-        before, carry = (before + piece)[-2:], seen[stop:]
-
-
-def unstuff(before: bytes, piece: bytes) -> bytes:
-    """RFC 5321 §4.5.2: the first dot of each line that starts with one is the sender's.
-    `before` are the two bytes of the stream before `piece`."""
-    joined = before + piece
-    if b"\r\n." not in joined:
-        return piece
-    return joined.replace(b"\r\n.", b"\r\n")[len(before) :]
-
-
-def _give_back(reader: asyncio.StreamReader, data: bytes) -> None:
-    # StreamReader has no unread; its buffer is where the next readuntil looks first.
-    if data:
-        buffer: bytearray = reader._buffer  # type: ignore[attr-defined]
-        buffer[0:0] = data
 
 
 def smtp_options(settings: Settings) -> dict[str, Any]:
