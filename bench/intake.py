@@ -9,7 +9,9 @@ gateway, an SMTP sink standing in for the relay, and several SMTP clients, then:
 - latency: mails at a fixed rate (default 50/s), p50/p99 from the 250 to the ack's arrival.
 
 In the same run it measures a bare aiosmtpd server that only appends each mail to a file and
-fsyncs it, and prints the ratio. Everything runs on loopback; every loop is bounded.
+fsyncs it, and prints the ratio. For each throughput run it also prints the CPU time per mail
+of each party (the gateway's processes, PostgreSQL's, the sink, the clients, from /proc), and
+what the machine's cores allow at that cost. Everything runs on loopback; every loop is bounded.
 
     python bench/intake.py                          # both set-ups, defaults below
     python bench/intake.py --setups embedded --count 1000 --clients 4
@@ -144,7 +146,8 @@ def start_server(target: Any, *args: Any) -> Server:
 
 
 def _client(port: int, ids: list[str], start_at: float, interval: float, out: Any) -> None:
-    """One SMTP connection; sends its mails (paced when `interval` > 0); reports each 250 time."""
+    """One SMTP connection; sends its mails (paced when `interval` > 0); reports each 250 time,
+    and the CPU seconds the client took."""
     sent: list[tuple[str, float, float, int]] = []
     client = smtplib.SMTP("127.0.0.1", port, timeout=60)
     client.ehlo("bench.example.com")
@@ -164,13 +167,14 @@ def _client(port: int, ids: list[str], start_at: float, interval: float, out: An
         sent.append((message_id, began, time.monotonic(), code))
     with contextlib.suppress(smtplib.SMTPException, OSError):
         client.quit()
-    out.put(sent)
+    out.put((sent, time.process_time()))
 
 
 def send(
-    port: int, count: int, clients: int, rate: float = 0.0
+    port: int, count: int, clients: int, rate: float = 0.0, cpu: list[float] | None = None
 ) -> list[tuple[str, float, float, int]]:
-    """Send `count` mails from `clients` parallel connections; at `rate` mails/s if given."""
+    """Send `count` mails from `clients` parallel connections; at `rate` mails/s if given. The
+    clients' CPU seconds are added to `cpu` when given."""
     ids = [f"<bench-{uuid.uuid4().hex}@example.com>" for _ in range(count)]
     out: Any = mp.Queue()
     start_at = time.monotonic() + 0.5
@@ -184,10 +188,57 @@ def send(
         worker.start()
     results: list[tuple[str, float, float, int]] = []
     for _ in workers:
-        results.extend(out.get(timeout=900))
+        sent, seconds = out.get(timeout=900)
+        results.extend(sent)
+        if cpu is not None:
+            cpu.append(seconds)
     for worker in workers:
         worker.join(30)
     return results
+
+
+def cpu_seconds(roots: list[int]) -> float:
+    """CPU seconds (user + system) of the processes `roots` and all their descendants, from
+    /proc; a child that ended and was waited for is counted in its parent's cutime/cstime."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, list[str]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                text = Path(f"/proc/{entry}/stat").read_text()
+                stats[int(entry)] = text[text.rindex(")") + 2 :].split()
+    children: dict[int, list[int]] = {}
+    for pid, fields in stats.items():
+        children.setdefault(int(fields[1]), []).append(pid)
+    total, todo, seen = 0, list(roots), set()
+    while todo:
+        pid = todo.pop()
+        if pid in seen or pid not in stats:
+            continue
+        seen.add(pid)
+        fields = stats[pid]  # after the name: state ppid ... utime(12) stime(13) cutime cstime
+        total += sum(int(v) for v in fields[11:15])
+        todo.extend(children.get(pid, []))
+    return total / tick
+
+
+def postgres_pids() -> list[int]:
+    """PostgreSQL's postmaster (its backends are its children), when it runs here."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                if Path(f"/proc/{entry}/comm").read_text().strip() in ("postgres", "postmaster"):
+                    status = Path(f"/proc/{entry}/stat").read_text()
+                    if int(status[status.rindex(")") + 2 :].split()[1]) == 1:
+                        pids.append(int(entry))
+    return pids
+
+
+def busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy so far (/proc/stat: all but idle and iowait)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def drain(arrivals: Any, quiet: float = 3.0, limit: float = 300.0) -> int:
@@ -373,10 +424,19 @@ def measure_gateway(kind: str, args: argparse.Namespace, work: Path) -> dict[str
     try:
         send(port, 20, 2)  # warm-up: imports, connections, first SRs
         drain(arrivals, quiet=2.0)
-        results = send(port, args.count, args.clients)
+        parties = {
+            "gateway": [p.pid for p in setup.processes],
+            "sink": [sink.process.pid or 0],
+            "postgres": postgres_pids() if kind != "embedded" else [],
+        }
+        before = {name: cpu_seconds(pids) for name, pids in parties.items()}
+        machine, clients = busy_seconds(), list[float]()
+        results = send(port, args.count, args.clients, cpu=clients)
         accepted = {m: (b, e) for m, b, e, code in results if code == 250}
         # each new SR sends two mails: the acknowledgement and the SOC's copy (R2.1)
         acks, copies = collect(arrivals, set(accepted), args.timeout, others=len(accepted))
+        used = {name: cpu_seconds(pids) - before[name] for name, pids in parties.items()}
+        used["clients"], used["machine"] = sum(clients), busy_seconds() - machine
         first = min(b for b, _ in accepted.values())
         last_ack = max(acks.values()) if acks else float("nan")
         last_mail = max([last_ack, *copies])
@@ -389,6 +449,7 @@ def measure_gateway(kind: str, args: argparse.Namespace, work: Path) -> dict[str
             "rate": len(acks) / (last_ack - first),
             "copies": float(len(copies)),
             "all_rate": len(accepted) / (last_mail - first),
+            **{f"cpu_{name}": seconds / max(1, len(accepted)) for name, seconds in used.items()},
         }
         drain(arrivals)  # the SOC's notifications of the burst are still on their way
         paced = send(port, int(args.rate * args.duration), args.clients, rate=args.rate)
@@ -409,16 +470,35 @@ def measure_gateway(kind: str, args: argparse.Namespace, work: Path) -> dict[str
         sink.close()
 
 
-def measure_bare(args: argparse.Namespace, work: Path) -> float:
+def measure_bare(args: argparse.Namespace, work: Path) -> dict[str, float]:
     port = free_port()
     server = start_server(_bare, port, str(work / "bare.mbox"))
     try:
         send(port, 20, 2)
-        results = send(port, args.count, args.clients)
+        before, clients = cpu_seconds([server.process.pid or 0]), list[float]()
+        results = send(port, args.count, args.clients, cpu=clients)
         ok = [(b, e) for _, b, e, code in results if code == 250]
-        return len(ok) / (max(e for _, e in ok) - min(b for b, _ in ok))
+        return {
+            "rate": len(ok) / (max(e for _, e in ok) - min(b for b, _ in ok)),
+            "cpu_server": (cpu_seconds([server.process.pid or 0]) - before) / len(ok),
+            "cpu_clients": sum(clients) / len(ok),
+        }
     finally:
         server.close()
+
+
+def print_cpu(figures: dict[str, float]) -> None:
+    """CPU ms per mail of each party, and the rate the machine's cores allow at that cost."""
+    parties = {k[4:]: v for k, v in figures.items() if k.startswith("cpu_") and k != "cpu_machine"}
+    shown = [f"{name} {seconds * 1000:.2f}" for name, seconds in parties.items() if seconds]
+    print(f"  CPU ms per mail: {', '.join(shown)}")
+    total = sum(parties.values())
+    print(
+        f"  all parties {total * 1000:.2f} ms a mail: {os.cpu_count()} cores allow at most "
+        f"{(os.cpu_count() or 1) / total:.0f} mails/s"
+    )
+    if "cpu_machine" in figures:
+        print(f"  the whole machine was busy {figures['cpu_machine'] * 1000:.2f} ms a mail")
 
 
 def main() -> None:
@@ -440,8 +520,10 @@ def main() -> None:
         f"{args.processes} listener process(es)"
     )
     try:
-        bare = measure_bare(args, work)
+        yardstick = measure_bare(args, work)
+        bare = yardstick["rate"]
         print(f"\nbare aiosmtpd + fsync per mail: {bare:7.1f} mails/s")
+        print_cpu(yardstick)
         for kind in args.setups.split(","):
             f = measure_gateway(kind, args, work)
             print(f"\n{kind}:")
@@ -462,6 +544,7 @@ def main() -> None:
                 f"  at {args.rate:g}/s: acked {f['paced_acked']:.0f}/{f['paced_sent']:.0f}, "
                 f"latency 250 -> ack p50 {f['p50'] * 1000:.0f} ms, p99 {f['p99'] * 1000:.0f} ms"
             )
+            print_cpu(f)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
