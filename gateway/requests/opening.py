@@ -29,6 +29,7 @@ from gateway.requests.queries import (
     StateChange,
     add_message,
     add_request,
+    record_opening,
     record_state,
     set_request,
 )
@@ -39,6 +40,7 @@ from gateway.storage.records import RequestRow, request_row
 from parsers.signals import asks_for_rca, request_type, title
 
 PRIORITY_BY_EMAIL = 3  # §3.5.2 footnote 2: e-mail SRs are logged as Priority 3
+_OPENING_CLOCKS = ("initial_response", "update", "sow_response")  # each where it applies
 Deliveries = tuple[tuple[int, str], ...]
 
 
@@ -81,7 +83,7 @@ def open_request(
         updated_at=now,
     )
     sr_id, public_id = add_request(conn, new)
-    record_state(conn, StateChange(sr_id, now, State.open, sender.address))
+    record_opening(conn, StateChange(sr_id, now, State.open, sender.address))
     message = add_message(
         conn,
         sr_id=sr_id,
@@ -130,11 +132,8 @@ def open_request(
 
 def _arm_clocks(conn: Connection, rt: Runtime, sr: RequestRow, now: datetime) -> datetime:
     """The new SR's clocks: Initial Response, not-updated, and SecureHands' SOW response."""
-    due = service_levels.arm(conn, rt.settings, sr, "initial_response", now, now)
-    service_levels.arm(conn, rt.settings, sr, "update", now, now)
-    if service_levels.applies("sow_response", sr.type):
-        service_levels.arm(conn, rt.settings, sr, "sow_response", now, now)
-    return due
+    kinds = [k for k in _OPENING_CLOCKS if service_levels.applies(k, sr.type)]
+    return service_levels.arm_all(conn, rt.settings, sr, kinds, now, now)["initial_response"]
 
 
 def add_to_request(

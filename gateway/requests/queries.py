@@ -185,6 +185,11 @@ def record_state(conn: Connection, change: StateChange) -> None:
     conn.execute(_ADD_EVENT, {**columns(change), "from_state": previous})
 
 
+def record_opening(conn: Connection, change: StateChange) -> None:
+    """The first entry of a new SR's history: it came from no state (nothing to read first)."""
+    conn.execute(_ADD_EVENT, {**columns(change), "from_state": None})
+
+
 def customer_participants(conn: Connection, sr_id: int) -> list[Person]:
     """The customer's contacts on an SR: its requester and those who wrote on it."""
     rows = conn.execute(

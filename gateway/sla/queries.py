@@ -68,6 +68,14 @@ def add_deadline(conn: Connection, deadline: NewDeadline) -> int:
     return int(conn.execute(_ADD, columns(deadline)).scalar_one())
 
 
+_ADD_MANY = insert(DEADLINES)
+
+
+def add_deadlines(conn: Connection, deadlines: Sequence[NewDeadline]) -> None:
+    """Several Deadlines in one statement (a new SR's clocks)."""
+    conn.execute(_ADD_MANY, [columns(d) for d in deadlines])
+
+
 def open_deadlines(conn: Connection, sr_id: int, kinds: Sequence[str]) -> list[DeadlineRow]:
     """Deadlines of an SR still running (not met), of the given kinds."""
     rows = conn.execute(

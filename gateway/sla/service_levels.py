@@ -6,6 +6,7 @@ that it is about to be missed. A priority change recomputes them (R3.4).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -14,7 +15,13 @@ from sqlalchemy import Connection
 from gateway.core.hours import PREMIUM, Calendar
 from gateway.core.settings import Settings
 from gateway.core.vocabulary import State
-from gateway.sla.queries import NewDeadline, add_deadline, open_deadlines, set_deadline
+from gateway.sla.queries import (
+    NewDeadline,
+    add_deadline,
+    add_deadlines,
+    open_deadlines,
+    set_deadline,
+)
 from gateway.storage.records import RequestRow
 
 INCIDENT = "incident"
@@ -106,10 +113,37 @@ def arm(
     escalation_id: int | None = None,
 ) -> datetime:
     """Start a clock of `kind` on an SR at `start`; returns its due time."""
+    deadline = _deadline(settings, sr, kind, start, now, escalation_id)
+    add_deadline(conn, deadline)
+    return deadline.due_at
+
+
+def arm_all(
+    conn: Connection,
+    settings: Settings,
+    sr: RequestRow,
+    kinds: Sequence[str],
+    start: datetime,
+    now: datetime,
+) -> dict[str, datetime]:
+    """Start the clocks of `kinds` on an SR at `start`, in one statement; their due times."""
+    deadlines = [_deadline(settings, sr, kind, start, now, None) for kind in kinds]
+    add_deadlines(conn, deadlines)
+    return {d.kind: d.due_at for d in deadlines}
+
+
+def _deadline(
+    settings: Settings,
+    sr: RequestRow,
+    kind: str,
+    start: datetime,
+    now: datetime,
+    escalation_id: int | None,
+) -> NewDeadline:
     goal = target(kind, sr.type, sr.priority, settings)
     due = due_at(goal, start, sr.calendar)
     warn = warn_at(goal, start, sr.calendar, settings.warn_at_fraction)
-    deadline = NewDeadline(
+    return NewDeadline(
         sr_id=sr.id,
         escalation_id=escalation_id,
         kind=kind,
@@ -119,8 +153,6 @@ def arm(
         next_at=warn or due,
         created_at=now,
     )
-    add_deadline(conn, deadline)
-    return due
 
 
 def applies(kind: str, request_type: str) -> bool:
