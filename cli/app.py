@@ -81,15 +81,20 @@ ReadyFd = Annotated[int | None, typer.Option("--ready-fd", hidden=True)]
 
 
 def _serve(services: Services, ready_fd: int | None = None) -> None:
-    from workers.signing import SigningKeyError
-
     services.reuse_port = ready_fd is not None
     try:
         run_until_signal(services, ready_fd)
     except ListenError as exc:
         raise fail(str(exc)) from None
-    except (OSError, SigningKeyError) as exc:  # e.g. no Maildir can be made, no DKIM key read
+    except _start_errors() as exc:  # e.g. no Maildir can be made, no DKIM key read
         raise fail(f"cannot start: {exc}") from None
+
+
+def _start_errors() -> tuple[type[Exception], ...]:
+    """OSError, and SigningKeyError once workers.signing is loaded (only then can one be raised):
+    dkim and cryptography are not loaded for this `except` before the poller and listener start."""
+    signing = sys.modules.get("workers.signing")
+    return (OSError, signing.SigningKeyError) if signing is not None else (OSError,)
 
 
 def _supervise(settings: Settings, processes: int, commands: list[str]) -> None:

@@ -1,4 +1,7 @@
-"""`gateway requests | escalations`: service Requests and their escalations, as stored."""
+"""`gateway requests | escalations`: service Requests and their escalations, as stored.
+
+Each command imports the listing it shows when it runs.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +15,6 @@ from cli.choices import (
 )
 from cli.output import JsonFlag, fail, table
 from cli.runtime import database
-from gateway.requests import listings as request_listings
-from gateway.sla import listings as escalation_listings
 
 requests = typer.Typer(no_args_is_help=True, help="Service Requests.")
 escalations = typer.Typer(no_args_is_help=True, help="Escalations and their steps (§3.5.5).")
@@ -30,6 +31,8 @@ def requests_list(
     as_json: JsonFlag = False,
 ) -> None:
     """List Service Requests, newest first."""
+    from gateway.requests import listings as request_listings
+
     with database(writes=False) as (session, _rt):
         rows = request_listings.requests(session, state=state, limit=limit)
     table(rows, as_json, ("id", "priority", "state", "customer", "requester", "title"))
@@ -38,6 +41,8 @@ def requests_list(
 @requests.command("show")
 def requests_show(sr_id: str, as_json: JsonFlag = False) -> None:
     """Show one SR: its messages (full and stripped text, attachments) and deliveries."""
+    from gateway.requests import listings as request_listings
+
     with database(writes=False) as (session, _rt):
         shown = request_listings.request(session, sr_id)
     if shown is None:
@@ -65,6 +70,8 @@ def escalations_list(
     as_json: JsonFlag = False,
 ) -> None:
     """Every escalation with its steps, newest first."""
+    from gateway.sla import listings as escalation_listings
+
     with database(writes=False) as (session, _rt):
         rows = escalation_listings.escalations(session, open_only=open_only)
     table(rows, as_json, ("sr_id", "level", "source", "requested_by", "opened_at", "closed_at"))

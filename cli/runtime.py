@@ -8,6 +8,7 @@ and one at the newest revision costs it no migration check beyond reading that r
 from __future__ import annotations
 
 import gc
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -72,11 +73,16 @@ def runtime(
 
 @contextmanager
 def database(*, writes: bool = True) -> Iterator[tuple[Session, Runtime]]:
-    from gateway import directory
-
     with runtime(broker=False, writes=writes) as rt:
         try:
             with rt.sessions.begin() as session:
                 yield session, rt
-        except directory.DirectoryError as exc:
+        except _directory_errors() as exc:
             raise fail(str(exc)) from exc
+
+
+def _directory_errors() -> tuple[type[Exception], ...]:
+    """DirectoryError, once gateway.directory is loaded (only then can one be raised): a command
+    that does not change the directory does not import it for its `except`."""
+    checks = sys.modules.get("gateway.directory.checks")
+    return (checks.DirectoryError,) if checks is not None else ()

@@ -128,11 +128,13 @@ class Services:
     def _check_workers(self) -> Transport:
         """The workers' transport; a bad DKIM key raises here (declare reads it again)."""
         from workers.mailer import make_transport
-        from workers.signing import Signer
 
         settings = self.rt.settings
         self.transport = make_transport(settings.outbound, settings.outbound_ca_file)
-        Signer.from_settings(settings)
+        if settings.dkim_key_file:  # unset: no signer, and dkim and cryptography load later
+            from workers.signing import Signer
+
+            Signer.from_settings(settings)
         return self.transport
 
     def _start_poller(self) -> None:

@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.app import app
+from gateway.core import validators
 from gateway.core.settings import Policy, Settings
 from gateway.directory import POLICIES
 from tests.support.harness import settings_env, settings_for
@@ -218,6 +219,13 @@ def test_times_of_day_and_country_codes_are_normalised() -> None:
     settings = Settings(review_time="7:05", default_country="pt")
     assert settings.review_time == "07:05"
     assert settings.default_country == "PT"
+
+
+def test_the_default_countries_are_known_ones() -> None:
+    # not checked when the settings are loaded (gateway/core/settings.py): checked here
+    for name in ("soc_country", "default_country"):
+        default = Settings.model_fields[name].default
+        assert validators.country(default) == default
 
 
 def test_the_policies_of_the_settings_are_those_of_sender_authentication() -> None:

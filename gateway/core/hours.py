@@ -11,9 +11,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import holidays
+if TYPE_CHECKING:
+    import holidays
 
 DAY_START = time(9, 0)
 DAY_END = time(17, 0)
@@ -118,6 +120,8 @@ def _is_holiday(country: str | None, subdivision: str | None, day: date) -> bool
 
 @lru_cache(maxsize=64)
 def _holidays(country: str, subdivision: str | None) -> holidays.HolidayBase:
+    import holidays  # at the first calendar with a country: listings only format times (iso)
+
     return holidays.country_holidays(country, subdiv=subdivision)
 
 

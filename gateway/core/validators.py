@@ -11,8 +11,6 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from holidays.registry import EntityLoader
-
 _TIME = re.compile(r"(\d{1,2}):(\d{2})")
 _ADDRESS = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+")
 
@@ -46,6 +44,10 @@ def country(value: str) -> str:
 
 @cache
 def _countries() -> frozenset[str]:
+    # Imported here: a country given in the settings is checked, a default is not, and the
+    # registry (with dateutil) was a tenth of the start-up of a command that reads no calendar.
+    from holidays.registry import EntityLoader
+
     # The codes of holidays' registry, aliases included: the same as the keys of
     # holidays.list_supported_countries(), which imports all 250 countries' modules to list
     # their subdivisions (a sixth of a second, in every command that reads the settings).
