@@ -6,7 +6,9 @@ relay, and sends one mail from alice@example.com to soc@securecall.example, then
 
 - the seconds from the start of DATA to the 250, and to the acknowledgement's arrival at the sink;
 - the gateway process's peak RSS (VmHWM in /proc/PID/status) above its RSS when idle, and that
-  as a multiple of the mail's size.
+  as a multiple of the mail's size;
+- the CPU seconds the gateway process spent (all threads, utime + stime in /proc/PID/stat) from
+  the start of DATA to the 250: less moved by other work on the machine than the seconds.
 
 Modes: `attachment` (a base64 application/octet-stream part) and `text` (one huge text/plain
 body), each at the sizes given. Everything runs on loopback; each wait is bounded.
@@ -80,6 +82,12 @@ def status_kb(pid: int, field: str) -> int:
     raise RuntimeError(f"no {field} for {pid}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of every thread of the process (proc(5): fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def reset_peak(pid: int) -> None:
     """Linux ≥ 4.0: writing 5 to clear_refs resets VmHWM to the current RSS."""
     Path(f"/proc/{pid}/clear_refs").write_text("5")
@@ -103,14 +111,14 @@ def measure(setup: Setup, arrivals: Any, mode: str, size: int, timeout: float) -
     samples: list[tuple[float, int]] = []
     done = threading.Event()
     sampler = threading.Thread(target=_sample, args=(pid, samples, done), daemon=True)
-    began = time.monotonic()
+    began, cpu = time.monotonic(), cpu_seconds(pid)
     sampler.start()
     client.putcmd("data")
     code, _reply = client.getreply()
     if code == 354:
         client.send(stuffed)
         code, _reply = client.getreply()
-    ended = time.monotonic()
+    ended, cpu = time.monotonic(), cpu_seconds(pid) - cpu
     acks, _ = collect(arrivals, {message_id}, timeout, others=1)
     done.set()
     sampler.join()
@@ -123,6 +131,7 @@ def measure(setup: Setup, arrivals: Any, mode: str, size: int, timeout: float) -
         "bytes": float(len(mail)),
         "code": float(code),
         "to_250": ended - began,
+        "cpu": cpu,
         "to_ack": (acks[message_id] - began) if message_id in acks else float("nan"),
         "idle_mb": idle / 1024,
         "above_mb": (peak - idle) / 1024,
@@ -147,7 +156,7 @@ def main() -> None:
     print(f"{os.cpu_count()} cores; embedded gateway; one mail per run")
     print(
         f"{'mode':<11} {'MB':>6} {'code':>5} {'DATA->250':>10} {'DATA->ack':>10} "
-        f"{'idle RSS':>9} {'peak above':>11} {'x mail':>7} {'peak at':>8}"
+        f"{'idle RSS':>9} {'peak above':>11} {'x mail':>7} {'peak at':>8} {'CPU->250':>9}"
     )
     for size in sizes:
         for mode in args.modes.split(","):
@@ -171,7 +180,7 @@ def main() -> None:
             print(
                 f"{mode:<11} {f['bytes'] / MB:6.1f} {f['code']:5.0f} {f['to_250']:9.2f}s "
                 f"{f['to_ack']:9.2f}s {f['idle_mb']:7.0f}MB {f['above_mb']:9.0f}MB "
-                f"{f['ratio']:6.1f}x {f['peak_at']:7.2f}s",
+                f"{f['ratio']:6.1f}x {f['peak_at']:7.2f}s {f['cpu']:8.2f}s",
                 flush=True,
             )
 

@@ -6,11 +6,14 @@ then as text, several times its size: a 30 MB mail took 240 MB and seconds. Here
 over LARGE_PART is cut out of the copy that is parsed, in its place a header line names it, and
 the parts' readers (parsers/parts.py) take an attachment's bytes decoded straight from the raw
 mail, and of a large text its first TEXT_KEPT bytes; the stored raw mail keeps all of it.
+A large attachment is then kept where it is (InPlace): the gateway stores no decoded copy of it,
+and decodes it from the stored raw mail when it is read (`decode`).
 """
 
 from __future__ import annotations
 
 import binascii
+import hashlib
 import re
 import secrets
 from dataclasses import dataclass
@@ -26,11 +29,24 @@ _HEADER_END = re.compile(rb"\r?\n\r?\n")
 
 
 @dataclass(frozen=True)
+class InPlace:
+    """A large attachment left in the raw mail: its encoded body is raw[start:start + length],
+    in `encoding`; `size` and `sha256` are those of the decoded file."""
+
+    start: int
+    length: int
+    encoding: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
 class Body:
     """A leaf body cut out: where it is in the raw mail and how it is encoded."""
 
     raw: memoryview
     encoding: str  # Content-Transfer-Encoding, lower-case; "" for none
+    start: int  # the offset of `raw` in the mail
 
     @property
     def size(self) -> int:
@@ -39,11 +55,23 @@ class Body:
     def decoded(self, limit: int | None = None) -> bytes:
         """The body's bytes (RFC 2045 §6), of its first `limit` encoded bytes if given."""
         data = self.raw if limit is None else self.raw[: _line_end(self.raw, limit)]
-        if self.encoding == "base64":
-            return binascii.a2b_base64(data)  # skips what is not base64, as the parser does
-        if self.encoding == "quoted-printable":
-            return binascii.a2b_qp(bytes(data))
-        return bytes(data)
+        return decode(data, self.encoding)
+
+    def in_place(self) -> InPlace:
+        """Where the body is and what it decodes to; its decoded copy is let go at once."""
+        data = self.decoded()
+        digest = hashlib.sha256(data).hexdigest()
+        return InPlace(self.start, self.size, self.encoding, len(data), digest)
+
+
+def decode(data: bytes | memoryview, encoding: str) -> bytes:
+    """An encoded body's bytes (RFC 2045 §6): the one decoder of a large part, when the mail is
+    parsed and when its attachment is read back from the stored mail, so that both agree."""
+    if encoding == "base64":
+        return binascii.a2b_base64(data)  # skips what is not base64, as the parser does
+    if encoding == "quoted-printable":
+        return binascii.a2b_qp(bytes(data))
+    return bytes(data)
 
 
 @dataclass(frozen=True)
@@ -113,7 +141,7 @@ def _cut(
         return start
     name = str(len(bodies) + 1)
     encoding = str(head.get("content-transfer-encoding", "")).strip().lower()
-    bodies[name] = Body(view[body_start:end], encoding)
+    bodies[name] = Body(view[body_start:end], encoding, body_start)
     newline = b"\r\n" if bytes(view[found.start() : found.start() + 1]) == b"\r" else b"\n"
     pieces.append(view[start : found.start()])
     pieces.append(newline + f"{marker}: {name}".encode() + newline + newline)

@@ -14,7 +14,7 @@ from functools import partial
 from tnefparse import TNEF
 
 from parsers import charsets, words
-from parsers.large import TEXT_KEPT, Body, Skeleton
+from parsers.large import TEXT_KEPT, Body, InPlace, Skeleton, decode
 
 MAX_PARTS = 500  # a mail with more MIME parts than this is treated as hostile; the rest is a defect
 MAX_DEPTH = 20
@@ -25,19 +25,30 @@ Hint = Callable[[], str | None]  # the charset of the body, asked for only when 
 
 @dataclass(frozen=True)
 class Attachment:
-    """One attached file, byte for byte as the sender sent it."""
+    """One attached file, byte for byte as the sender sent it: its bytes in `data`, or for a
+    large one (parsers/large.py) where they are in the raw mail, `data` then empty."""
 
     filename: str
     content_type: str
     data: bytes = field(repr=False)
+    in_place: InPlace | None = None
 
     @property
     def size(self) -> int:
-        return len(self.data)
+        return self.in_place.size if self.in_place else len(self.data)
 
     @property
     def sha256(self) -> str:
+        if self.in_place:
+            return self.in_place.sha256
         return hashlib.sha256(self.data).hexdigest()
+
+    def content(self, raw: bytes) -> bytes:
+        """The file's bytes; `raw` is the mail it came from."""
+        if self.in_place is None:
+            return self.data
+        place = self.in_place
+        return decode(memoryview(raw)[place.start : place.start + place.length], place.encoding)
 
 
 def walk(
@@ -92,6 +103,9 @@ def _attachment(
     part: Message, number: int, defects: list[str], hint: Hint, body: Body | None
 ) -> Attachment:
     content_type = part.get_content_type()
+    filename = _filename(part, content_type, number, defects, hint)
+    if body is not None and not is_tnef(filename, content_type):  # a winmail.dat is opened
+        return Attachment(filename, content_type, b"", body.in_place())
     if body is not None:
         data = body.decoded()
     elif part.is_multipart() or content_type == "message/rfc822":
@@ -101,11 +115,7 @@ def _attachment(
     else:
         payload = part.get_payload(decode=True)
         data = payload if isinstance(payload, bytes) else b""
-    return Attachment(
-        filename=_filename(part, content_type, number, defects, hint),
-        content_type=content_type,
-        data=data,
-    )
+    return Attachment(filename=filename, content_type=content_type, data=data)
 
 
 def is_tnef(filename: str, content_type: str) -> bool:

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from gateway.edges.smtp_data import DATA_BLOCK
 from gateway.intake.queries import stored_row
+from gateway.outbound import sending
 from gateway.storage.models import Message, StoredMail
 from gateway.storage.models.mail import AttachmentRow
 from parsers.large import TEXT_KEPT
@@ -80,7 +81,10 @@ def test_a_large_mail_is_stored_once_whole_with_its_attachment_and_a_text_excerp
             ("capture.pcap", "application/octet-stream", len(payload))
         ]
         assert files[0].sha256 == hashlib.sha256(payload).hexdigest()
-        assert bytes(files[0].data) == payload
+        # kept in place in the stored mail, no second copy, and read back as sent
+        assert (files[0].raw_mail_id, bytes(files[0].data)) == (stored[0].id, b"")
+        read = sending.files(session.connection(), [files[0].id])
+        assert [(f.filename, f.data) for f in read] == [("capture.pcap", payload)]
         # and its text is the beginning of the long text, its own dots kept
         text = session.scalars(select(Message.text)).one()
     assert text.startswith(".line 0 of the firewall log, peer 192.0.2.7\nline 1 of")

@@ -80,14 +80,17 @@ def test_files_and_texts_of_a_large_mail_are_those_of_the_whole_mail(
     )
     # When it is parsed with its large bodies read in place
     cut, reference = parse(raw), whole(raw, monkeypatch)
-    # Then it reads as the whole mail does
-    assert [(a.filename, a.data) for a in cut.attachments] == [
-        (a.filename, a.data) for a in reference.attachments
+    # Then it reads as the whole mail does: the same files, sizes and hashes
+    assert [(a.filename, a.content(raw), a.size, a.sha256) for a in cut.attachments] == [
+        (a.filename, a.data, a.size, a.sha256) for a in reference.attachments
     ]
     names = [a.filename for a in cut.attachments]
     assert names == ["first.pcap", "second.bin", "s.txt"]
+    # the two large ones are kept in place, with no decoded copy; the small one as bytes
+    assert [bool(a.in_place) for a in cut.attachments] == [True, True, False]
+    assert [a.data for a in cut.attachments] == [b"", b"", small]
     # base64 gives the file back as sent (quoted-printable turns its line ends into the mail's)
-    assert (cut.attachments[0].data, cut.attachments[2].data) == (first, small)
+    assert (cut.attachments[0].content(raw), cut.attachments[2].content(raw)) == (first, small)
     assert cut.text == reference.text == "Hello SOC,"
     assert cut.fingerprint == reference.fingerprint
     assert cut.defects == reference.defects

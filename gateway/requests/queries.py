@@ -25,6 +25,7 @@ from gateway.storage.tables import (
     insert_ignore,
 )
 from parsers.mail import ParsedMail
+from parsers.parts import Attachment
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ def add_message(
     conn: Connection,
     *,
     sr_id: int,
-    stored: int | None,
+    stored: int,
     mail: ParsedMail,
     author_kind: str,
     reply_text: str,
@@ -101,17 +102,7 @@ def add_message(
             },
         ).scalar_one()
     )
-    files: list[dict[str, Any]] = [
-        {
-            "message_id": message_id,
-            "filename": a.filename,
-            "content_type": a.content_type[:255],
-            "size": a.size,
-            "sha256": a.sha256,
-            "data": a.data,
-        }
-        for a in mail.attachments
-    ]
+    files = [_file(message_id, stored, a) for a in mail.attachments]
     if not any(blobs.streamed(conn, f["data"]) for f in files):
         if files:
             conn.execute(_ADD_ATTACHMENT, files)
@@ -124,6 +115,24 @@ def add_message(
     if mail.message_id:
         add_thread_ref(conn, mail.message_id, sr_id)
     return message_id
+
+
+def _file(message: int, stored: int, attachment: Attachment) -> dict[str, Any]:
+    """An attachment's row: a large one as its place in the stored mail `stored`, with no copy
+    of its bytes (parsers/large.py); any other with its bytes."""
+    place = attachment.in_place
+    return {
+        "message_id": message,
+        "filename": attachment.filename,
+        "content_type": attachment.content_type[:255],
+        "size": attachment.size,
+        "sha256": attachment.sha256,
+        "raw_mail_id": stored if place else None,
+        "raw_start": place.start if place else None,
+        "raw_length": place.length if place else None,
+        "transfer_encoding": place.encoding if place else None,
+        "data": b"" if place else attachment.data,
+    }
 
 
 def set_request(

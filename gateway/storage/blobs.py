@@ -1,4 +1,5 @@
-"""Large values (a raw mail, an attachment) written into SQLite in pieces, never bound whole.
+"""Large values (a raw mail, an attachment) written into SQLite in pieces, never bound whole,
+and a part of one read without reading the rest.
 
 Bound as a parameter, a 30 MB value is copied by the driver and again into SQLite's record
 before it reaches the pages: three copies of it at once. Inserted as zeroblob(n) and then
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Insert, Table, bindparam, func
+from sqlalchemy import Connection, Insert, Table, bindparam, func, select
 
 LARGE = 1024 * 1024  # values larger than this go in pieces
 BLOCK = 1024 * 1024
@@ -39,3 +40,18 @@ def insert_large(
         for start in range(0, len(view), BLOCK):
             blob.write(view[start : start + BLOCK])
     return row_id
+
+
+def read_slice(
+    conn: Connection, table: Table, column: str, row_id: int, start: int, length: int
+) -> bytes:
+    """Bytes start to start + length of the value in `column` of row `row_id` of `table`. On
+    SQLite through incremental blob I/O, which reads only their pages (a SELECT would read the
+    whole value into memory first); elsewhere cut out by the server."""
+    if conn.dialect.name != "sqlite":
+        cut = func.substr(table.c[column], start + 1, length)  # SQL counts from 1
+        return bytes(conn.execute(select(cut).where(table.c.id == row_id)).scalar_one())
+    dbapi: Any = conn.connection.dbapi_connection
+    with dbapi.blobopen(table.name, column, row_id, readonly=True) as blob:
+        blob.seek(start)
+        return bytes(blob.read(length))

@@ -108,7 +108,9 @@ class Message(Base):
 
 
 class AttachmentRow(Base):
-    """A diagnostic file (§3.7), byte for byte (R1.7)."""
+    """A diagnostic file (§3.7), byte for byte (R1.7): its bytes in `data`, or a large one's
+    place in its stored mail (parsers/large.py InPlace), decoded when it is read
+    (gateway/outbound/sending.py): no second copy of a large mail is written."""
 
     __tablename__ = "attachments"
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -117,6 +119,11 @@ class AttachmentRow(Base):
     content_type: Mapped[str] = mapped_column(String(255))
     size: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
+    # In place: its encoded body is raw[raw_start:raw_start + raw_length] of this stored mail.
+    raw_mail_id: Mapped[int | None] = mapped_column(ForeignKey("raw_mails.id"))
+    raw_start: Mapped[int | None] = mapped_column(Integer)
+    raw_length: Mapped[int | None] = mapped_column(Integer)
+    transfer_encoding: Mapped[str | None] = mapped_column(String(40))  # RFC 2045 §6, lower-case
     data: Mapped[bytes] = mapped_column(LargeBinary)  # last: written in pieces (storage/blobs.py)
 
 
