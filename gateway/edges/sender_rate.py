@@ -10,12 +10,10 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.core.runtime import Runtime
-from gateway.observe import metrics
-from gateway.storage.committer import Committer
+from gateway.observe import committers
 from gateway.storage.limits import count_sender, forget_senders
 
 log = logging.getLogger(__name__)
-_MARKS = metrics.COMMIT_GROUP.labels(work="bookkeeping")
 
 
 class SenderRate:
@@ -41,8 +39,7 @@ class SenderRate:
 
         try:
             # with the other counts and Delivery marks made meanwhile, not waiting for the disk
-            committer = Committer.of(self.rt.sessions, durable=False, observe=_MARKS.observe)
-            started = committer.write(count)
+            started = committers.bookkeeping(self.rt.sessions).write(count)
         except SQLAlchemyError as exc:  # the limit is a guard, not a gate: storage decides
             log.warning("sender rate of %s not counted: %s", sender, exc)
             return 0

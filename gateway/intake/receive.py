@@ -33,16 +33,14 @@ from gateway.intake.receipts import (
     TemporaryFailure,
 )
 from gateway.intake.triage import decide, reason_for
-from gateway.observe import metrics
+from gateway.observe import committers, metrics
 from gateway.requests.decision import Action
 from gateway.requests.opening import APPLY
-from gateway.storage.committer import Committer
 from gateway.storage.db import transaction
 from parsers.dsn import failed_recipients
 from parsers.mail import ParsedMail, parse
 
 log = logging.getLogger(__name__)
-_GROUPS = metrics.COMMIT_GROUP.labels(work="intake")
 STATUS = {  # else accepted
     Action.HOLD: StoredStatus.review,
     Action.BOUNCE: StoredStatus.bounce,
@@ -171,7 +169,7 @@ def run(raw: RawMail, mail: ParsedMail, rt: Runtime, again: Again | None = None)
             return receipt
 
         # with the mails that arrive meanwhile, in one transaction (committer.py)
-        receipt = Committer.of(rt.sessions, observe=_GROUPS.observe).write(store)
+        receipt = committers.intake(rt.sessions).write(store)
     except _Unchanged as unchanged:
         return replace(unchanged.receipt, sr_id=None, deliveries=())
     except IntegrityError as exc:  # the same mail, committed a moment ago by a parallel delivery
