@@ -142,11 +142,13 @@ def prepare(env: dict[str, str], subscribers: int) -> int:
 
 
 def start(kind: str, env: dict[str, str], log: Any) -> list[subprocess.Popen[bytes]]:
+    # BENCH_WRAP runs the gateway under a profiler, e.g. "py-spy record --gil -f raw -o p.txt --"
+    wrap = os.environ.get("BENCH_WRAP", "").split()
     if kind == "embedded":
-        processes = [subprocess.Popen([*GATEWAY, "run"], env=env, stdout=log, stderr=log)]
+        processes = [subprocess.Popen([*wrap, *GATEWAY, "run"], env=env, stdout=log, stderr=log)]
     else:
         _purge_rabbitmq()
-        worker = [sys.executable, "-m", "dramatiq", "workers.main", "--processes", "2"]
+        worker = [*wrap, sys.executable, "-m", "dramatiq", "workers.main", "--processes", "2"]
         processes = [
             subprocess.Popen([*GATEWAY, "smtp"], env=env, stdout=log, stderr=log),
             subprocess.Popen([*worker, "--threads", "4"], env=env, stdout=log, stderr=log),
@@ -154,6 +156,17 @@ def start(kind: str, env: dict[str, str], log: Any) -> list[subprocess.Popen[byt
     wait_port(int(env["GATEWAY_SMTP_PORT"]))
     time.sleep(2.0)  # the workers' imports and first connections
     return processes
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and of its descendants still running (/proc, Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return 0.0
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(cpu_seconds(int(child)) for child in children)
 
 
 def stop(processes: list[subprocess.Popen[bytes]]) -> None:
@@ -171,7 +184,9 @@ def publish(env: dict[str, str], bulletin_id: int) -> None:
     subprocess.run(command, env=env, check=True, capture_output=True, timeout=120)
 
 
-def measure_rate(kind: str, count: int, work: Path) -> float:
+def measure_rate(kind: str, count: int, work: Path) -> tuple[float, float]:
+    """mails/s from publish to the last mail at the sink, and the gateway's CPU ms per mail
+    over the same span (its processes' user + system time, publish command not counted)."""
     sink = SmtpSink()
     env, database = environment(kind, work, sink.port)
     try:
@@ -179,12 +194,14 @@ def measure_rate(kind: str, count: int, work: Path) -> float:
         with (work / f"{kind}.log").open("ab") as log:
             processes = start(kind, env, log)
             try:
+                cpu = sum(cpu_seconds(p.pid) for p in processes)
                 began = time.monotonic()
                 publish(env, bulletin_id)
                 last = sink.wait_for(count, timeout=1800)
+                cpu = sum(cpu_seconds(p.pid) for p in processes) - cpu
             finally:
                 stop(processes)
-        return count / (last - began)
+        return count / (last - began), cpu * 1000 / count
     finally:
         sink.close()
         if database:
@@ -277,9 +294,12 @@ def main() -> None:
         raw = measure_raw(args.count, 4500)
         print(f"\nraw smtplib, one connection: {raw:7.1f} mails/s", flush=True)
         for kind in args.setups.split(","):
-            rate = measure_rate(kind, args.count, work)
+            rate, cpu = measure_rate(kind, args.count, work)
             print(f"\n{kind}: {args.count} subscribers", flush=True)
             print(f"  publish -> last mail   {rate:7.1f} mails/s = {rate / raw:.2f} x raw")
+            print(f"  gateway CPU            {cpu:7.2f} ms per mail (user + system)", flush=True)
+            if args.latency_count <= 0:
+                continue
             p50, p99, n = measure_latency(kind, args.latency_count, args.acks, work)
             print(
                 f"  during a {args.latency_count}-recipient fan-out: {n}/{args.acks} acks, "

@@ -32,9 +32,10 @@ from tests.support.bulletins import (
 )
 from tests.support.harness import Gateway, count, eventually, settings_for
 from tests.support.sink import Sink
-from workers.mailer import PermanentFailure, compose
+from workers.composer import compose
 from workers.markdown_html import to_html
 from workers.render import Rendered, Renderer
+from workers.transport import PermanentFailure
 
 
 def test_markdown_becomes_html_without_any_markup_script_or_foreign_link_of_its_own() -> None:

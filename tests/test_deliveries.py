@@ -23,8 +23,9 @@ from gateway.storage.tables import DELIVERIES
 from tests.support.harness import Gateway, eventually, mail, populate, settings_for, smtp_send
 from tests.support.sink import Sink
 from workers.actors import declare
-from workers.mailer import compose, make_transport
+from workers.composer import compose
 from workers.render import Rendered, Renderer
+from workers.transport import make_transport
 
 
 def deliveries(gateway: Gateway, to: str = "alice@example.com") -> list[Delivery]:

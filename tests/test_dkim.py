@@ -36,7 +36,7 @@ from tests.test_reviews import with_tam
 from tests.test_securehands_sessions import answer, queries, statements
 from tests.test_sus_bounces import returned
 from tests.test_sus_requests import ADMIN, BERND, SUS, admin_answer
-from workers.mailer import as_bytes
+from workers.composer import as_bytes
 from workers.signing import Signer
 
 START = datetime(2026, 11, 18, 9, 0, tzinfo=UTC)  # a Wednesday; the daily mails follow at 07:00

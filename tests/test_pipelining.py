@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.counting_sink import CountingSink
-from workers.mailer import PermanentFailure, SmtpTransport, TemporaryFailure
+from workers.transport import PermanentFailure, SmtpTransport, TemporaryFailure
 
 MAIL = b"From: gateway@securecall.example\r\nSubject: s\r\n\r\nbody\r\n.dot line\r\n"
 

@@ -27,8 +27,8 @@ from gateway.reports.units import UnitsReport
 from gateway.sla import service_levels
 from gateway.storage.db import alembic_config, make_engine
 from gateway.storage.models import Delivery
+from workers.composer import Inline, compose
 from workers.images import png
-from workers.mailer import Inline, compose
 from workers.render import Rendered
 
 LONDON = "Europe/London"

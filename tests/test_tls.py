@@ -14,8 +14,9 @@ from gateway.outbound.sending import Claimed
 from tests.support.harness import INTAKE, mail
 from tests.support.sink import Sink
 from tests.support.tls import TestCA
-from workers.mailer import TemporaryFailure, as_bytes, compose, make_transport
+from workers.composer import as_bytes, compose
 from workers.render import Rendered
+from workers.transport import TemporaryFailure, make_transport
 
 ALICE = "alice@example.com"
 NOTES = "notes@securecall.example"

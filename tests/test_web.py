@@ -26,8 +26,8 @@ from tests.support.harness import Gateway, Process, mail, settings_env
 from tests.support.services import free_port, missing
 from tests.support.sink import Received, Sink
 from workers.bulk import deliver_bulk
-from workers.mailer import make_transport
 from workers.render import Renderer
+from workers.transport import make_transport
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 ONE_CLICK = {"content-type": "application/x-www-form-urlencoded"}

@@ -21,14 +21,10 @@ from gateway.outbound.outbox import ACTORS, BULK_QUEUE, FAN_OUT_BULLETIN, PRIORI
 from gateway.storage.db import transaction
 from gateway.sus.fanout import fan_out
 from workers.bulk import backoff, deliver_bulk, message_bytes, record
-from workers.mailer import (
-    PermanentFailure,
-    TemporaryFailure,
-    Transport,
-    envelope_sender,
-)
+from workers.composer import envelope_sender
 from workers.render import Renderer, RenderError
 from workers.signing import Signer
+from workers.transport import PermanentFailure, TemporaryFailure, Transport
 
 log = logging.getLogger(__name__)
 # ms: a fan-out of 50,000 takes seconds, and Dramatiq would stop any actor after 10 minutes

@@ -16,25 +16,17 @@ from typing import TypeVar
 from sqlalchemy import Connection
 
 from gateway.core.runtime import Runtime
-from gateway.observe import metrics
+from gateway.observe import committers, metrics
 from gateway.outbound import sending
-from gateway.storage.committer import Committer
 from gateway.storage.db import transaction
+from workers.composer import compose_bytes, envelope_sender
 from workers.images import inline_images
-from workers.mailer import (
-    PermanentFailure,
-    TemporaryFailure,
-    Transport,
-    as_bytes,
-    compose,
-    envelope_sender,
-)
 from workers.render import Renderer, RenderError
 from workers.signing import Signer
+from workers.transport import PermanentFailure, TemporaryFailure, Transport
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF = timedelta(hours=1)
-_MARKS = metrics.COMMIT_GROUP.labels(work="bookkeeping")
 T = TypeVar("T")
 
 
@@ -57,7 +49,7 @@ def message_bytes(
         with transaction(rt.sessions, readonly=True) as conn:
             files = sending.files(conn, [int(i) for i in delivery.context["files"]])
     inline = inline_images(delivery.context.get("images") or [])
-    data = as_bytes(compose(delivery, rendered, rt.settings, files, inline))
+    data = compose_bytes(delivery, rendered, rt.settings, files, inline)
     return data if signer is None else signer.sign(data)
 
 
@@ -127,4 +119,4 @@ def record(rt: Runtime, step: Callable[[Connection], T]) -> T:
     """A Delivery's bookkeeping, in one transaction with the marks of the other worker threads
     made meanwhile (group commit, storage/committer.py), not waiting for the disk: a mark lost
     to a power cut only makes a mail go again."""
-    return Committer.of(rt.sessions, durable=False, observe=_MARKS.observe).write(step)
+    return committers.bookkeeping(rt.sessions).write(step)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from workers.mailer import Inline
+from workers.composer import Inline
 from workers.render import RenderError
 
 SCALE = 2  # twice the pixels of the <img> size: sharp on high-density screens

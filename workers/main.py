@@ -13,9 +13,9 @@ from gateway.assembly import build
 from gateway.core.settings import ConfigError, load
 from gateway.observe import logs
 from workers.actors import declare
-from workers.mailer import make_transport
 from workers.render import Renderer
 from workers.signing import SigningKeyError
+from workers.transport import make_transport
 
 try:
     settings = load()

@@ -15,7 +15,7 @@ from gateway.sus import bulletin_queries, verp
 from gateway.sus.addressing import TEMPLATE, mail_for
 from gateway.sus.bulletins import BulletinError
 from gateway.sus.queries import Subscriber
-from workers.mailer import as_bytes, compose
+from workers.composer import as_bytes, compose
 from workers.render import Renderer
 
 SAMPLE = Subscriber(subscription_id=0, contact_id=0, address="subscriber@example.com", name="")
