@@ -47,6 +47,7 @@ from bench.intake import (
 
 SMTP_SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
 GATEWAY = [sys.executable, "-m", "cli"]
+EXTRA: dict[str, str] = {}  # settings given with --set, for every gateway process
 
 
 class SmtpSink:
@@ -109,6 +110,7 @@ def environment(kind: str, work: Path, sink_port: int) -> tuple[dict[str, str], 
             "PYTHONUNBUFFERED": "1",
         }
     )
+    env.update(EXTRA)  # --set KEY=VALUE
     cleanup = None
     if kind == "pg-rabbitmq":
         import psycopg
@@ -287,7 +289,17 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=10_000, help="subscribers of the rate run")
     parser.add_argument("--latency-count", type=int, default=50_000)
     parser.add_argument("--acks", type=int, default=60, help="customer mails in the latency run")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a setting for the gateway's processes, e.g. GATEWAY_WORKER_THREADS=8 (repeatable)",
+    )
     args = parser.parse_args()
+    for item in args.set:
+        key, _, value = item.partition("=")
+        EXTRA[key] = value
     work = Path(tempfile.mkdtemp(prefix="gateway-fanout-"))
     print(f"{os.cpu_count()} cores; smtp-sink at {SMTP_SINK}", flush=True)
     try:

@@ -209,22 +209,24 @@ class Services:
         from gateway.sus.fanout import resume_stalled
 
         settings = self.rt.settings
-        # An in-process broker lost its messages with the last process: enqueue every pending
-        # Delivery at once instead of waiting for requeue_after.
-        requeue_after = 0.0 if in_process(self.rt.outbox.broker) else settings.requeue_after
+        # An in-process broker lost its messages with the last process: every pending Delivery
+        # enqueued before this one started is enqueued again at once (500 a sweep), not after
+        # requeue_after. Another listener process's in-process queue may hold some of them too:
+        # a Delivery enqueued twice is still sent once (claimed, or marked, before it goes).
+        lost_before = self.rt.now() if in_process(self.rt.outbox.broker) else None
         while not self.stopping.is_set():
             try:
                 sweep(
                     self.rt.sessions,
                     self.rt.outbox,
                     self.rt.now(),
-                    requeue_after=requeue_after,
+                    requeue_after=settings.requeue_after,
                     stale_after=settings.stale_sending_after,
+                    lost_before=lost_before,
                 )
                 resume_stalled(self.rt)  # bulletins left publishing (gateway/sus/fanout.py)
             except Exception:  # an edge: a database hiccup must not end the sweep
                 log.exception("delivery sweep failed; trying again")
-            requeue_after = settings.requeue_after
             self.stopping.wait(settings.sweep_interval)
 
     def _clock_loop(self) -> None:

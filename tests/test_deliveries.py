@@ -127,6 +127,40 @@ def test_the_sweep_releases_a_delivery_a_lost_worker_left_sending(
     assert len(sink.settle_to("someone@example.org")) == 1
 
 
+def test_after_a_restart_every_delivery_the_lost_in_process_queue_held_goes_out_at_once(
+    tmp_path: Path, sink: Sink, sqlite_url: str
+) -> None:
+    """An embedded gateway killed with a backlog: its in-process queue is gone. The next one
+    enqueues all of what the dead one had enqueued, more than one sweep takes (500), without
+    waiting for requeue_after (an hour here)."""
+    settings = settings_for(tmp_path / "var", sqlite_url, sink_port=sink.port, requeue_after=3600)
+    rt = build(settings)
+    populate(rt)
+    total = 520
+    with transaction(rt.sessions) as conn:
+        for n in range(total):
+            notices.answer(
+                conn,
+                rt,
+                template="sender_unregistered",
+                recipient=f"lost{n}@example.org",
+                mail=None,
+                context=NOTICE,
+                now=rt.now(),
+            )
+        # as the killed process left them: handed to its queue a moment ago, never sent
+        conn.execute(update(DELIVERIES).values(enqueued_at=rt.now() - timedelta(seconds=2)))
+    services = Services(rt, workers=True, sweep=True)
+    services.start()
+    try:
+        got = sink.wait_for(total, timeout=240)
+    finally:
+        services.stop()
+    assert sorted(m.rcpt_tos[0] for m in got) == sorted(
+        f"lost{n}@example.org" for n in range(total)
+    )
+
+
 def test_without_a_relay_outbound_mail_is_written_to_a_maildir(
     make_gateway: Any, tmp_path: Path
 ) -> None:

@@ -125,12 +125,24 @@ def _messages(deliveries: Iterable[tuple[int, str]]) -> Iterable[tuple[str, tupl
 
 
 def sweep(
-    sessions: Sessions, outbox: Outbox, now: datetime, *, requeue_after: float, stale_after: float
+    sessions: Sessions,
+    outbox: Outbox,
+    now: datetime,
+    *,
+    requeue_after: float,
+    stale_after: float,
+    lost_before: datetime | None = None,
 ) -> int:
-    """Enqueue Deliveries left pending, and release those a lost worker left sending."""
+    """Enqueue Deliveries left pending, and release those a lost worker left sending.
+
+    A pending Delivery is enqueued again when it was enqueued more than `requeue_after` seconds
+    ago, or before `lost_before`: an in-process broker's start, whose queue began empty."""
+    enqueued_before = now - timedelta(seconds=requeue_after)
+    if lost_before is not None:
+        enqueued_before = max(enqueued_before, lost_before)
     with transaction(sessions, durable=False) as conn:  # marks only: losing one repeats work
         released = release_stale_sending(conn, now - timedelta(seconds=stale_after))
-        due = take_due_deliveries(conn, now, timedelta(seconds=requeue_after))
+        due = take_due_deliveries(conn, now, enqueued_before)
     if released:
         log.warning("released %d deliveries left in sending", released)
     return outbox.enqueue(due)

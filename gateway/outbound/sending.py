@@ -4,7 +4,7 @@ worker left, and find those a lost broker message left waiting."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, or_, select, update
@@ -181,17 +181,16 @@ def release_stale_sending(conn: Connection, before: datetime) -> int:
 
 
 def take_due_deliveries(
-    conn: Connection, now: datetime, requeue_after: timedelta, limit: int = 500
+    conn: Connection, now: datetime, enqueued_before: datetime, limit: int = 500
 ) -> list[tuple[int, str]]:
-    """Pending Deliveries whose turn came and that no one enqueued lately; marks them enqueued."""
+    """Pending Deliveries whose turn came and that were not enqueued since `enqueued_before`;
+    marks them enqueued."""
     rows = conn.execute(
         select(DELIVERIES.c.id, DELIVERIES.c.queue)
         .where(
             DELIVERIES.c.status == "pending",
             DELIVERIES.c.next_attempt_at <= now,
-            or_(
-                DELIVERIES.c.enqueued_at.is_(None), DELIVERIES.c.enqueued_at <= now - requeue_after
-            ),
+            or_(DELIVERIES.c.enqueued_at.is_(None), DELIVERIES.c.enqueued_at < enqueued_before),
         )
         .order_by(DELIVERIES.c.next_attempt_at)
         .limit(limit)
