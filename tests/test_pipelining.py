@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.counting_sink import CountingSink
-from workers.transport import PermanentFailure, SmtpTransport, TemporaryFailure
+from workers.transport import Outgoing, PermanentFailure, SmtpTransport, TemporaryFailure
 
 MAIL = b"From: gateway@securecall.example\r\nSubject: s\r\n\r\nbody\r\n.dot line\r\n"
 
@@ -67,3 +67,64 @@ def test_a_refused_recipient_is_the_relays_answer_and_the_next_mail_goes_through
     assert transport.send_once(MAIL, "b@x.example", ["ok@example.com"], lambda: True)
     assert transport.send_once(MAIL, "b@x.example", ["ok2@example.com"], lambda: True)
     assert [m.rcpt_tos for m in relay.mails] == [("ok@example.com",), ("ok2@example.com",)]
+
+
+def test_a_run_of_mails_each_ends_with_the_next_ones_envelope_and_is_marked_before_its_end(
+    relay: CountingSink, transport: SmtpTransport
+) -> None:
+    received_at_mark: list[int] = []
+
+    def mark() -> bool:
+        received_at_mark.append(relay.received())
+        return True
+
+    run = [Outgoing(MAIL, "b@x.example", [f"r{n}@example.com"], mark) for n in range(6)]
+    assert transport.send_each(run) == [True] * 6
+    assert received_at_mark == [0, 1, 2, 3, 4, 5]  # each marked while the relay had not got it
+    assert [m.rcpt_tos for m in relay.mails] == [(f"r{n}@example.com",) for n in range(6)]
+    assert all(m.data == MAIL for m in relay.mails)
+    assert transport.send_each(run[:1]) == [True]  # the connection is ready for more
+
+
+def test_in_a_run_a_refused_recipient_a_mark_refused_and_a_lost_mail_touch_only_their_own(
+    relay: CountingSink, transport: SmtpTransport
+) -> None:
+    marked: list[str] = []
+
+    def mark_of(recipient: str, answer: bool = True) -> Outgoing:
+        def mark() -> bool:
+            marked.append(recipient)
+            return answer
+
+        return Outgoing(MAIL, "b@x.example", [recipient], mark)
+
+    def boom() -> bool:
+        raise RuntimeError("the database went away")
+
+    run = [
+        mark_of("a@example.com"),
+        mark_of("gone@example.com"),  # 550 to its RCPT, which went with a's end
+        mark_of("b@example.com"),
+        mark_of("full@example.com"),  # 452
+        mark_of("taken@example.com", answer=False),  # another worker had it
+        mark_of("c@example.com"),
+        Outgoing(MAIL, "b@x.example", ["lost@example.com"], boom),
+        mark_of("d@example.com"),
+    ]
+    results = transport.send_each(run)
+    kinds = [r if isinstance(r, bool) else (type(r).__name__, str(r)[:3]) for r in results]
+    assert kinds == [
+        True,
+        ("PermanentFailure", "550"),
+        True,
+        ("TemporaryFailure", "452"),
+        False,
+        True,
+        ("RuntimeError", "the"),
+        True,
+    ]
+    # a refused mail is never marked; the relay got each of the others once, and none it dropped
+    assert marked == [f"{x}@example.com" for x in ("a", "b", "taken", "c", "d")]
+    assert [m.rcpt_tos for m in relay.mails] == [
+        (f"{x}@example.com",) for x in ("a", "b", "c", "d")
+    ]

@@ -1,5 +1,6 @@
 """Step 10 for bulletins: a chunk of bulk Delivery ids sent over the thread's kept-open
-connection, each marked sent before the relay has its end, so that none goes out twice (R4.3).
+connection, each marked sent before the relay has its end, so that none goes out twice (R4.3);
+one mail's end goes with the next one's envelope (workers/transport.py, `send_each`).
 
 Failures are the same as for any mail: 4xx and lost connections are tried again with backoff
 (the sweep enqueues the Delivery when its time comes), 5xx fail it for good.
@@ -23,7 +24,7 @@ from workers.composer import compose_bytes, envelope_sender
 from workers.images import inline_images
 from workers.render import Renderer, RenderError
 from workers.signing import Signer
-from workers.transport import PermanentFailure, TemporaryFailure, Transport
+from workers.transport import Outgoing, PermanentFailure, Sent, TemporaryFailure, Transport
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF = timedelta(hours=1)
@@ -61,44 +62,55 @@ def deliver_bulk(
     signer: Signer | None = None,
 ) -> list[str]:
     """Each of the ids still pending, sent at most once; their outcomes (`skipped`: another
-    worker had it, or it was cancelled)."""
+    worker had it, or it was cancelled). The chunk's mails are composed first, then sent one
+    after the other on the thread's connection (`Transport.send_each`)."""
     with transaction(rt.sessions, readonly=True) as conn:
         due = sending.pending_deliveries(conn, list(delivery_ids), rt.now())
-    outcomes = [_send(delivery, rt, transport, renderer, signer) for delivery in due]
-    for outcome in outcomes:
+    outcomes: dict[int, str] = {}
+    ready: list[tuple[sending.Claimed, Outgoing, list[bool]]] = []
+    for delivery in due:
+        try:
+            data = message_bytes(delivery, rt, renderer, signer)
+            sender = envelope_sender(delivery, rt.settings)
+        except (PermanentFailure, RenderError, ValueError) as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            outcomes[delivery.id] = _refused(rt, delivery, False, error, permanent=True)
+            continue
+        marked: list[bool] = []
+        outgoing = Outgoing(data, sender, [delivery.recipient], _marker(rt, delivery.id, marked))
+        ready.append((delivery, outgoing, marked))
+    results = transport.send_each([outgoing for _, outgoing, _ in ready])
+    for (delivery, _, marked), result in zip(ready, results, strict=True):
+        outcomes[delivery.id] = _outcome(rt, delivery, bool(marked), result)
+    ordered = [outcomes[delivery.id] for delivery in due]
+    for outcome in ordered:
         metrics.DELIVERIES.labels(queue="bulk", outcome=outcome).inc()
-    return outcomes
+    return ordered
 
 
-def _send(
-    delivery: sending.Claimed,
-    rt: Runtime,
-    transport: Transport,
-    renderer: Renderer,
-    signer: Signer | None,
-) -> str:
-    try:
-        data = message_bytes(delivery, rt, renderer, signer)
-        sender = envelope_sender(delivery, rt.settings)
-    except (PermanentFailure, RenderError, ValueError) as exc:
-        return _refused(rt, delivery, False, f"{type(exc).__name__}: {exc}", permanent=True)
-    marked = False
+def _marker(rt: Runtime, delivery_id: int, marked: list[bool]) -> Callable[[], bool]:
+    """The Delivery's mark (pending -> sent), noting in `marked` that it was made."""
 
     def mark() -> bool:
-        nonlocal marked
-        marked = record(rt, lambda conn: sending.mark_sent(conn, delivery.id, rt.now()))
-        return marked
+        if record(rt, lambda conn: sending.mark_sent(conn, delivery_id, rt.now())):
+            marked.append(True)
+            return True
+        return False
 
-    try:
-        if not transport.send_once(data, sender, [delivery.recipient], mark):
-            return "skipped"
-    except PermanentFailure as exc:
-        return _refused(rt, delivery, marked, f"PermanentFailure: {exc}", permanent=True)
-    except Exception as exc:  # TemporaryFailure, or anything unforeseen: try again later
-        if not isinstance(exc, TemporaryFailure):
-            log.exception("delivery %s: unexpected failure, will retry", delivery.id)
-        return _refused(rt, delivery, marked, f"{type(exc).__name__}: {exc}", permanent=False)
-    return "sent"
+    return mark
+
+
+def _outcome(rt: Runtime, delivery: sending.Claimed, marked: bool, result: Sent) -> str:
+    if result is True:
+        return "sent"
+    if result is False:
+        return "skipped"
+    error = f"{type(result).__name__}: {result}"
+    if isinstance(result, PermanentFailure):
+        return _refused(rt, delivery, marked, error, permanent=True)
+    if not isinstance(result, TemporaryFailure):  # anything unforeseen: try again later
+        log.error("delivery %s: unexpected failure, will retry", delivery.id, exc_info=result)
+    return _refused(rt, delivery, marked, error, permanent=False)
 
 
 def _refused(
