@@ -153,7 +153,9 @@ def publish_in_the_browser(page: Any, sink: Sink) -> None:
     assert 'alert("not markup")' in shown  # a <script> in Markdown is text, never markup
     assert page.locator("#live-preview script").count() == 0
     shot(page, "bulletin-write")
-    page.click("#preview")  # the server's preview, for a browser without the script
+    with page.expect_navigation():  # the server's preview, for a browser without the script
+        page.click("#preview")
+    page.wait_for_selector("#live-preview h2")
     assert page.locator("#live-preview h2").count() == 2
     assert page.input_value("#title") == "FortiOS 7.4.5 fixes CVE-2026-1234"
     page.click("#save")
