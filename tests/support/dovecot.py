@@ -6,9 +6,11 @@ nobody:nogroup, so the Maildir belongs to nobody and its parent directories are 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -198,13 +200,16 @@ class Dovecot:
 
     def halt(self) -> None:
         """Stop the server, keeping its files, so that `start` brings the same one back."""
-        subprocess.run(
-            ["doveadm", "-c", str(self.config), "stop"],
-            check=False,
-            timeout=30,
-            capture_output=True,
-        )
         pid_file = self.root / "run" / "master.pid"
+        try:  # SIGTERM is how Dovecot's master is told to stop (`doveadm stop` took 3 s more)
+            os.kill(int(pid_file.read_text().split()[0]), signal.SIGTERM)
+        except (OSError, ValueError, IndexError):  # no pid file, or a master already gone
+            subprocess.run(
+                ["doveadm", "-c", str(self.config), "stop"],
+                check=False,
+                timeout=30,
+                capture_output=True,
+            )
         deadline = time.monotonic() + 10
         while (pid_file.exists() or port_open("127.0.0.1", self.port)) and (
             time.monotonic() < deadline
@@ -220,7 +225,19 @@ class Dovecot:
         )
 
     def stop(self) -> None:
-        self.halt()
+        """Gone for good: its processes killed at once (halt waits a second for a clean stop)."""
+        pid_file = self.root / "run" / "master.pid"
+        with contextlib.suppress(OSError, ValueError, IndexError):  # no master left
+            os.kill(int(pid_file.read_text().split()[0]), signal.SIGKILL)
+        subprocess.run(
+            ["pkill", "-KILL", "-f", f"^dovecot-gateway-test-{self.port}/"],
+            check=False,
+            timeout=30,
+            capture_output=True,
+        )
+        deadline = time.monotonic() + 10
+        while port_open("127.0.0.1", self.port) and time.monotonic() < deadline:
+            time.sleep(0.05)
         shutil.rmtree(self.root, ignore_errors=True)
 
     def log(self) -> str:
