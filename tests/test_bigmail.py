@@ -20,6 +20,7 @@ from gateway.storage.models import Message, StoredMail
 from gateway.storage.models.mail import AttachmentRow
 from parsers.large import TEXT_KEPT
 from tests.support.harness import INTAKE, Gateway
+from tests.support.sink import Sink
 
 ALICE = "alice@example.com"
 MB = 1024 * 1024
@@ -124,3 +125,23 @@ def test_the_end_of_data_split_across_reads_and_a_pipelined_command_are_both_see
     with gateway.rt.sessions.begin() as session:
         data = bytes(session.scalars(select(StoredMail.data)).one())
     assert data == body.replace(b"\r\n..stuffed", b"\r\n.stuffed")
+
+
+def test_the_socs_copy_of_a_large_mail_carries_its_attachment_byte_for_byte(
+    make_gateway: Callable[..., Gateway], sink: Sink
+) -> None:
+    # Given a gateway that takes mail of up to 16 MB, and a mail with a 3 MB file
+    gateway = make_gateway(max_message_size=16 * MB)
+    payload = os.urandom(3 * MB)
+    raw = large_mail("<large-soc@example.com>", payload, text_lines=100)
+    # When it arrives over SMTP
+    assert gateway.send(raw, mail_from=ALICE).code == 250
+    # Then the SOC's copy has the file as sent, read back from where the stored mail keeps it
+    # (its subject also asks for P1: the SOC gets that alert, which carries no files, as well)
+    to_soc = sink.wait_to(gateway.settings.soc_queue_address, count=2, timeout=60)
+    (copy,) = [m for m in to_soc if "New P3 SR" in m.message["Subject"]]
+    files = [
+        (p.get_filename(), p.get_content_type(), p.get_payload(decode=True))
+        for p in copy.message.iter_attachments()
+    ]
+    assert files == [("capture.pcap", "application/octet-stream", payload)]

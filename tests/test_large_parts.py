@@ -133,3 +133,32 @@ def test_a_header_line_that_names_a_cut_body_is_not_taken_from_the_sender() -> N
     # Then the text is the part's own
     assert parsed.text == "Hi"
     assert parsed.attachments[0].size == 2 * MB
+
+
+@pytest.mark.parametrize("encoding", ["8bit", "7bit", "binary", None])
+@pytest.mark.parametrize("nl", [b"\r\n", b"\n"])
+def test_a_large_file_sent_unencoded_is_kept_in_place_and_read_back_as_the_whole_mail_reads_it(
+    nl: bytes, encoding: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a large CSV sent as it is (8bit UTF-8, 7bit ASCII, or with no encoding named),
+    # its last line right before the closing boundary, and a file after it
+    row = "Zürich;FG6H0E5819900001;Überlast;ok" if encoding != "7bit" else "Berlin;FG6H0E;ok"
+    rows = nl.join(f"{n};{row}".encode() for n in range(120_000))
+    cte = f"\nContent-Transfer-Encoding: {encoding}" if encoding else ""
+    csv = part(
+        f'Content-Type: text/csv; charset=utf-8; name="log.csv"\n'
+        f'Content-Disposition: attachment; filename="log.csv"{cte}',
+        rows,
+        nl,
+    )
+    raw = mail([csv, attachment("after.bin", b"\x00after", nl)], nl)
+    assert len(rows) > large.LARGE_PART
+    # When it is parsed with its large body read in place
+    cut, reference = parse(raw), whole(raw, monkeypatch)
+    # Then the file is kept in place and reads back byte for byte as the whole mail's, which is
+    # the rows as sent: the line end before the boundary belongs to the boundary (RFC 2046 §5.1.1)
+    assert [bool(a.in_place) for a in cut.attachments] == [True, False]
+    got = [(a.filename, a.content(raw), a.size, a.sha256) for a in cut.attachments]
+    assert got == [(a.filename, a.data, a.size, a.sha256) for a in reference.attachments]
+    assert cut.attachments[0].content(raw) == rows
+    assert cut.attachments[1].content(raw) == b"\x00after"
