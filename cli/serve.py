@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from gateway.edges.imap import Poller
     from gateway.edges.smtp import Listener
     from gateway.edges.web import WebServer
-    from workers.mailer import Transport
+    from workers.transport import Transport
 
 log = logging.getLogger("gateway")
 
@@ -130,7 +130,7 @@ class Services:
 
     def _check_workers(self) -> Transport:
         """The workers' transport; a bad DKIM key raises here (declare reads it again)."""
-        from workers.mailer import make_transport
+        from workers.transport import make_transport
 
         settings = self.rt.settings
         self.transport = make_transport(settings.outbound, settings.outbound_ca_file)

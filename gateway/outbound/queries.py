@@ -39,7 +39,7 @@ class NewDelivery:
     claimed_at: datetime | None = None
     sent_at: datetime | None = None
     last_error: str = ""
-    headers: dict[str, str] | None = None  # a bulletin's List-* fields (workers/mailer.py)
+    headers: dict[str, str] | None = None  # a bulletin's List-* fields (workers/composer.py)
     mail_from: str | None = None  # its VERP envelope sender; None: the gateway's address
 
 

@@ -26,7 +26,7 @@ from gateway.sus.queries import ContactRow, SubscriptionRow
 from gateway.sus.vocabulary import BOUNCES, Change, How, SubscriptionState
 
 Deliveries = list[tuple[int, str]]
-# workers/actors.py keeps a refusal as `PermanentFailure: <code> <text>` (workers/mailer.py)
+# workers/actors.py keeps a refusal as `PermanentFailure: <code> <text>` (workers/transport.py)
 _REFUSED = re.compile(r"^(?:\w+: )?5\d\d\b")
 
 
