@@ -15,7 +15,7 @@ import smtplib
 import socket
 import ssl
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -184,25 +184,10 @@ class SmtpTransport:
         killed is either marked and delivered or neither; only a kill in the instant between
         the mark and the dot's write loses it. `mark` False: the connection is dropped.
         """
-        data = _data_without_end(data)
-        client = self._begin_data(sender, recipients)
-        try:
-            client.send(data)
-        except (OSError, smtplib.SMTPException) as exc:
-            self._drop()
-            raise TemporaryFailure(f"relay {self.host}:{self.port}: {exc}") from exc
-        if not mark():
-            self._drop()  # someone else sent it, or it was cancelled: the relay drops this one
-            return False
-        try:
-            client.send(b".\r\n")
-            code, reply = client.getreply()
-        except (OSError, smtplib.SMTPException) as exc:
-            self._drop()
-            raise TemporaryFailure(f"relay {self.host}:{self.port}: {exc}") from exc
-        if code != 250:
-            raise _failure(code, reply.decode(errors="replace"))
-        return True
+        (result,) = self.send_each([Outgoing(data, sender, recipients, mark)])
+        if isinstance(result, Exception):
+            raise result
+        return result
 
     def send_each(self, mails: list[Outgoing]) -> list[Sent]:
         """As `send_once` for each, with one round trip a mail instead of two: a mail's final
@@ -234,11 +219,16 @@ class SmtpTransport:
         except (OSError, smtplib.SMTPException) as exc:
             self._drop()
             raise TemporaryFailure(f"relay {self.host}:{self.port}: {exc}") from exc
+        self._accepted(client, replies)
+        return client
+
+    def _accepted(self, client: smtplib.SMTP, replies: Iterable[tuple[int, bytes]]) -> None:
+        """Each reply to MAIL, RCPT and DATA as it comes; the first refusal raised as what it
+        is, the connection reset for the next mail."""
         for code, reply in replies:
             if code not in (250, 251, 354):
                 self._reset(client)
                 raise _failure(code, reply.decode(errors="replace"))
-        return client
 
     def _content_and_end(
         self, client: smtplib.SMTP, mail: Outgoing, following: Outgoing | None
@@ -258,29 +248,23 @@ class SmtpTransport:
         if not marked:
             self._drop()  # someone else sent it, or it was cancelled: the relay drops this one
             return False, False
-        ahead = following is not None and _pipelined(client, following)
-        end = b".\r\n"
-        if following is not None and ahead:
-            end += _envelope_lines(following.sender, following.recipients, [])
+        ahead = _envelope_ahead(client, following)
         try:
-            client.send(end)
+            client.send(b".\r\n" + ahead)
             code, reply = client.getreply()
         except (OSError, smtplib.SMTPException) as exc:
             self._drop()
             return TemporaryFailure(f"relay {self.host}:{self.port}: {exc}"), False
         if code != 250:
-            return _failure(code, reply.decode(errors="replace")), ahead
-        return True, ahead
+            return _failure(code, reply.decode(errors="replace")), bool(ahead)
+        return True, bool(ahead)
 
     def _begin_data(self, sender: str, recipients: list[str]) -> smtplib.SMTP:
         """A connection that has accepted MAIL, every RCPT and DATA (354), ready for content."""
         for attempt in (1, 2):
             client = self._client()
             try:
-                for code, reply in _envelope(client, sender, recipients):
-                    if code not in (250, 251, 354):
-                        self._reset(client)
-                        raise _failure(code, reply.decode(errors="replace"))
+                self._accepted(client, _envelope(client, sender, recipients))
                 return client
             except smtplib.SMTPServerDisconnected as exc:  # a kept-open connection timed out
                 self._drop()
@@ -349,7 +333,7 @@ class SmtpTransport:
 
 def _options(client: smtplib.SMTP, sender: str, recipients: list[str]) -> list[str]:
     """SMTPUTF8 (RFC 6531) for an address that is not ASCII, as smtplib's send_message does."""
-    if "".join([sender, *recipients]).isascii():
+    if _ascii_envelope(sender, recipients):
         return []
     client.ehlo_or_helo_if_needed()
     if not client.has_extn("smtputf8"):
@@ -382,10 +366,19 @@ def _envelope(
     yield from _replies(client, len(recipients) + 2)
 
 
-def _pipelined(client: smtplib.SMTP, mail: Outgoing) -> bool:
-    """Whether `mail`'s envelope may go ahead: a relay that offers PIPELINING, and addresses
-    that need no SMTPUTF8 (that mail takes the usual way, which checks the relay offers it)."""
-    return client.has_extn("pipelining") and "".join([mail.sender, *mail.recipients]).isascii()
+def _envelope_ahead(client: smtplib.SMTP, mail: Outgoing | None) -> bytes:
+    """`mail`'s MAIL, RCPT and DATA, to go with the last mail's end; nothing when there is no
+    next mail, the relay offers no PIPELINING, or an address needs SMTPUTF8 (that mail takes
+    the usual way, which checks the relay offers it)."""
+    if mail is None or not client.has_extn("pipelining"):
+        return b""
+    if not _ascii_envelope(mail.sender, mail.recipients):
+        return b""
+    return _envelope_lines(mail.sender, mail.recipients, [])
+
+
+def _ascii_envelope(sender: str, recipients: list[str]) -> bool:
+    return "".join([sender, *recipients]).isascii()
 
 
 def _envelope_lines(sender: str, recipients: list[str], options: list[str]) -> bytes:
