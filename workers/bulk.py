@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TypeVar
 
@@ -67,7 +68,7 @@ def deliver_bulk(
     with transaction(rt.sessions, readonly=True) as conn:
         due = sending.pending_deliveries(conn, list(delivery_ids), rt.now())
     outcomes: dict[int, str] = {}
-    ready: list[tuple[sending.Claimed, Outgoing, list[bool]]] = []
+    ready: list[tuple[sending.Claimed, Outgoing, _Mark]] = []
     for delivery in due:
         try:
             data = message_bytes(delivery, rt, renderer, signer)
@@ -76,28 +77,30 @@ def deliver_bulk(
             error = f"{type(exc).__name__}: {exc}"
             outcomes[delivery.id] = _refused(rt, delivery, False, error, permanent=True)
             continue
-        marked: list[bool] = []
-        outgoing = Outgoing(data, sender, [delivery.recipient], _marker(rt, delivery.id, marked))
-        ready.append((delivery, outgoing, marked))
+        mark = _Mark(rt, delivery.id)
+        ready.append((delivery, Outgoing(data, sender, [delivery.recipient], mark), mark))
     results = transport.send_each([outgoing for _, outgoing, _ in ready])
-    for (delivery, _, marked), result in zip(ready, results, strict=True):
-        outcomes[delivery.id] = _outcome(rt, delivery, bool(marked), result)
+    for (delivery, _, mark), result in zip(ready, results, strict=True):
+        outcomes[delivery.id] = _outcome(rt, delivery, mark.made, result)
     ordered = [outcomes[delivery.id] for delivery in due]
     for outcome in ordered:
         metrics.DELIVERIES.labels(queue="bulk", outcome=outcome).inc()
     return ordered
 
 
-def _marker(rt: Runtime, delivery_id: int, marked: list[bool]) -> Callable[[], bool]:
-    """The Delivery's mark (pending -> sent), noting in `marked` that it was made."""
+@dataclass
+class _Mark:
+    """A Delivery's mark (pending -> sent), made when the transport calls it; `made` says
+    whether it was, so that a failure after it is known to follow a mark."""
 
-    def mark() -> bool:
-        if record(rt, lambda conn: sending.mark_sent(conn, delivery_id, rt.now())):
-            marked.append(True)
-            return True
-        return False
+    rt: Runtime
+    delivery_id: int
+    made: bool = False
 
-    return mark
+    def __call__(self) -> bool:
+        rt, delivery_id = self.rt, self.delivery_id
+        self.made = record(rt, lambda conn: sending.mark_sent(conn, delivery_id, rt.now()))
+        return self.made
 
 
 def _outcome(rt: Runtime, delivery: sending.Claimed, marked: bool, result: Sent) -> str:
