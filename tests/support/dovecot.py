@@ -6,7 +6,6 @@ nobody:nogroup, so the Maildir belongs to nobody and its parent directories are 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pwd
 import shutil
@@ -200,16 +199,15 @@ class Dovecot:
 
     def halt(self) -> None:
         """Stop the server, keeping its files, so that `start` brings the same one back."""
-        pid_file = self.root / "run" / "master.pid"
-        try:  # SIGTERM is how Dovecot's master is told to stop (`doveadm stop` took 3 s more)
-            os.kill(int(pid_file.read_text().split()[0]), signal.SIGTERM)
-        except (OSError, ValueError, IndexError):  # no pid file, or a master already gone
+        # SIGTERM is how Dovecot's master is told to stop (`doveadm stop` took 3 s more)
+        if not self._signal_master(signal.SIGTERM):  # no pid file, or a master already gone
             subprocess.run(
                 ["doveadm", "-c", str(self.config), "stop"],
                 check=False,
                 timeout=30,
                 capture_output=True,
             )
+        pid_file = self.root / "run" / "master.pid"
         deadline = time.monotonic() + 10
         while (pid_file.exists() or port_open("127.0.0.1", self.port)) and (
             time.monotonic() < deadline
@@ -217,28 +215,34 @@ class Dovecot:
             time.sleep(0.05)
         # Dovecot's master leaves the imap processes of open connections running (they were
         # handed the client's socket at login); a server that goes away takes them with it.
-        subprocess.run(
-            ["pkill", "-KILL", "-f", f"^dovecot-gateway-test-{self.port}/"],
-            check=False,
-            timeout=30,
-            capture_output=True,
-        )
+        self._kill_children()
 
     def stop(self) -> None:
         """Gone for good: its processes killed at once (halt waits a second for a clean stop)."""
-        pid_file = self.root / "run" / "master.pid"
-        with contextlib.suppress(OSError, ValueError, IndexError):  # no master left
-            os.kill(int(pid_file.read_text().split()[0]), signal.SIGKILL)
-        subprocess.run(
-            ["pkill", "-KILL", "-f", f"^dovecot-gateway-test-{self.port}/"],
-            check=False,
-            timeout=30,
-            capture_output=True,
-        )
+        self._signal_master(signal.SIGKILL)
+        self._kill_children()
         deadline = time.monotonic() + 10
         while port_open("127.0.0.1", self.port) and time.monotonic() < deadline:
             time.sleep(0.05)
         shutil.rmtree(self.root, ignore_errors=True)
+
+    def _signal_master(self, signum: int) -> bool:
+        """`signum` to the master process; False when there is none to signal."""
+        try:
+            pid = int((self.root / "run" / "master.pid").read_text().split()[0])
+            os.kill(pid, signum)
+        except (OSError, ValueError, IndexError):
+            return False
+        return True
+
+    def _kill_children(self) -> None:
+        """Every process of this instance but the master (their titles name its port)."""
+        subprocess.run(
+            ["pkill", "-KILL", "-f", f"^dovecot-gateway-test-{self.port}/"],
+            check=False,
+            timeout=30,
+            capture_output=True,
+        )
 
     def log(self) -> str:
         path = self.root / "dovecot.log"
