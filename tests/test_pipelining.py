@@ -32,8 +32,9 @@ def transport(relay: CountingSink) -> Iterator[SmtpTransport]:
     transport.close()
 
 
+@pytest.mark.parametrize("together", [False, True], ids=["one-by-one", "in-one-run"])
 def test_pipelined_mails_arrive_whole_each_marked_before_its_end(
-    relay: CountingSink, transport: SmtpTransport
+    relay: CountingSink, transport: SmtpTransport, together: bool
 ) -> None:
     received_at_mark: list[int] = []
 
@@ -41,12 +42,18 @@ def test_pipelined_mails_arrive_whole_each_marked_before_its_end(
         received_at_mark.append(relay.received())
         return True
 
-    for n in range(5):
-        assert transport.send_once(MAIL, "b@x.example", [f"r{n}@example.com"], mark)
-    assert received_at_mark == [0, 1, 2, 3, 4]  # each marked while the relay had not got it
-    assert [m.rcpt_tos for m in relay.mails] == [(f"r{n}@example.com",) for n in range(5)]
+    run = [Outgoing(MAIL, "b@x.example", [f"r{n}@example.com"], mark) for n in range(6)]
+    if together:  # each mail's end goes with the next one's envelope
+        assert transport.send_each(run) == [True] * 6
+    else:
+        for one in run:
+            assert transport.send_once(one.data, one.sender, one.recipients, one.mark)
+    assert received_at_mark == [0, 1, 2, 3, 4, 5]  # each marked while the relay had not got it
+    assert [m.rcpt_tos for m in relay.mails] == [(f"r{n}@example.com",) for n in range(6)]
     assert all(m.data == MAIL for m in relay.mails)
-    assert [m.mail_from for m in relay.mails] == ["b@x.example"] * 5
+    assert [m.mail_from for m in relay.mails] == ["b@x.example"] * 6
+    assert transport.send_each(run[:1]) == [True]  # the connection is ready for more
+    assert relay.received() == 7
 
 
 @pytest.mark.parametrize(
@@ -67,23 +74,6 @@ def test_a_refused_recipient_is_the_relays_answer_and_the_next_mail_goes_through
     assert transport.send_once(MAIL, "b@x.example", ["ok@example.com"], lambda: True)
     assert transport.send_once(MAIL, "b@x.example", ["ok2@example.com"], lambda: True)
     assert [m.rcpt_tos for m in relay.mails] == [("ok@example.com",), ("ok2@example.com",)]
-
-
-def test_a_run_of_mails_each_ends_with_the_next_ones_envelope_and_is_marked_before_its_end(
-    relay: CountingSink, transport: SmtpTransport
-) -> None:
-    received_at_mark: list[int] = []
-
-    def mark() -> bool:
-        received_at_mark.append(relay.received())
-        return True
-
-    run = [Outgoing(MAIL, "b@x.example", [f"r{n}@example.com"], mark) for n in range(6)]
-    assert transport.send_each(run) == [True] * 6
-    assert received_at_mark == [0, 1, 2, 3, 4, 5]  # each marked while the relay had not got it
-    assert [m.rcpt_tos for m in relay.mails] == [(f"r{n}@example.com",) for n in range(6)]
-    assert all(m.data == MAIL for m in relay.mails)
-    assert transport.send_each(run[:1]) == [True]  # the connection is ready for more
 
 
 def test_in_a_run_a_refused_recipient_a_mark_refused_and_a_lost_mail_touch_only_their_own(
