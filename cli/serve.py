@@ -133,7 +133,9 @@ class Services:
         from workers.transport import make_transport
 
         settings = self.rt.settings
-        self.transport = make_transport(settings.outbound, settings.outbound_ca_file)
+        self.transport = make_transport(
+            settings.outbound, settings.outbound_ca_file, lanes=settings.bulk_connections
+        )
         if settings.dkim_key_file:  # unset: no signer, and dkim and cryptography load later
             from workers.signing import Signer
 

@@ -1,5 +1,7 @@
-"""The relay connection with PIPELINING (RFC 2920): MAIL, RCPT and DATA go in one write, and a
-refusal of any of them still reads as the refusal it is, on a connection that stays usable."""
+"""The relay connections of bulletin mail: MAIL, RCPT and DATA go in one write (PIPELINING,
+RFC 2920), a run of mails goes side by side over a thread's connections with each round marked
+sent in one call before any of its ends, and a refusal of any step still reads as the refusal
+it is, on connections that stay usable."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.counting_sink import CountingSink
-from workers.transport import Outgoing, PermanentFailure, SmtpTransport, TemporaryFailure
+from workers.transport import Outgoing, PermanentFailure, SmtpTransport, TemporaryFailure, send_once
 
 MAIL = b"From: gateway@securecall.example\r\nSubject: s\r\n\r\nbody\r\n.dot line\r\n"
 
@@ -25,35 +27,45 @@ def relay() -> Iterator[CountingSink]:
     sink.stop()
 
 
+def transport_of(relay: CountingSink, lanes: int) -> SmtpTransport:
+    return SmtpTransport(host="127.0.0.1", port=relay.port, tls="none", timeout=10, lanes=lanes)
+
+
 @pytest.fixture
 def transport(relay: CountingSink) -> Iterator[SmtpTransport]:
-    transport = SmtpTransport(host="127.0.0.1", port=relay.port, tls="none", timeout=10)
+    transport = transport_of(relay, 1)
     yield transport
     transport.close()
 
 
-@pytest.mark.parametrize("together", [False, True], ids=["one-by-one", "in-one-run"])
-def test_pipelined_mails_arrive_whole_each_marked_before_its_end(
-    relay: CountingSink, transport: SmtpTransport, together: bool
+def outgoing(*names: str) -> list[Outgoing]:
+    return [Outgoing(MAIL, "b@x.example", [f"{name}@example.com"]) for name in names]
+
+
+@pytest.mark.parametrize("lanes", [1, 3])
+def test_a_run_goes_side_by_side_each_round_marked_before_the_relay_has_any_of_it(
+    relay: CountingSink, lanes: int
 ) -> None:
-    received_at_mark: list[int] = []
+    transport = transport_of(relay, lanes)
+    marks: list[tuple[list[int], int]] = []
 
-    def mark() -> bool:
-        received_at_mark.append(relay.received())
-        return True
+    def mark(ready: list[int]) -> list[int]:
+        marks.append((ready, relay.received()))
+        return ready
 
-    run = [Outgoing(MAIL, "b@x.example", [f"r{n}@example.com"], mark) for n in range(6)]
-    if together:  # each mail's end goes with the next one's envelope
-        assert transport.send_each(run) == [True] * 6
-    else:
-        for one in run:
-            assert transport.send_once(one.data, one.sender, one.recipients, one.mark)
-    assert received_at_mark == [0, 1, 2, 3, 4, 5]  # each marked while the relay had not got it
-    assert [m.rcpt_tos for m in relay.mails] == [(f"r{n}@example.com",) for n in range(6)]
-    assert all(m.data == MAIL for m in relay.mails)
-    assert [m.mail_from for m in relay.mails] == ["b@x.example"] * 6
-    assert transport.send_each(run[:1]) == [True]  # the connection is ready for more
-    assert relay.received() == 7
+    run = outgoing(*(f"r{n}" for n in range(7)))
+    try:
+        assert transport.send_each(run, mark) == [True] * 7
+        rounds = [list(range(n, min(n + lanes, 7))) for n in range(0, 7, lanes)]
+        # each round marked in one call, while the relay had only the rounds before it
+        assert marks == [(positions, positions[0]) for positions in rounds]
+        assert sorted(m.rcpt_tos for m in relay.mails) == [(f"r{n}@example.com",) for n in range(7)]
+        assert all(m.data == MAIL and m.mail_from == "b@x.example" for m in relay.mails)
+        assert transport.send_each(run[:1], mark) == [True]  # the connections are ready for more
+        assert len(transport.open) == lanes
+    finally:
+        transport.close()
+    assert relay.received() == 8
 
 
 @pytest.mark.parametrize(
@@ -69,39 +81,28 @@ def test_a_refused_recipient_is_the_relays_answer_and_the_next_mail_goes_through
 ) -> None:
     marked: list[str] = []
     with pytest.raises(failure, match=code):
-        transport.send_once(MAIL, "b@x.example", [recipient], lambda: not marked.append(recipient))
+        send_once(transport, MAIL, "b@x.example", [recipient], lambda: not marked.append(recipient))
     assert marked == []  # never marked sent: nothing was handed over
-    assert transport.send_once(MAIL, "b@x.example", ["ok@example.com"], lambda: True)
-    assert transport.send_once(MAIL, "b@x.example", ["ok2@example.com"], lambda: True)
+    assert send_once(transport, MAIL, "b@x.example", ["ok@example.com"], lambda: True)
+    assert send_once(transport, MAIL, "b@x.example", ["ok2@example.com"], lambda: True)
     assert [m.rcpt_tos for m in relay.mails] == [("ok@example.com",), ("ok2@example.com",)]
 
 
-def test_in_a_run_a_refused_recipient_a_mark_refused_and_a_lost_mail_touch_only_their_own(
-    relay: CountingSink, transport: SmtpTransport
+def test_a_refused_recipient_and_a_mail_not_marked_touch_only_their_own(
+    relay: CountingSink,
 ) -> None:
-    marked: list[str] = []
+    transport = transport_of(relay, 2)
+    run = outgoing("a", "gone", "b", "full", "taken", "c", "d")
+    asked: list[list[int]] = []
 
-    def mark_of(recipient: str, answer: bool = True) -> Outgoing:
-        def mark() -> bool:
-            marked.append(recipient)
-            return answer
+    def mark(ready: list[int]) -> list[int]:
+        asked.append(ready)
+        return [n for n in ready if n != 4]  # another worker had "taken"
 
-        return Outgoing(MAIL, "b@x.example", [recipient], mark)
-
-    def boom() -> bool:
-        raise RuntimeError("the database went away")
-
-    run = [
-        mark_of("a@example.com"),
-        mark_of("gone@example.com"),  # 550 to its RCPT, which went with a's end
-        mark_of("b@example.com"),
-        mark_of("full@example.com"),  # 452
-        mark_of("taken@example.com", answer=False),  # another worker had it
-        mark_of("c@example.com"),
-        Outgoing(MAIL, "b@x.example", ["lost@example.com"], boom),
-        mark_of("d@example.com"),
-    ]
-    results = transport.send_each(run)
+    try:
+        results = transport.send_each(run, mark)
+    finally:
+        transport.close()
     kinds = [r if isinstance(r, bool) else (type(r).__name__, str(r)[:3]) for r in results]
     assert kinds == [
         True,
@@ -110,11 +111,34 @@ def test_in_a_run_a_refused_recipient_a_mark_refused_and_a_lost_mail_touch_only_
         ("TemporaryFailure", "452"),
         False,
         True,
-        ("RuntimeError", "the"),
         True,
     ]
-    # a refused mail is never marked; the relay got each of the others once, and none it dropped
-    assert marked == [f"{x}@example.com" for x in ("a", "b", "taken", "c", "d")]
-    assert [m.rcpt_tos for m in relay.mails] == [
+    assert asked == [[0], [2], [4, 5], [6]]  # a refused mail is never offered to the mark
+    # the relay got each marked mail once, and none it was not given the end of
+    assert sorted(m.rcpt_tos for m in relay.mails) == [
+        (f"{x}@example.com",) for x in ("a", "b", "c", "d")
+    ]
+
+
+def test_a_mark_that_fails_loses_its_round_and_nothing_else(relay: CountingSink) -> None:
+    transport = transport_of(relay, 2)
+    calls = 0
+
+    def mark(ready: list[int]) -> list[int]:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise RuntimeError("the database went away")
+        return ready
+
+    try:
+        results = transport.send_each(outgoing("a", "b", "lost1", "lost2", "c"), mark)
+        again = transport.send_each(outgoing("d"), mark)
+    finally:
+        transport.close()
+    kinds = [r if isinstance(r, bool) else type(r).__name__ for r in results]
+    assert kinds == [True, True, "RuntimeError", "RuntimeError", True]
+    assert again == [True]  # its connections were dropped and are opened again
+    assert sorted(m.rcpt_tos for m in relay.mails) == [
         (f"{x}@example.com",) for x in ("a", "b", "c", "d")
     ]

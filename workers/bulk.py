@@ -1,6 +1,7 @@
 """Step 10 for bulletins: a chunk of bulk Delivery ids sent over the thread's kept-open
-connection, each marked sent before the relay has its end, so that none goes out twice (R4.3);
-one mail's end goes with the next one's envelope (workers/transport.py, `send_each`).
+connections, each marked sent before the relay has its end, so that none goes out twice (R4.3);
+the mails go side by side, one a connection, and a round of them is marked in one step
+(workers/transport.py, `send_each`).
 
 Failures are the same as for any mail: 4xx and lost connections are tried again with backoff
 (the sweep enqueues the Delivery when its time comes), 5xx fail it for good.
@@ -11,7 +12,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TypeVar
 
@@ -63,12 +64,13 @@ def deliver_bulk(
     signer: Signer | None = None,
 ) -> list[str]:
     """Each of the ids still pending, sent at most once; their outcomes (`skipped`: another
-    worker had it, or it was cancelled). The chunk's mails are composed first, then sent one
-    after the other on the thread's connection (`Transport.send_each`)."""
+    worker had it, or it was cancelled). The chunk's mails are composed first, then sent over
+    the thread's connections side by side (`Transport.send_each`), each round of them marked
+    sent in one step."""
     with transaction(rt.sessions, readonly=True) as conn:
         due = sending.pending_deliveries(conn, list(delivery_ids), rt.now())
     outcomes: dict[int, str] = {}
-    ready: list[tuple[sending.Claimed, Outgoing, _Mark]] = []
+    ready: list[tuple[sending.Claimed, Outgoing]] = []
     for delivery in due:
         try:
             data = message_bytes(delivery, rt, renderer, signer)
@@ -77,11 +79,11 @@ def deliver_bulk(
             error = f"{type(exc).__name__}: {exc}"
             outcomes[delivery.id] = _refused(rt, delivery, False, error, permanent=True)
             continue
-        mark = _Mark(rt, delivery.id)
-        ready.append((delivery, Outgoing(data, sender, [delivery.recipient], mark), mark))
-    results = transport.send_each([outgoing for _, outgoing, _ in ready])
-    for (delivery, _, mark), result in zip(ready, results, strict=True):
-        outcomes[delivery.id] = _outcome(rt, delivery, mark.made, result)
+        ready.append((delivery, Outgoing(data, sender, [delivery.recipient])))
+    mark = _Mark(rt, [delivery.id for delivery, _ in ready])
+    results = transport.send_each([outgoing for _, outgoing in ready], mark)
+    for n, ((delivery, _), result) in enumerate(zip(ready, results, strict=True)):
+        outcomes[delivery.id] = _outcome(rt, delivery, n in mark.made, result)
     ordered = [outcomes[delivery.id] for delivery in due]
     for outcome in ordered:
         metrics.DELIVERIES.labels(queue="bulk", outcome=outcome).inc()
@@ -90,17 +92,20 @@ def deliver_bulk(
 
 @dataclass
 class _Mark:
-    """A Delivery's mark (pending -> sent), made when the transport calls it; `made` says
-    whether it was, so that a failure after it is known to follow a mark."""
+    """The marks (pending -> sent) of a chunk's Deliveries, a round of them in one step when
+    the transport calls it with their positions; `made` holds the positions marked, so that a
+    failure after a mark is known to follow it."""
 
     rt: Runtime
-    delivery_id: int
-    made: bool = False
+    delivery_ids: list[int]
+    made: set[int] = field(default_factory=set)
 
-    def __call__(self) -> bool:
-        rt, delivery_id = self.rt, self.delivery_id
-        self.made = record(rt, lambda conn: sending.mark_sent(conn, delivery_id, rt.now()))
-        return self.made
+    def __call__(self, positions: list[int]) -> set[int]:
+        rt, ids = self.rt, [self.delivery_ids[n] for n in positions]
+        marked = record(rt, lambda conn: sending.mark_sent(conn, ids, rt.now()))
+        done = {n for n, delivery_id in zip(positions, ids, strict=True) if delivery_id in marked}
+        self.made |= done
+        return done
 
 
 def _outcome(rt: Runtime, delivery: sending.Claimed, marked: bool, result: Sent) -> str:

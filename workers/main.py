@@ -30,7 +30,9 @@ runtime = build(settings)
 broker = runtime.outbox.broker
 dramatiq.set_broker(broker)
 try:
-    transport = make_transport(settings.outbound, settings.outbound_ca_file)
+    transport = make_transport(
+        settings.outbound, settings.outbound_ca_file, lanes=settings.bulk_connections
+    )
     actors = declare(broker, runtime, transport, Renderer())
 except SigningKeyError as exc:
     raise SystemExit(f"error: cannot start: {exc}") from None

@@ -15,7 +15,7 @@ import smtplib
 import socket
 import ssl
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -34,44 +34,45 @@ class PermanentFailure(Exception):
 
 @dataclass(frozen=True)
 class Outgoing:
-    """One mail of a run sent by `send_each`: `mark` as for `send_once`."""
+    """One mail of a run sent by `send_each`."""
 
     data: bytes
     sender: str
     recipients: list[str]
-    mark: Callable[[], bool]
 
 
-# What `send_each` says of each mail: True sent, False not sent because `mark` said someone
-# else has it, an exception for a failure (TemporaryFailure, PermanentFailure, or unforeseen)
+# What `send_each` says of each mail: True sent, False not sent because `mark` did not mark it
+# (someone else has it), an exception for a failure (TemporaryFailure, PermanentFailure, or
+# unforeseen)
 Sent = bool | Exception
+# Given the positions (in the run) of the mails the relay has all of but their end, records
+# them as sent in one go; returns the positions it marked
+Mark = Callable[[list[int]], Collection[int]]
 
 
 class Transport(Protocol):
     def send(self, data: bytes, sender: str, recipients: list[str]) -> None: ...
 
-    def send_once(
-        self, data: bytes, sender: str, recipients: list[str], mark: Callable[[], bool]
-    ) -> bool:
-        """Send, calling `mark` (which records the mail as sent) after the relay has all of it
-        but its end: False, and nothing delivered, when `mark` says someone else has it."""
-        ...
-
-    def send_each(self, mails: list[Outgoing]) -> list[Sent]:
-        """Each of `mails` as `send_once` would send it, in order; what became of each."""
+    def send_each(self, mails: list[Outgoing], mark: Mark) -> list[Sent]:
+        """Each of `mails` sent at most once: `mark` is called with those the relay has all of
+        but their end, and only those it marked are ended (a relay accepts a mail only at its
+        end, RFC 5321 §4.1.1.4); what became of each, in order."""
         ...
 
     def close(self) -> None: ...
 
 
-def _one_by_one(transport: Transport, mails: list[Outgoing]) -> list[Sent]:
-    results: list[Sent] = []
-    for mail in mails:
-        try:
-            results.append(transport.send_once(mail.data, mail.sender, mail.recipients, mail.mark))
-        except Exception as exc:  # the caller tells a failure from another
-            results.append(exc)
-    return results
+def send_once(
+    transport: Transport, data: bytes, sender: str, recipients: list[str], mark: Callable[[], bool]
+) -> bool:
+    """One mail as `send_each` sends it: `mark` called before its end; False, and nothing
+    delivered, when `mark` says someone else has it. A failure is raised."""
+    (result,) = transport.send_each(
+        [Outgoing(data, sender, recipients)], lambda ready: ready if mark() else []
+    )
+    if isinstance(result, Exception):
+        raise result
+    return result
 
 
 def _data_without_end(data: bytes) -> bytes:
@@ -83,9 +84,10 @@ def _data_without_end(data: bytes) -> bytes:
     return quoted if quoted.endswith(b"\r\n") else quoted + b"\r\n"
 
 
-def make_transport(url: str, ca_file: str = "") -> Transport:
+def make_transport(url: str, ca_file: str = "", lanes: int = 1) -> Transport:
     """`maildir:PATH`, `smtp://[user:pass@]host:port[?tls=none]` or `smtps://…`; `ca_file`: the
-    CAs to verify the relay's certificate with (else the system's)."""
+    CAs to verify the relay's certificate with (else the system's); `lanes`: the connections
+    each thread sends a run of mails over side by side (SmtpTransport)."""
     if url.startswith("maildir:"):
         return MaildirTransport(Path(url.removeprefix("maildir:")))
     parts = urlsplit(url)
@@ -98,6 +100,7 @@ def make_transport(url: str, ca_file: str = "") -> Transport:
         context=ssl.create_default_context(cafile=ca_file or None),
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None,
+        lanes=lanes,
     )
 
 
@@ -110,23 +113,31 @@ class MaildirTransport:
     def send(self, data: bytes, sender: str, recipients: list[str]) -> None:
         self.box.add(data.replace(b"\r\n", b"\n"))  # a Maildir file has the system's line ends
 
-    def send_once(
-        self, data: bytes, sender: str, recipients: list[str], mark: Callable[[], bool]
-    ) -> bool:
-        if not mark():
-            return False
-        self.send(data, sender, recipients)
-        return True
-
-    def send_each(self, mails: list[Outgoing]) -> list[Sent]:
-        return _one_by_one(self, mails)
+    def send_each(self, mails: list[Outgoing], mark: Mark) -> list[Sent]:
+        try:
+            marked = set(mark(list(range(len(mails)))))
+        except Exception as exc:  # the caller tells a failure from another
+            return [exc] * len(mails)
+        results: list[Sent] = []
+        for n, mail in enumerate(mails):
+            if n not in marked:
+                results.append(False)
+                continue
+            try:
+                self.send(mail.data, mail.sender, mail.recipients)
+                results.append(True)
+            except Exception as exc:
+                results.append(exc)
+        return results
 
     def close(self) -> None:
         pass
 
 
 class SmtpTransport:
-    """One kept-open SMTP connection per worker thread, reopened when the relay drops it."""
+    """Kept-open SMTP connections, `lanes` per worker thread, each reopened when the relay
+    drops it: `send` uses the first; `send_each` sends a run of mails over all of them side by
+    side, so that the mails of a round are marked sent in one transaction, not one each."""
 
     def __init__(
         self,
@@ -138,148 +149,195 @@ class SmtpTransport:
         username: str | None = None,
         password: str | None = None,
         timeout: float = 30.0,
+        lanes: int = 1,
     ) -> None:
         self.host, self.port, self.timeout = host, port, timeout
         self.tls, self.context = tls, context or ssl.create_default_context()
         self.username, self.password = username, password
+        self.lanes = max(1, lanes)
         self.local = threading.local()
         self.open: set[smtplib.SMTP] = set()  # every thread's connection, to close them at the end
         self.lock = threading.Lock()
 
     def send(self, data: bytes, sender: str, recipients: list[str]) -> None:
         for attempt in (1, 2):
-            client = self._client()
+            client = self._client(0)
             try:
                 refused = client.sendmail(
                     sender, recipients, data, _options(client, sender, recipients)
                 )
             except smtplib.SMTPServerDisconnected as exc:  # a kept-open connection timed out
-                self._drop()
+                self._drop(0)
                 if attempt == 2:
                     raise TemporaryFailure(f"relay disconnected: {exc}") from exc
                 continue
             except smtplib.SMTPRecipientsRefused as exc:
-                self._reset(client)
+                self._reset(0)
                 codes = [code for code, _ in exc.recipients.values()]
                 raise _failure(min(codes), str(exc.recipients)) from exc
             except smtplib.SMTPResponseException as exc:
-                self._reset(client)
+                self._reset(0)
                 error = exc.smtp_error
                 text = error.decode(errors="replace") if isinstance(error, bytes) else str(error)
                 raise _failure(exc.smtp_code, text) from exc
             except (OSError, smtplib.SMTPException) as exc:
-                self._drop()
+                self._drop(0)
                 raise TemporaryFailure(f"relay {self.host}:{self.port}: {exc}") from exc
             if refused:
                 raise _failure(min(c for c, _ in refused.values()), str(refused))
             return
 
-    def send_once(
-        self, data: bytes, sender: str, recipients: list[str], mark: Callable[[], bool]
-    ) -> bool:
-        """MAIL, RCPT, DATA and the content; then `mark`; then the final dot.
+    def send_each(self, mails: list[Outgoing], mark: Mark) -> list[Sent]:
+        """The mails in rounds of one a lane. In a round each lane is given its mail but the
+        final dot; `mark` records the round's ready mails as sent in one go; then each marked
+        one is ended, its end in one write with the lane's next mail's MAIL, RCPT and DATA
+        (RFC 2920 §3.1: message content may begin a group of commands), and the replies read.
 
         A relay accepts a mail only at its final dot; a connection that ends before it leaves
-        nothing delivered (RFC 5321 §4.1.1.4). Marked before the dot, a mail whose sender is
+        nothing delivered (RFC 5321 §4.1.1.4). Marked before its dot, a mail whose sender is
         killed is either marked and delivered or neither; only a kill in the instant between
-        the mark and the dot's write loses it. `mark` False: the connection is dropped.
+        the round's mark and its dots' writes loses it. A mail not marked is not ended: its
+        lane is dropped, and the relay drops the mail. A refusal, a lost connection or an
+        exception in `mark` touches only the mails of its lane or of its round.
         """
-        (result,) = self.send_each([Outgoing(data, sender, recipients, mark)])
-        if isinstance(result, Exception):
-            raise result
-        return result
-
-    def send_each(self, mails: list[Outgoing]) -> list[Sent]:
-        """As `send_once` for each, with one round trip a mail instead of two: a mail's final
-        dot goes in one write with the next mail's MAIL, RCPT and DATA, and their replies are
-        read together (RFC 2920 §3.1: message content may begin a group of commands). Each is
-        still marked after the relay has all of it but its end, and ended right after."""
-        results: list[Sent] = []
-        ahead = False  # this mail's MAIL, RCPT and DATA went with the last one's end
-        for n, mail in enumerate(mails):
-            try:
-                if ahead:
-                    client = self._begun(mail)
-                else:
-                    client = self._begin_data(mail.sender, mail.recipients)
-            except Exception as exc:  # refused, or the relay lost: this mail only
-                results.append(exc)
-                ahead = False
+        results: list[Sent | None] = [None] * len(mails)
+        ahead = [False] * self.lanes  # the lane's next MAIL, RCPT and DATA went with an end
+        for first in range(0, len(mails), self.lanes):
+            lanes = range(min(self.lanes, len(mails) - first))
+            ready = [lane for lane in lanes if self._ready(mails, first, lane, ahead, results)]
+            ready = [
+                lane for lane in ready if self._content(mails[first + lane], lane, results, first)
+            ]
+            if not ready:
                 continue
-            following = mails[n + 1] if n + 1 < len(mails) else None
-            result, ahead = self._content_and_end(client, mail, following)
-            results.append(result)
-        return results
+            try:
+                marked = set(mark([first + lane for lane in ready]))
+            except Exception as exc:  # not marked: the relay drops the unfinished mails
+                for lane in ready:
+                    self._drop(lane)
+                    results[first + lane] = exc
+                continue
+            ended = []
+            for lane in ready:
+                if first + lane not in marked:  # someone else has it, or it was cancelled
+                    self._drop(lane)
+                    results[first + lane] = False
+                    continue
+                following = first + self.lanes + lane
+                nxt = mails[following] if following < len(mails) else None
+                if self._end(lane, nxt, ahead, results, first):
+                    ended.append(lane)
+            for lane in ended:
+                results[first + lane] = self._ended(lane, ahead)
+        return [result if result is not None else False for result in results]
 
-    def _begun(self, mail: Outgoing) -> smtplib.SMTP:
-        """The replies to MAIL, RCPT and DATA that went ahead: a connection ready for content."""
-        client = self._client()
+    def _ready(
+        self,
+        mails: list[Outgoing],
+        first: int,
+        lane: int,
+        ahead: list[bool],
+        results: list[Sent | None],
+    ) -> bool:
+        """The lane has accepted MAIL, RCPT and DATA for its mail of the round (read now when
+        they went ahead); a refusal or a lost relay is the mail's result."""
+        mail = mails[first + lane]
+        try:
+            if ahead[lane]:
+                ahead[lane] = False
+                self._begun(lane, mail)
+            else:
+                self._begin_data(lane, mail.sender, mail.recipients)
+        except Exception as exc:  # refused, or the relay lost: this mail only
+            results[first + lane] = exc
+            return False
+        return True
+
+    def _content(self, mail: Outgoing, lane: int, results: list[Sent | None], first: int) -> bool:
+        try:
+            self._client(lane).send(_data_without_end(mail.data))
+        except (OSError, smtplib.SMTPException) as exc:
+            self._drop(lane)
+            results[first + lane] = TemporaryFailure(f"relay {self.host}:{self.port}: {exc}")
+            return False
+        return True
+
+    def _end(
+        self,
+        lane: int,
+        following: Outgoing | None,
+        ahead: list[bool],
+        results: list[Sent | None],
+        first: int,
+    ) -> bool:
+        """The final dot, with the lane's next mail's envelope when it can go with it."""
+        client = self._client(lane)
+        envelope = _envelope_ahead(client, following)
+        try:
+            client.send(b".\r\n" + envelope)
+        except (OSError, smtplib.SMTPException) as exc:
+            self._drop(lane)
+            results[first + lane] = TemporaryFailure(f"relay {self.host}:{self.port}: {exc}")
+            return False
+        ahead[lane] = bool(envelope)
+        return True
+
+    def _ended(self, lane: int, ahead: list[bool]) -> Sent:
+        """The relay's reply to a mail's end."""
+        try:
+            code, reply = self._client(lane).getreply()
+        except (OSError, smtplib.SMTPException) as exc:
+            self._drop(lane)
+            ahead[lane] = False
+            return TemporaryFailure(f"relay {self.host}:{self.port}: {exc}")
+        if code != 250:
+            return _failure(code, reply.decode(errors="replace"))
+        return True
+
+    def _begun(self, lane: int, mail: Outgoing) -> None:
+        """The replies to MAIL, RCPT and DATA that went ahead: the lane is ready for content."""
+        client = self._client(lane)
         try:
             replies = _replies(client, len(mail.recipients) + 2)
         except (OSError, smtplib.SMTPException) as exc:
-            self._drop()
+            self._drop(lane)
             raise TemporaryFailure(f"relay {self.host}:{self.port}: {exc}") from exc
-        self._accepted(client, replies)
-        return client
+        self._accepted(lane, replies)
 
-    def _accepted(self, client: smtplib.SMTP, replies: Iterable[tuple[int, bytes]]) -> None:
+    def _accepted(self, lane: int, replies: Iterable[tuple[int, bytes]]) -> None:
         """Each reply to MAIL, RCPT and DATA as it comes; the first refusal raised as what it
         is, the connection reset for the next mail."""
         for code, reply in replies:
             if code not in (250, 251, 354):
-                self._reset(client)
+                self._reset(lane)
                 raise _failure(code, reply.decode(errors="replace"))
 
-    def _content_and_end(
-        self, client: smtplib.SMTP, mail: Outgoing, following: Outgoing | None
-    ) -> tuple[Sent, bool]:
-        """The content, the mark, the end (and the next mail's envelope when it can go with
-        it): what became of the mail, and whether the next one's envelope went ahead."""
-        try:
-            client.send(_data_without_end(mail.data))
-        except (OSError, smtplib.SMTPException) as exc:
-            self._drop()
-            return TemporaryFailure(f"relay {self.host}:{self.port}: {exc}"), False
-        try:
-            marked = mail.mark()
-        except Exception as exc:  # not marked: the relay drops the unfinished mail
-            self._drop()
-            return exc, False
-        if not marked:
-            self._drop()  # someone else sent it, or it was cancelled: the relay drops this one
-            return False, False
-        ahead = _envelope_ahead(client, following)
-        try:
-            client.send(b".\r\n" + ahead)
-            code, reply = client.getreply()
-        except (OSError, smtplib.SMTPException) as exc:
-            self._drop()
-            return TemporaryFailure(f"relay {self.host}:{self.port}: {exc}"), False
-        if code != 250:
-            return _failure(code, reply.decode(errors="replace")), bool(ahead)
-        return True, bool(ahead)
-
-    def _begin_data(self, sender: str, recipients: list[str]) -> smtplib.SMTP:
-        """A connection that has accepted MAIL, every RCPT and DATA (354), ready for content."""
+    def _begin_data(self, lane: int, sender: str, recipients: list[str]) -> None:
+        """The lane has accepted MAIL, every RCPT and DATA (354), ready for content."""
         for attempt in (1, 2):
-            client = self._client()
+            client = self._client(lane)
             try:
-                self._accepted(client, _envelope(client, sender, recipients))
-                return client
+                self._accepted(lane, _envelope(client, sender, recipients))
+                return
             except smtplib.SMTPServerDisconnected as exc:  # a kept-open connection timed out
-                self._drop()
+                self._drop(lane)
                 if attempt == 2:
                     raise TemporaryFailure(f"relay disconnected: {exc}") from exc
             except (OSError, smtplib.SMTPException) as exc:
-                self._drop()
+                self._drop(lane)
                 raise TemporaryFailure(f"relay {self.host}:{self.port}: {exc}") from exc
-        raise TemporaryFailure("relay disconnected")  # not reached: the loop returns or raises
 
-    def _client(self) -> smtplib.SMTP:
-        client: smtplib.SMTP | None = getattr(self.local, "client", None)
+    def _thread_lanes(self) -> list[smtplib.SMTP | None]:
+        lanes: list[smtplib.SMTP | None] | None = getattr(self.local, "lanes", None)
+        if lanes is None:
+            lanes = self.local.lanes = [None] * self.lanes
+        return lanes
+
+    def _client(self, lane: int) -> smtplib.SMTP:
+        lanes = self._thread_lanes()
+        client = lanes[lane]
         if client is not None:
             return client
-        client = None
         try:
             if self.tls == "implicit":
                 client = smtplib.SMTP_SSL(
@@ -292,28 +350,28 @@ class SmtpTransport:
                     client.starttls(context=self.context)
             if self.username and self.password:
                 client.login(self.username, self.password)
-            # send_once writes a mail's end on its own: without this, Nagle's algorithm holds
-            # it back until the relay's delayed ACK (40 ms on Linux) for the data before it
+            # a mail's end is written on its own: without this, Nagle's algorithm holds it
+            # back until the relay's delayed ACK (40 ms on Linux) for the data before it
             if client.sock is not None:
                 client.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except (OSError, smtplib.SMTPException) as exc:
             if client is not None:  # e.g. STARTTLS not offered, or the certificate refused
                 client.close()
             raise TemporaryFailure(f"cannot reach relay {self.host}:{self.port}: {exc}") from exc
-        self.local.client = client
+        lanes[lane] = client
         with self.lock:
             self.open.add(client)
         return client
 
-    def _reset(self, client: smtplib.SMTP) -> None:
+    def _reset(self, lane: int) -> None:
         try:
-            client.rset()
+            self._client(lane).rset()
         except (OSError, smtplib.SMTPException):
-            self._drop()
+            self._drop(lane)
 
-    def _drop(self) -> None:
-        client = getattr(self.local, "client", None)
-        self.local.client = None
+    def _drop(self, lane: int) -> None:
+        lanes = self._thread_lanes()
+        client, lanes[lane] = lanes[lane], None
         if client is not None:
             with self.lock:
                 self.open.discard(client)

@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     secret_key: SecretStr = SecretStr("")  # HMAC keys of Message-IDs; unset: generated in var/
     # Workers and sweep
     worker_threads: AtLeastOne = 4
+    # connections to the relay each worker thread sends bulletin mail over side by side: the
+    # mails of one round are marked sent in one transaction (workers/transport.py)
+    bulk_connections: Annotated[int, Field(ge=1, le=50)] = 5
     send_attempts: AtLeastOne = 12  # a Delivery that failed this often with 4xx is given up
     send_backoff: Positive = 5.0  # seconds before the first retry; doubles each time, up to 1 h
     sweep_interval: Positive = 5.0
