@@ -25,8 +25,13 @@ def columns(value: Any) -> dict[str, Any]:
     return {name: getattr(value, name) for name in _names(type(value))}
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def plain(value: Any) -> Any:
     """A dataclass (and the dataclasses, lists and dicts in it) as JSON-able dicts and lists."""
+    if type(value) in _SCALARS:  # most fields: no need to ask whether it is a dataclass
+        return value
     if is_dataclass(value) and not isinstance(value, type):
         return {name: plain(getattr(value, name)) for name in _names(type(value))}
     if isinstance(value, list | tuple):
