@@ -16,7 +16,7 @@ from sqlalchemy import Connection
 from gateway.core.vocabulary import Audience
 from gateway.outbound.contexts import Context, checked
 from gateway.outbound.outbox import BULK_QUEUE
-from gateway.outbound.queries import NewDelivery, add_deliveries, set_mail_from
+from gateway.outbound.queries import NewDelivery, add_deliveries_as, new_delivery_ids
 
 
 @dataclass(frozen=True)
@@ -41,27 +41,31 @@ def write_bulk(
     """The batch's Deliveries (ids in the order of `mails`), enqueued after the commit by the
     caller. A context that is not the template's raises WrongContext before anything is written.
     """
+    ids = new_delivery_ids(conn, len(mails))
     rows = [
-        NewDelivery(
-            sr_id=None,
-            raw_mail_id=None,
-            template=template,
-            audience=Audience.customer,
-            language=language,
-            recipient=mail.recipient,
-            context=checked(template, Audience.customer, mail.context),
-            message_id=mail.message_id,
-            in_reply_to=None,
-            references="",
-            auto_submitted="auto-generated",  # RFC 3834 §5: not a reply to anything
-            queue=BULK_QUEUE,
-            next_attempt_at=now,
-            enqueued_at=now,
-            created_at=now,
-            headers=mail.headers,
+        (
+            delivery_id,
+            NewDelivery(
+                sr_id=None,
+                raw_mail_id=None,
+                template=template,
+                audience=Audience.customer,
+                language=language,
+                recipient=mail.recipient,
+                context=checked(template, Audience.customer, mail.context),
+                message_id=mail.message_id,
+                in_reply_to=None,
+                references="",
+                auto_submitted="auto-generated",  # RFC 3834 §5: not a reply to anything
+                queue=BULK_QUEUE,
+                next_attempt_at=now,
+                enqueued_at=now,
+                created_at=now,
+                headers=mail.headers,
+                mail_from=return_path(delivery_id),
+            ),
         )
-        for mail in mails
+        for delivery_id, mail in zip(ids, mails, strict=True)
     ]
-    ids = add_deliveries(conn, rows)
-    set_mail_from(conn, [(i, return_path(i)) for i in ids])
+    add_deliveries_as(conn, rows)
     return ids

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, text
 
 from gateway.core.values import columns
 from gateway.core.vocabulary import Audience, DeliveryStatus
@@ -61,26 +61,30 @@ def add_delivery(conn: Connection, delivery: NewDelivery) -> int:
     return int(conn.execute(_ADD_DELIVERY, columns(delivery)).scalar_one())
 
 
-def add_deliveries(conn: Connection, deliveries: list[NewDelivery]) -> list[int]:
-    """Many Deliveries in one statement; their ids in the order given."""
-    if not deliveries:
+def new_delivery_ids(conn: Connection, count: int) -> list[int]:
+    """Ids for `count` Deliveries this transaction is about to write (`add_deliveries_as`), so
+    that what names a Delivery (its VERP envelope sender) goes in with it, not in an UPDATE
+    after it. PostgreSQL draws them from the table's sequence. On SQLite the transaction holds
+    the database's one write lock from its start (storage/sqlite.py), so no other writer can
+    take the ids above the largest, which are the ones SQLite itself would give."""
+    if count <= 0:
         return []
-    rows = conn.execute(
-        insert(DELIVERIES).returning(DELIVERIES.c.id, sort_by_parameter_order=True),
-        [columns(d) for d in deliveries],
-    )
-    return [int(i) for i in rows.scalars()]
+    if conn.dialect.name == "postgresql":
+        return [int(i) for i in conn.scalars(_NEXT_IDS, {"count": count})]
+    top = int(conn.scalar(select(func.max(DELIVERIES.c.id))) or 0)
+    return list(range(top + 1, top + 1 + count))
 
 
-def set_mail_from(conn: Connection, senders: list[tuple[int, str]]) -> None:
-    """Each Delivery's envelope sender, once its id (which a VERP address names) is known."""
-    if senders:
-        conn.execute(
-            update(DELIVERIES)
-            .where(DELIVERIES.c.id == bindparam("delivery_id"))
-            .values(mail_from=bindparam("sender")),
-            [{"delivery_id": i, "sender": s} for i, s in senders],
-        )
+_NEXT_IDS = text(
+    "SELECT nextval(pg_get_serial_sequence('deliveries', 'id')) FROM generate_series(1, :count)"
+)
+
+
+def add_deliveries_as(conn: Connection, deliveries: list[tuple[int, NewDelivery]]) -> None:
+    """Deliveries under the ids `new_delivery_ids` gave: one statement run for each (no
+    RETURNING, so its text is short and the driver prepares it once)."""
+    if deliveries:
+        conn.execute(insert(DELIVERIES), [{"id": i, **columns(d)} for i, d in deliveries])
 
 
 def delete_deliveries(conn: Connection, ids: list[int]) -> None:
