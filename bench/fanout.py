@@ -165,7 +165,9 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU of a process and of its descendants still running (/proc, Linux)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        # a child is listed under the thread that started it (bulk processes: a worker thread)
+        tasks = Path(f"/proc/{pid}/task").iterdir()
+        children = [c for t in tasks for c in (t / "children").read_text().split()]
     except OSError:
         return 0.0
     own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -138,8 +138,20 @@ def run(
         if demo_data:
             _load_demo(settings, rt)
         _banner(rt)
+        from gateway.outbound.outbox import in_process
+
+        # on the embedded default bulletin mail goes out from processes of its own (a broker's
+        # workers are processes of their own already)
+        bulk = settings.bulk_processes if in_process(rt.outbox.broker) else 0
         services = Services(
-            rt, smtp=True, imap=True, workers=True, sweep=True, clock=True, web=True
+            rt,
+            smtp=True,
+            imap=True,
+            workers=True,
+            sweep=True,
+            clock=True,
+            web=True,
+            bulk_processes=bulk,
         )
         _serve(services, ready_fd)
 
@@ -171,6 +183,21 @@ def smtp(processes: Processes = None, ready_fd: ReadyFd = None) -> None:
     with runtime(settings, serving=True) as rt:
         services = Services(rt, smtp=True, workers=in_process(rt.outbox.broker), sweep=True)
         _serve(services, ready_fd)
+
+
+@app.command()
+def bulk(ready_fd: ReadyFd = None) -> None:
+    """Bulletin mail claimed straight from the database and sent (GATEWAY_WORKER_THREADS
+    threads); `gateway run` starts GATEWAY_BULK_PROCESSES of these beside itself on the
+    embedded default."""
+    if ready_fd is not None:  # started beside a gateway: end with it (cli/supervisor.py)
+        from cli.supervisor import end_with_parent
+
+        end_with_parent()
+        if os.getppid() == 1:  # it ended before this process could ask to be told
+            raise SystemExit(0)
+    with runtime(configured(), serving=True) as rt:
+        _serve(Services(rt, pull=True), ready_fd)
 
 
 @app.command()

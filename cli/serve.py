@@ -19,10 +19,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import dramatiq
 
+    from cli.supervisor import Supervisor
     from gateway.core.runtime import Runtime
     from gateway.edges.imap import Poller
     from gateway.edges.smtp import Listener
     from gateway.edges.web import WebServer
+    from workers.puller import Puller
     from workers.transport import Transport
 
 log = logging.getLogger("gateway")
@@ -90,6 +92,8 @@ class Services:
     sweep: bool = False
     clock: bool = False
     web: bool = False
+    pull: bool = False  # claim bulletin mail from the database and send it (`gateway bulk`)
+    bulk_processes: int = 0  # `gateway bulk` processes started beside this one (embedded default)
     reuse_port: bool = False  # one of several listener processes on the port (cli/supervisor.py)
     stopping: threading.Event = field(default_factory=threading.Event)
     listener: Listener | None = None
@@ -97,6 +101,9 @@ class Services:
     poller: Poller | None = None
     worker: dramatiq.Worker | None = None
     transport: Transport | None = None
+    puller: Puller | None = None
+    beside: Supervisor | None = None
+    bulk_lock: threading.Lock = field(default_factory=threading.Lock)
     threads: list[threading.Thread] = field(default_factory=list)
 
     def start(self) -> None:
@@ -106,13 +113,17 @@ class Services:
         Mail taken before the workers run waits in the broker's queue (in-process) or is
         handed to the broker's workers: it is stored and its Deliveries written either way.
         """
-        transport = self._check_workers() if self.workers else None
+        transport = self._check_workers() if self.workers or self.pull else None
+        if self.bulk_processes > 0:
+            self.rt.outbox.pull_with(self._start_bulk_processes)
         if self.imap and self.rt.settings.imap_url:
             self._start_poller()
         if self.smtp:
             self._start_listener()
-        if transport is not None:
+        if transport is not None and self.workers:
             self._start_workers(transport)
+        if transport is not None and self.pull:
+            self._start_puller(transport)
         if self.sweep:
             self._thread("sweep", self._sweep_loop)
         if self.clock:
@@ -177,6 +188,35 @@ class Services:
         )
         self.worker.start()
 
+    def _start_puller(self, transport: Transport) -> None:
+        from workers.puller import Puller
+        from workers.render import Renderer
+        from workers.signing import Signer
+
+        settings = self.rt.settings
+        signer = Signer.from_settings(settings)
+        self.puller = Puller(
+            self.rt, transport, Renderer(), signer, settings.worker_threads, self.stopping
+        )
+        self.puller.start()
+        log.info("sending bulletin mail claimed from the database")
+
+    def _start_bulk_processes(self) -> None:
+        """`gateway bulk` children, started when the first bulletin goes out, each watched and
+        started again when it ends; this process's fan-outs leave their mails for them to claim
+        (workers/puller.py)."""
+        import sys
+
+        from cli.supervisor import Supervisor
+
+        with self.bulk_lock:
+            if self.beside is not None or self.stopping.is_set():
+                return
+            argv = [sys.executable, "-m", "cli", "bulk"]
+            children = [(f"bulk {n + 1}", argv) for n in range(self.bulk_processes)]
+            self.beside = Supervisor(children)
+            self.beside.start_beside()
+
     def _start_web(self) -> None:
         settings = self.rt.settings
         self.web_server = web_server(self.rt, settings.web_host, settings.web_port)
@@ -195,6 +235,12 @@ class Services:
             self.web_server.stop()
         for thread in self.threads:
             thread.join(timeout=30)
+        if self.puller is not None:
+            self.puller.join(timeout=30)
+        with self.bulk_lock:  # none is started from now on
+            beside = self.beside
+        if beside is not None:
+            beside.stop_beside()
         if self.worker is not None:
             self.worker.stop(timeout=10_000)
         if self.transport is not None:

@@ -50,13 +50,17 @@ class Child:
     backoff: float = FIRST_BACKOFF
     restart_at: float | None = None
 
+    beside: bool = False  # started by a process with threads of its own (`start_beside`)
+
     def start(self) -> None:
         read, write = os.pipe()
         try:
             self.proc = subprocess.Popen(  # noqa: S603 - this interpreter and `-m cli`
                 [*self.argv, "--ready-fd", str(write)],
                 pass_fds=(write,),
-                preexec_fn=_end_with_parent,  # noqa: PLW1509 - the supervisor has no other threads
+                # a process with other threads must not run Python between fork and exec: a
+                # child beside it asks for its parent's death signal itself (`end_with_parent`)
+                preexec_fn=None if self.beside else end_with_parent,  # noqa: PLW1509
             )
         except BaseException:
             os.close(read)
@@ -64,7 +68,7 @@ class Child:
         finally:
             os.close(write)
         self.ready_fd, self.started_at, self.restart_at = read, time.monotonic(), None
-        log.info("listener %s started (pid %s)", self.name, self.proc.pid)
+        log.info("process %s started (pid %s)", self.name, self.proc.pid)
 
     def read_ready(self) -> bool:
         """Read the pipe: True if the child listens; False if it ended before it did."""
@@ -76,7 +80,7 @@ class Child:
         return bool(said)
 
 
-def _end_with_parent() -> None:
+def end_with_parent() -> None:
     # Linux: a child whose supervisor was killed gets SIGTERM and drains, rather than listening
     # on unsupervised (PR_SET_PDEATHSIG = 1). Elsewhere the children outlive a killed supervisor.
     if sys.platform == "linux":
@@ -89,6 +93,7 @@ class Supervisor:
     def __init__(self, commands: list[tuple[str, list[str]]]) -> None:
         self.children = [Child(name, argv) for name, argv in commands]
         self.stopping = threading.Event()
+        self.watcher: threading.Thread | None = None
 
     def run(self) -> int:
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -103,6 +108,23 @@ class Supervisor:
             return 0
         finally:
             self._stop_all()
+
+    def start_beside(self) -> None:
+        """Start the children from a process that goes on with work of its own (and its own
+        signals): a thread watches them and starts again each that ends; `stop_beside` ends
+        them. Nothing waits for them to be ready."""
+        for child in self.children:
+            child.beside = True
+            child.start()
+        watcher = threading.Thread(target=self._watch, name="beside", daemon=True)
+        watcher.start()
+        self.watcher = watcher
+
+    def stop_beside(self) -> None:
+        self.stopping.set()
+        if self.watcher is not None:
+            self.watcher.join(timeout=5)
+        self._stop_all()
 
     def _all_ready(self) -> bool:
         deadline = time.monotonic() + READY_TIMEOUT
@@ -123,7 +145,7 @@ class Supervisor:
             pending = [c for c in self.children if c.ready_fd >= 0]
             for child in self._readable(pending, timeout=0.2):
                 if child.read_ready():
-                    log.info("listener %s listens again", child.name)
+                    log.info("process %s is ready again", child.name)
             now = time.monotonic()
             for child in self.children:
                 assert child.proc is not None
@@ -137,7 +159,7 @@ class Supervisor:
         if child.ready_fd >= 0:  # ended before it listened: its pipe says no more
             child.read_ready()
         log.warning(
-            "listener %s (pid %s) ended with status %s; starting it again in %.1f s",
+            "process %s (pid %s) ended with status %s; starting it again in %.1f s",
             child.name,
             child.proc.pid,
             child.proc.returncode,
@@ -164,7 +186,7 @@ class Supervisor:
             try:
                 proc.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                log.warning("listener pid %s did not stop; killing it", proc.pid)
+                log.warning("process %s did not stop; killing it", proc.pid)
                 proc.kill()
                 proc.wait()
         for child in self.children:

@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     secret_key: SecretStr = SecretStr("")  # HMAC keys of Message-IDs; unset: generated in var/
     # Workers and sweep
     worker_threads: AtLeastOne = 4
+    # `gateway bulk` processes `gateway run` starts beside itself on the embedded default to
+    # send bulletin mail claimed from the database (workers/puller.py); 0: its own workers do
+    bulk_processes: Annotated[int, Field(ge=0, le=16)] = 2
     # connections to the relay each worker thread sends bulletin mail over side by side: the
     # mails of one round are marked sent in one transaction (workers/transport.py)
     bulk_connections: Annotated[int, Field(ge=1, le=50)] = 5

@@ -37,9 +37,11 @@ def write_bulk(
     now: datetime,
     return_path: Callable[[int], str],
     language: str = "en",
+    enqueued: bool = True,
 ) -> list[int]:
     """The batch's Deliveries (ids in the order of `mails`), enqueued after the commit by the
-    caller. A context that is not the template's raises WrongContext before anything is written.
+    caller; `enqueued` False: left unenqueued, for the bulk processes to claim. A context that
+    is not the template's raises WrongContext before anything is written.
     """
     ids = new_delivery_ids(conn, len(mails))
     rows = [
@@ -59,7 +61,7 @@ def write_bulk(
                 auto_submitted="auto-generated",  # RFC 3834 §5: not a reply to anything
                 queue=BULK_QUEUE,
                 next_attempt_at=now,
-                enqueued_at=now,
+                enqueued_at=now if enqueued else None,
                 created_at=now,
                 headers=mail.headers,
                 mail_from=return_path(delivery_id),

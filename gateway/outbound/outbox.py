@@ -8,7 +8,7 @@ sweep enqueues it again) and never loses it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,7 +16,11 @@ import dramatiq
 from dramatiq.brokers.stub import StubBroker
 
 from gateway.core.runtime import Sessions
-from gateway.outbound.sending import release_stale_sending, take_due_deliveries
+from gateway.outbound.sending import (
+    first_unclaimed_bulk,
+    release_stale_sending,
+    take_due_deliveries,
+)
 from gateway.storage.db import transaction
 
 log = logging.getLogger(__name__)
@@ -71,6 +75,19 @@ class Outbox:
 
     def __init__(self, broker: dramatiq.Broker) -> None:
         self.broker = broker
+        # Bulk processes (`gateway bulk`, workers/puller.py) claim bulletin mail from the
+        # database: a fan-out leaves its Deliveries to them, unenqueued (`pull_with`)
+        self.pulled = False
+        self._start_pullers: Callable[[], None] | None = None
+
+    def pull_with(self, start: Callable[[], None]) -> None:
+        """Bulletin mail is left for bulk processes, which `start` starts (at once if they
+        run already); it is called when there is some, so an idle gateway runs none."""
+        self.pulled, self._start_pullers = True, start
+
+    def want_pullers(self) -> None:
+        if self._start_pullers is not None:
+            self._start_pullers()
 
     def enqueue(self, deliveries: Iterable[tuple[int, str]]) -> int:
         """Hand Delivery ids to their queues (bulk ones BULK_CHUNK a message); how many went."""
@@ -142,7 +159,10 @@ def sweep(
         enqueued_before = max(enqueued_before, lost_before)
     with transaction(sessions, durable=False) as conn:  # marks only: losing one repeats work
         released = release_stale_sending(conn, now - timedelta(seconds=stale_after))
-        due = take_due_deliveries(conn, now, enqueued_before)
+        due = take_due_deliveries(conn, now, enqueued_before, leave_new_bulk=outbox.pulled)
+        unclaimed = outbox.pulled and first_unclaimed_bulk(conn, now) is not None
+    if unclaimed:  # left by a fan-out of a process that was killed before its pullers ran
+        outbox.want_pullers()
     if released:
         log.warning("released %d deliveries left in sending", released)
     return outbox.enqueue(due)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, or_, select, update
+from sqlalchemy import Connection, bindparam, func, or_, select, update
 
 from gateway.core.vocabulary import DeliveryStatus
 from gateway.storage import blobs
@@ -154,6 +154,55 @@ def mark_sent(conn: Connection, ids: list[int], now: datetime) -> set[int]:
     return set(conn.scalars(_MARK_SENT, {"ids": ids, "now": now}))
 
 
+# --- bulletins pulled from the database by bulk processes (workers/puller.py) ---------------
+# On the embedded default the broker is in-process, so a second process cannot be handed ids:
+# it claims them. A fan-out in a gateway that runs bulk processes writes its Deliveries with no
+# enqueued_at; a puller claims ten at a time by setting it (one UPDATE under the write lock, so
+# no two pullers get the same), walking up the ids from where its last claim ended. One that a
+# puller claimed and lost (killed) is enqueued again by the sweep after requeue_after.
+
+_UNCLAIMED = (
+    DELIVERIES.c.queue == "bulk",
+    PENDING,
+    DELIVERIES.c.enqueued_at.is_(None),
+    DELIVERIES.c.next_attempt_at <= bindparam("now"),
+)
+_CLAIM_BULK = (
+    update(DELIVERIES)
+    .where(
+        DELIVERIES.c.id.in_(
+            select(DELIVERIES.c.id)
+            .where(DELIVERIES.c.id > bindparam("after"), *_UNCLAIMED)
+            .order_by(DELIVERIES.c.id)
+            .limit(bindparam("limit"))
+            .scalar_subquery()
+        )
+    )
+    .values(enqueued_at=bindparam("now"))
+    .returning(DELIVERIES.c.id)
+)
+# the lowest unclaimed one, through the index on (status, next_attempt_at): when the pullers
+# are idle few are pending, and this finds where a new bulletin's mails begin
+_FIRST_UNCLAIMED = select(func.min(DELIVERIES.c.id)).where(
+    DELIVERIES.c.status == "pending",
+    DELIVERIES.c.queue == "bulk",
+    DELIVERIES.c.enqueued_at.is_(None),
+    DELIVERIES.c.next_attempt_at <= bindparam("now"),
+)
+
+
+def claim_bulk(conn: Connection, now: datetime, after: int, limit: int) -> list[int]:
+    """Up to `limit` unclaimed bulk Deliveries above id `after`, claimed; their ids in order."""
+    rows = conn.scalars(_CLAIM_BULK, {"now": now, "after": after, "limit": limit})
+    return sorted(int(i) for i in rows)
+
+
+def first_unclaimed_bulk(conn: Connection, now: datetime) -> int | None:
+    """The lowest id a puller could claim now; None when there is none."""
+    found = conn.scalar(_FIRST_UNCLAIMED, {"now": now})
+    return int(found) if found is not None else None
+
+
 def refused(
     conn: Connection,
     delivery_id: int,
@@ -194,17 +243,32 @@ def release_stale_sending(conn: Connection, before: datetime) -> int:
 
 
 def take_due_deliveries(
-    conn: Connection, now: datetime, enqueued_before: datetime, limit: int = 500
+    conn: Connection,
+    now: datetime,
+    enqueued_before: datetime,
+    limit: int = 500,
+    *,
+    leave_new_bulk: bool = False,
 ) -> list[tuple[int, str]]:
     """Pending Deliveries whose turn came and that were not enqueued since `enqueued_before`;
-    marks them enqueued."""
+    marks them enqueued. `leave_new_bulk`: bulletin mail never tried and never claimed is left
+    to the bulk processes (workers/puller.py); a retry is still taken."""
+    wanted = [
+        DELIVERIES.c.status == "pending",
+        DELIVERIES.c.next_attempt_at <= now,
+        or_(DELIVERIES.c.enqueued_at.is_(None), DELIVERIES.c.enqueued_at < enqueued_before),
+    ]
+    if leave_new_bulk:
+        wanted.append(
+            or_(
+                DELIVERIES.c.queue != "bulk",
+                DELIVERIES.c.enqueued_at.is_not(None),
+                DELIVERIES.c.attempts > 0,
+            )
+        )
     rows = conn.execute(
         select(DELIVERIES.c.id, DELIVERIES.c.queue)
-        .where(
-            DELIVERIES.c.status == "pending",
-            DELIVERIES.c.next_attempt_at <= now,
-            or_(DELIVERIES.c.enqueued_at.is_(None), DELIVERIES.c.enqueued_at < enqueued_before),
-        )
+        .where(*wanted)
         .order_by(DELIVERIES.c.next_attempt_at)
         .limit(limit)
     ).all()

@@ -33,13 +33,20 @@ def fan_out(rt: Runtime, bulletin_id: int) -> int:
         waiting = bulletin_queries.pending_of_bulletin(conn, bulletin_id) if bulletin else []
     if bulletin is None or bulletin.state != "publishing":
         return 0
-    # an earlier run's mails, written but perhaps never handed to a worker (it was killed)
-    rt.outbox.enqueue((i, BULK_QUEUE) for i in waiting)
+    # Bulk processes claim the mails from the database (workers/puller.py): nothing to hand on.
+    # Else an earlier run's mails, written but perhaps never handed to a worker (it was
+    # killed), go first, then each batch's as it is written.
+    pulled = rt.outbox.pulled
+    if pulled:
+        rt.outbox.want_pullers()
+    else:
+        rt.outbox.enqueue((i, BULK_QUEUE) for i in waiting)
     after: int | None = 0
     total = 0
     while after is not None:
         ids, after = _batch(rt, bulletin, after)
-        rt.outbox.enqueue((i, BULK_QUEUE) for i in ids)
+        if not pulled:
+            rt.outbox.enqueue((i, BULK_QUEUE) for i in ids)
         total += len(ids)
     log.info("bulletin %s: fan-out done, %d deliveries written by this run", bulletin_id, total)
     return total
@@ -73,6 +80,7 @@ def _batch(rt: Runtime, bulletin: BulletinContent, after: int) -> tuple[list[int
             mails=[made.get(s) or mail_for(bulletin, s, settings, keys) for s in fresh],
             now=now,
             return_path=lambda delivery_id: verp.return_path(delivery_id, keys, settings.domain),
+            enqueued=not rt.outbox.pulled,
         )
         pairs = [(s.subscription_id, d) for s, d in zip(fresh, ids, strict=True)]
         kept = bulletin_queries.add_recipients(conn, bulletin.id, pairs, now)

@@ -1,0 +1,151 @@
+"""Bulk processes (`gateway bulk`, workers/puller.py): on the embedded default a bulletin's mail
+is claimed from the database by processes of their own, ten at a time, never by two, and
+`gateway run` starts them when a bulletin goes out."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+
+from gateway.assembly import build
+from gateway.core.runtime import Runtime
+from gateway.outbound import sending
+from gateway.outbound.outbox import sweep
+from gateway.storage import db
+from gateway.storage.db import transaction
+from gateway.storage.tables import DELIVERIES
+from gateway.sus import bulletins
+from gateway.sus.fanout import fan_out
+from tests.support.bulletins import ADMIN, new_bulletin, subscribe_many
+from tests.support.counting_sink import CountingSink
+from tests.support.harness import (
+    Process,
+    eventually,
+    outbox_quiet,
+    populate,
+    settings_env,
+    settings_for,
+)
+
+
+def written_for_pullers(rt: Runtime, subscribers: int) -> list[int]:
+    """A bulletin fanned out by a gateway whose bulletin mail is pulled: its Delivery ids."""
+    started: list[bool] = []
+    rt.outbox.pull_with(lambda: started.append(True))
+    subscribe_many(rt, subscribers)
+    bulletin_id = new_bulletin(rt)
+    bulletins.publish(rt, bulletin_id, ADMIN, hand_over=False)
+    assert fan_out(rt, bulletin_id) == subscribers
+    assert started  # the fan-out asked for the bulk processes
+    with transaction(rt.sessions, readonly=True) as conn:
+        rows = conn.execute(
+            select(DELIVERIES.c.id, DELIVERIES.c.enqueued_at).where(DELIVERIES.c.queue == "bulk")
+        ).all()
+    assert [enqueued for _, enqueued in rows] == [None] * subscribers  # left to be claimed
+    return sorted(i for i, _ in rows)
+
+
+@pytest.mark.parametrize("database", ["sqlite_url", "postgres_url"])
+def test_two_pullers_claim_every_mail_once_and_a_retry_when_it_comes_due(
+    request: pytest.FixtureRequest, tmp_path: Path, database: str
+) -> None:
+    settings = settings_for(tmp_path / "var", request.getfixturevalue(database), sink_port=1)
+    rt = build(settings)
+    try:
+        populate(rt)
+        ids = written_for_pullers(rt, 45)
+        now = rt.now()
+        # the sweep of a gateway whose bulletin mail is pulled leaves it to the pullers
+        assert sweep(rt.sessions, rt.outbox, now, requeue_after=60, stale_after=300) == 0
+        cursors, claimed = [0, 0], []
+        for turn in range(12):  # two pullers taking turns, each from where its claims ended
+            with transaction(rt.sessions, durable=False) as conn:
+                chunk = sending.claim_bulk(conn, now, cursors[turn % 2], 10)
+            if chunk:
+                cursors[turn % 2] = chunk[-1]
+            claimed.append(chunk)
+        assert [len(c) for c in claimed] == [10, 10, 10, 10, 5, 0, 0, 0, 0, 0, 0, 0]
+        assert sorted(i for c in claimed for i in c) == ids  # each once
+        with transaction(rt.sessions, readonly=True) as conn:
+            assert sending.first_unclaimed_bulk(conn, now) is None
+        # a 4xx: pending again, unclaimed, due later; found from below the cursors when due
+        with transaction(rt.sessions) as conn:
+            later = now + timedelta(seconds=30)
+            sending.refused(conn, ids[3], marked=False, error="451 later", retry_at=later)
+            assert sending.claim_bulk(conn, later, max(cursors), 10) == []
+            assert sending.first_unclaimed_bulk(conn, now) is None  # not due yet
+            assert sending.first_unclaimed_bulk(conn, later) == ids[3]
+            assert sending.claim_bulk(conn, later, ids[3] - 1, 10) == [ids[3]]
+            # one claimed and lost (its puller killed) is the sweep's after requeue_after
+            conn.execute(
+                update(DELIVERIES)
+                .where(DELIVERIES.c.id == ids[7])
+                .values(enqueued_at=now - timedelta(seconds=120))
+            )
+        assert sweep(rt.sessions, rt.outbox, now, requeue_after=60, stale_after=300) == 1
+    finally:
+        db.close(rt.sessions)
+
+
+def bulk_children(process: Process) -> list[str]:
+    """The command lines of the `gateway bulk` processes a gateway process started."""
+    assert process.proc is not None
+    pid = process.proc.pid
+    children = [
+        child
+        for task in Path(f"/proc/{pid}/task").iterdir()
+        for child in (task / "children").read_text().split()
+    ]
+    lines = [
+        Path(f"/proc/{c}/cmdline").read_bytes().replace(b"\0", b" ").decode() for c in children
+    ]
+    return [line for line in lines if " -m cli bulk " in line]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_gateway_run_sends_a_bulletin_from_bulk_processes_it_starts_when_one_goes_out(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    sink = CountingSink().start()
+    settings = settings_for(
+        tmp_path / "var", sqlite_url, sink_port=sink.port, bulk_processes=2, requeue_after=3600
+    )
+    rt = build(settings)
+    populate(rt)
+    addresses = subscribe_many(rt, 600)
+    bulletin_id = new_bulletin(rt)
+    env = settings_env(settings)
+    gateway = Process.gateway(["run"], env, tmp_path / "gateway.log")
+    try:
+        gateway.start(wait_port=settings.smtp_port)
+        assert bulk_children(gateway) == []  # none while no bulletin goes out
+        command = [sys.executable, "-m", "cli", "bulletins", "publish", str(bulletin_id)]
+        subprocess.run([*command, "--no-wait"], env=env, check=True, timeout=120)
+        sink.wait_until(lambda s: len(s.mails) >= 600, timeout=200)
+        eventually(lambda: outbox_quiet(rt.sessions, rt.now()) and sink.quiet_in_data(), 60)
+        children = bulk_children(gateway)
+        with transaction(rt.sessions, readonly=True) as conn:
+            rows = conn.execute(
+                select(DELIVERIES.c.status, DELIVERIES.c.enqueued_at).where(
+                    DELIVERIES.c.queue == "bulk"
+                )
+            ).all()
+    finally:
+        gateway.stop()
+        sink.stop()
+        db.close(rt.sessions)
+    assert len(children) == 2
+    assert sorted(sink.counts) == sorted(addresses)
+    assert set(sink.counts.values()) == {1}
+    # The fan-out wrote every mail unenqueued, and the gateway's sweep leaves such mail alone:
+    # each was sent by a bulk process that claimed it
+    assert len(rows) == 600
+    assert all(status == "sent" and enqueued is not None for status, enqueued in rows)
+    log = (tmp_path / "gateway.log").read_text()
+    assert log.count("sending bulletin mail claimed from the database") == 2

@@ -1,0 +1,81 @@
+"""Step 10 for bulletins in a process of its own (`gateway bulk`): bulk Deliveries claimed
+straight from the database, ten at a time (gateway/outbound/sending.py `claim_bulk`), and sent
+as a worker thread sends a bulk message (workers/bulk.py), each marked sent before its end.
+
+On the embedded default the broker lives in the gateway's process, and a bulletin's sending
+would share that process's interpreter lock with everything else; `gateway run` starts
+GATEWAY_BULK_PROCESSES of these beside itself, so that bulletin mail has cores of its own. A
+puller that is killed leaves what it claimed and did not send pending; the gateway's sweep
+enqueues it again after GATEWAY_REQUEUE_AFTER (marked before its end, none goes twice).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from gateway.core.runtime import Runtime
+from gateway.outbound import sending
+from gateway.outbound.outbox import BULK_CHUNK
+from gateway.storage.db import transaction
+from workers.bulk import deliver_bulk
+from workers.render import Renderer
+from workers.signing import Signer
+from workers.transport import Transport
+
+log = logging.getLogger(__name__)
+IDLE_POLL = 0.2  # seconds an idle puller waits before it looks for mail again
+
+
+class Puller:
+    """`threads` threads, each claiming a chunk, sending it, and claiming the next, until
+    `stopping` is set (a chunk under way is finished first)."""
+
+    def __init__(
+        self,
+        rt: Runtime,
+        transport: Transport,
+        renderer: Renderer,
+        signer: Signer | None,
+        threads: int,
+        stopping: threading.Event,
+    ) -> None:
+        self.rt, self.transport, self.renderer, self.signer = rt, transport, renderer, signer
+        self.stopping = stopping
+        self.threads = [
+            threading.Thread(target=self._pull, name=f"bulk-puller-{n}", daemon=True)
+            for n in range(threads)
+        ]
+
+    def start(self) -> None:
+        for thread in self.threads:
+            thread.start()
+
+    def join(self, timeout: float) -> None:
+        for thread in self.threads:
+            thread.join(timeout)
+
+    def _pull(self) -> None:
+        after = 0  # where this thread's next claim starts: the ids below it were claimed
+        while not self.stopping.is_set():
+            try:
+                ids, after = self._claim(after)
+                if not ids:
+                    self.stopping.wait(IDLE_POLL)
+                    continue
+                deliver_bulk(ids, self.rt, self.transport, self.renderer, self.signer)
+            except Exception:  # an edge: what it claimed goes again after requeue_after
+                log.exception("bulk puller: a chunk failed; going on")
+                self.stopping.wait(IDLE_POLL)
+
+    def _claim(self, after: int) -> tuple[list[int], int]:
+        """A chunk claimed above `after`, or, when there is none there, from the lowest
+        unclaimed one (a new bulletin, or a retry come due); and where the next claim starts."""
+        rt = self.rt
+        with transaction(rt.sessions, durable=False) as conn:  # a claim lost repeats nothing
+            ids = sending.claim_bulk(conn, rt.now(), after, BULK_CHUNK)
+            if not ids:
+                first = sending.first_unclaimed_bulk(conn, rt.now())
+                if first is not None:
+                    ids = sending.claim_bulk(conn, rt.now(), first - 1, BULK_CHUNK)
+        return ids, (ids[-1] if ids else after)
