@@ -186,15 +186,18 @@ def smtp(processes: Processes = None, ready_fd: ReadyFd = None) -> None:
 
 
 @app.command()
-def bulk(ready_fd: ReadyFd = None) -> None:
+def bulk(
+    ready_fd: ReadyFd = None,
+    parent_pid: Annotated[int | None, typer.Option("--parent-pid", hidden=True)] = None,
+) -> None:
     """Bulletin mail claimed straight from the database and sent (GATEWAY_WORKER_THREADS
     threads); `gateway run` starts GATEWAY_BULK_PROCESSES of these beside itself on the
     embedded default."""
-    if ready_fd is not None:  # started beside a gateway: end with it (cli/supervisor.py)
+    if parent_pid is not None:  # started beside a gateway: end with it (cli/supervisor.py)
         from cli.supervisor import end_with_parent
 
         end_with_parent()
-        if os.getppid() == 1:  # it ended before this process could ask to be told
+        if os.getppid() != parent_pid:  # it ended before this process could ask to be told
             raise SystemExit(0)
     with runtime(configured(), serving=True) as rt:
         _serve(Services(rt, pull=True), ready_fd)

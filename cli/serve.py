@@ -212,10 +212,16 @@ class Services:
         with self.bulk_lock:
             if self.beside is not None or self.stopping.is_set():
                 return
-            argv = [sys.executable, "-m", "cli", "bulk"]
+            argv = [sys.executable, "-m", "cli", "bulk", "--parent-pid", str(os.getpid())]
             children = [(f"bulk {n + 1}", argv) for n in range(self.bulk_processes)]
-            self.beside = Supervisor(children)
-            self.beside.start_beside()
+            beside = Supervisor(children)
+            try:
+                beside.start_beside()
+            except OSError:  # e.g. no process could be made: the next bulletin or sweep asks again
+                log.exception("could not start the bulk processes")
+                beside.stop_beside()
+                raise
+            self.beside = beside
 
     def _start_web(self) -> None:
         settings = self.rt.settings

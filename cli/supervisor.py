@@ -152,7 +152,15 @@ class Supervisor:
                 if child.restart_at is None and child.proc.poll() is not None:
                     self._exited(child, now)
                 if child.restart_at is not None and now >= child.restart_at:
-                    child.start()
+                    self._restart(child, now)
+
+    def _restart(self, child: Child, now: float) -> None:
+        try:
+            child.start()
+        except OSError:  # no process could be made now: again after the backoff
+            log.exception("process %s could not be started again", child.name)
+            child.restart_at = now + child.backoff
+            child.backoff = min(MAX_BACKOFF, child.backoff * 2)
 
     def _exited(self, child: Child, now: float) -> None:
         assert child.proc is not None

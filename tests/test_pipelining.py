@@ -10,7 +10,15 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.counting_sink import CountingSink
-from workers.transport import Outgoing, PermanentFailure, SmtpTransport, TemporaryFailure, send_once
+from workers import transport as transport_module
+from workers.transport import (
+    EndUnanswered,
+    Outgoing,
+    PermanentFailure,
+    SmtpTransport,
+    TemporaryFailure,
+    send_once,
+)
 
 MAIL = b"From: gateway@securecall.example\r\nSubject: s\r\n\r\nbody\r\n.dot line\r\n"
 
@@ -142,3 +150,25 @@ def test_a_mark_that_fails_loses_its_round_and_nothing_else(relay: CountingSink)
     assert sorted(m.rcpt_tos for m in relay.mails) == [
         (f"{x}@example.com",) for x in ("a", "b", "c", "d")
     ]
+
+
+def test_an_end_the_relay_never_answers_is_told_apart_from_a_refusal(
+    relay: CountingSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The relay has the mail once it has its dot; with no reply read the sender cannot know
+    whether it accepted it, and a bulletin mail marked sent stays sent (workers/bulk.py)."""
+    monkeypatch.setattr(transport_module, "END_REPLY_TIMEOUT", 0.5)
+    transport = transport_of(relay, 1)
+
+    def mark(ready: list[int]) -> list[int]:
+        relay.hold()  # it reads on, and answers nothing more
+        return ready
+
+    try:
+        (result,) = transport.send_each(outgoing("slow"), mark)
+    finally:
+        relay.release()
+        transport.close()
+    assert isinstance(result, EndUnanswered)
+    assert isinstance(result, TemporaryFailure)  # for a mail not marked first: try again
+    relay.wait_until(lambda s: len(s.mails) == 1, timeout=10)  # the relay did get it

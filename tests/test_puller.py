@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -88,6 +89,39 @@ def test_two_pullers_claim_every_mail_once_and_a_retry_when_it_comes_due(
                 .values(enqueued_at=now - timedelta(seconds=120))
             )
         assert sweep(rt.sessions, rt.outbox, now, requeue_after=60, stale_after=300) == 1
+    finally:
+        db.close(rt.sessions)
+
+
+@pytest.mark.parametrize("database", ["sqlite_url", "postgres_url"])
+def test_pullers_claiming_at_the_same_time_never_share_a_mail(
+    request: pytest.FixtureRequest, tmp_path: Path, database: str
+) -> None:
+    settings = settings_for(tmp_path / "var", request.getfixturevalue(database), sink_port=1)
+    rt = build(settings)
+    try:
+        populate(rt)
+        ids = written_for_pullers(rt, 400)
+        now = rt.now()
+        claimed: list[list[int]] = [[] for _ in range(4)]
+        start = threading.Barrier(4)
+
+        def puller(n: int) -> None:
+            start.wait()
+            while True:  # bounded: each turn claims some of the 400, or ends
+                with transaction(rt.sessions, durable=False) as conn:
+                    chunk = sending.claim_bulk(conn, now, 0, 10)
+                if not chunk:
+                    return
+                claimed[n].extend(chunk)
+
+        threads = [threading.Thread(target=puller, args=(n,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        every = [i for chunk in claimed for i in chunk]
+        assert sorted(every) == ids  # each claimed, and by one puller only
     finally:
         db.close(rt.sessions)
 

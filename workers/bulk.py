@@ -26,7 +26,14 @@ from workers.composer import compose_bytes, envelope_sender
 from workers.images import inline_images
 from workers.render import Renderer, RenderError
 from workers.signing import Signer
-from workers.transport import Outgoing, PermanentFailure, Sent, TemporaryFailure, Transport
+from workers.transport import (
+    EndUnanswered,
+    Outgoing,
+    PermanentFailure,
+    Sent,
+    TemporaryFailure,
+    Transport,
+)
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF = timedelta(hours=1)
@@ -75,9 +82,12 @@ def deliver_bulk(
         try:
             data = message_bytes(delivery, rt, renderer, signer)
             sender = envelope_sender(delivery, rt.settings)
-        except (PermanentFailure, RenderError, ValueError) as exc:
+        except Exception as exc:  # this mail's own: the rest of the chunk goes on
             error = f"{type(exc).__name__}: {exc}"
-            outcomes[delivery.id] = _refused(rt, delivery, False, error, permanent=True)
+            permanent = isinstance(exc, PermanentFailure | RenderError | ValueError)
+            if not permanent:
+                log.error("delivery %s: cannot be composed, will retry", delivery.id, exc_info=exc)
+            outcomes[delivery.id] = _refused(rt, delivery, False, error, permanent=permanent)
             continue
         ready.append((delivery, Outgoing(data, sender, [delivery.recipient])))
     mark = _Mark(rt, [delivery.id for delivery, _ in ready])
@@ -114,6 +124,11 @@ def _outcome(rt: Runtime, delivery: sending.Claimed, marked: bool, result: Sent)
     if result is False:
         return "skipped"
     error = f"{type(result).__name__}: {result}"
+    if marked and isinstance(result, EndUnanswered):  # the relay may have it: not again
+        log.warning("delivery %s: no answer to its end; counted sent: %s", delivery.id, error)
+        with transaction(rt.sessions, durable=False) as conn:
+            sending.note_error(conn, delivery.id, error)
+        return "sent"
     if isinstance(result, PermanentFailure):
         return _refused(rt, delivery, marked, error, permanent=True)
     if not isinstance(result, TemporaryFailure):  # anything unforeseen: try again later

@@ -57,16 +57,24 @@ class Puller:
 
     def _pull(self) -> None:
         after = 0  # where this thread's next claim starts: the ids below it were claimed
+        idle = True
         while not self.stopping.is_set():
             try:
-                ids, after = self._claim(after)
-                if not ids:
+                # an idle puller only reads (no write lock) until there is mail to claim
+                ids, after = self._claim(after) if not idle or self._waiting() else ([], after)
+                idle = not ids
+                if idle:
                     self.stopping.wait(IDLE_POLL)
                     continue
                 deliver_bulk(ids, self.rt, self.transport, self.renderer, self.signer)
             except Exception:  # an edge: what it claimed goes again after requeue_after
                 log.exception("bulk puller: a chunk failed; going on")
+                idle = True
                 self.stopping.wait(IDLE_POLL)
+
+    def _waiting(self) -> bool:
+        with transaction(self.rt.sessions, readonly=True) as conn:
+            return sending.any_unclaimed_bulk(conn, self.rt.now())
 
     def _claim(self, after: int) -> tuple[list[int], int]:
         """A chunk claimed above `after`, or, when there is none there, from the lowest

@@ -28,6 +28,17 @@ class TemporaryFailure(Exception):
     """Try again later: SMTP 4xx, connection refused or lost (RFC 5321 §4.2.1)."""
 
 
+class EndUnanswered(TemporaryFailure):
+    """The connection was lost with a mail's final dot written or being written and no reply
+    read: the relay may have accepted it. A mail marked sent before its end stays sent (at most
+    once); any other is tried again."""
+
+
+# RFC 5321 §4.5.3.2.6: a client waits 10 minutes for the reply to the final dot (the relay may
+# be running its content checks); the other replies come within the connection's timeout
+END_REPLY_TIMEOUT = 600.0
+
+
 class PermanentFailure(Exception):
     """Never retried: SMTP 5xx, or a mail that cannot be composed."""
 
@@ -200,6 +211,14 @@ class SmtpTransport:
         lane is dropped, and the relay drops the mail. A refusal, a lost connection or an
         exception in `mark` touches only the mails of its lane or of its round.
         """
+        try:
+            return self._rounds(mails, mark)
+        except BaseException:  # e.g. a worker's time limit: no lane is left in a known state
+            for lane in range(self.lanes):
+                self._drop(lane)
+            raise
+
+    def _rounds(self, mails: list[Outgoing], mark: Mark) -> list[Sent]:
         results: list[Sent | None] = [None] * len(mails)
         ahead = [False] * self.lanes  # the lane's next MAIL, RCPT and DATA went with an end
         for first in range(0, len(mails), self.lanes):
@@ -275,21 +294,26 @@ class SmtpTransport:
         envelope = _envelope_ahead(client, following)
         try:
             client.send(b".\r\n" + envelope)
-        except (OSError, smtplib.SMTPException) as exc:
+        except (OSError, smtplib.SMTPException) as exc:  # some of the dot may have gone
             self._drop(lane)
-            results[first + lane] = TemporaryFailure(f"relay {self.host}:{self.port}: {exc}")
+            results[first + lane] = EndUnanswered(f"relay {self.host}:{self.port}: {exc}")
             return False
         ahead[lane] = bool(envelope)
         return True
 
     def _ended(self, lane: int, ahead: list[bool]) -> Sent:
         """The relay's reply to a mail's end."""
+        client = self._client(lane)
         try:
-            code, reply = self._client(lane).getreply()
+            if client.sock is not None:
+                client.sock.settimeout(END_REPLY_TIMEOUT)
+            code, reply = client.getreply()
+            if client.sock is not None:
+                client.sock.settimeout(self.timeout)
         except (OSError, smtplib.SMTPException) as exc:
             self._drop(lane)
             ahead[lane] = False
-            return TemporaryFailure(f"relay {self.host}:{self.port}: {exc}")
+            return EndUnanswered(f"relay {self.host}:{self.port}: {exc}")
         if code != 250:
             return _failure(code, reply.decode(errors="replace"))
         return True

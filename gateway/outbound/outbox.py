@@ -17,7 +17,7 @@ from dramatiq.brokers.stub import StubBroker
 
 from gateway.core.runtime import Sessions
 from gateway.outbound.sending import (
-    first_unclaimed_bulk,
+    any_unclaimed_bulk,
     release_stale_sending,
     take_due_deliveries,
 )
@@ -78,6 +78,7 @@ class Outbox:
         # Bulk processes (`gateway bulk`, workers/puller.py) claim bulletin mail from the
         # database: a fan-out leaves its Deliveries to them, unenqueued (`pull_with`)
         self.pulled = False
+        self.pullers_wanted = False  # started once: they are started again when they end
         self._start_pullers: Callable[[], None] | None = None
 
     def pull_with(self, start: Callable[[], None]) -> None:
@@ -86,8 +87,16 @@ class Outbox:
         self.pulled, self._start_pullers = True, start
 
     def want_pullers(self) -> None:
-        if self._start_pullers is not None:
+        """Start the bulk processes if they are not running; logged, never raised (the sweep
+        asks again while mail waits for them)."""
+        if self._start_pullers is None:
+            return
+        try:
             self._start_pullers()
+        except Exception:
+            log.warning("the bulk processes could not be started; trying again", exc_info=True)
+            return
+        self.pullers_wanted = True
 
     def enqueue(self, deliveries: Iterable[tuple[int, str]]) -> int:
         """Hand Delivery ids to their queues (bulk ones BULK_CHUNK a message); how many went."""
@@ -160,9 +169,12 @@ def sweep(
     with transaction(sessions, durable=False) as conn:  # marks only: losing one repeats work
         released = release_stale_sending(conn, now - timedelta(seconds=stale_after))
         due = take_due_deliveries(conn, now, enqueued_before, leave_new_bulk=outbox.pulled)
-        unclaimed = outbox.pulled and first_unclaimed_bulk(conn, now) is not None
-    if unclaimed:  # left by a fan-out of a process that was killed before its pullers ran
-        outbox.want_pullers()
+    if outbox.pulled and not outbox.pullers_wanted:
+        # mail left by a fan-out of a process killed before its pullers ran
+        with transaction(sessions, readonly=True) as conn:
+            unclaimed = any_unclaimed_bulk(conn, now)
+        if unclaimed:
+            outbox.want_pullers()
     if released:
         log.warning("released %d deliveries left in sending", released)
     return outbox.enqueue(due)

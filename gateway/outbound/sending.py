@@ -167,6 +167,10 @@ _UNCLAIMED = (
     DELIVERIES.c.enqueued_at.is_(None),
     DELIVERIES.c.next_attempt_at <= bindparam("now"),
 )
+# The conditions again outside the subquery: on PostgreSQL a claim that waited for another's
+# row locks checks only the outer WHERE again (READ COMMITTED), and would take what the other
+# took. (Not SKIP LOCKED in the subquery: PostgreSQL may run it again for the outer rows, each
+# run skipping what the last one locked, and claim past the LIMIT.) SQLite has one writer.
 _CLAIM_BULK = (
     update(DELIVERIES)
     .where(
@@ -176,7 +180,8 @@ _CLAIM_BULK = (
             .order_by(DELIVERIES.c.id)
             .limit(bindparam("limit"))
             .scalar_subquery()
-        )
+        ),
+        *_UNCLAIMED,
     )
     .values(enqueued_at=bindparam("now"))
     .returning(DELIVERIES.c.id)
@@ -189,12 +194,27 @@ _FIRST_UNCLAIMED = select(func.min(DELIVERIES.c.id)).where(
     DELIVERIES.c.enqueued_at.is_(None),
     DELIVERIES.c.next_attempt_at <= bindparam("now"),
 )
+_ANY_UNCLAIMED = (
+    select(DELIVERIES.c.id)
+    .where(
+        DELIVERIES.c.status == "pending",
+        DELIVERIES.c.queue == "bulk",
+        DELIVERIES.c.enqueued_at.is_(None),
+        DELIVERIES.c.next_attempt_at <= bindparam("now"),
+    )
+    .limit(1)
+)
 
 
 def claim_bulk(conn: Connection, now: datetime, after: int, limit: int) -> list[int]:
     """Up to `limit` unclaimed bulk Deliveries above id `after`, claimed; their ids in order."""
     rows = conn.scalars(_CLAIM_BULK, {"now": now, "after": after, "limit": limit})
     return sorted(int(i) for i in rows)
+
+
+def any_unclaimed_bulk(conn: Connection, now: datetime) -> bool:
+    """Whether some bulletin mail waits for a puller: the first found, not the lowest."""
+    return conn.scalar(_ANY_UNCLAIMED, {"now": now}) is not None
 
 
 def first_unclaimed_bulk(conn: Connection, now: datetime) -> int | None:
@@ -228,6 +248,13 @@ def refused(
     )
 
 
+def note_error(conn: Connection, delivery_id: int, error: str) -> None:
+    """What went wrong with a mail that stays as it is (a bulletin mail sent but unanswered)."""
+    conn.execute(
+        update(DELIVERIES).where(DELIVERIES.c.id == delivery_id).values(last_error=error[:2000])
+    )
+
+
 def release_stale_sending(conn: Connection, before: datetime) -> int:
     """Deliveries a killed worker left in `sending` go back to `pending`, to be enqueued at once."""
     result = conn.execute(
@@ -252,7 +279,8 @@ def take_due_deliveries(
 ) -> list[tuple[int, str]]:
     """Pending Deliveries whose turn came and that were not enqueued since `enqueued_before`;
     marks them enqueued. `leave_new_bulk`: bulletin mail never tried and never claimed is left
-    to the bulk processes (workers/puller.py); a retry is still taken."""
+    to the bulk processes (workers/puller.py), unless it was written before `enqueued_before`
+    (no puller took it in all that time); a retry is still taken."""
     wanted = [
         DELIVERIES.c.status == "pending",
         DELIVERIES.c.next_attempt_at <= now,
@@ -264,6 +292,7 @@ def take_due_deliveries(
                 DELIVERIES.c.queue != "bulk",
                 DELIVERIES.c.enqueued_at.is_not(None),
                 DELIVERIES.c.attempts > 0,
+                DELIVERIES.c.created_at < enqueued_before,
             )
         )
     rows = conn.execute(
