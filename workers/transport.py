@@ -193,7 +193,7 @@ class SmtpTransport:
                 raise _failure(exc.smtp_code, text) from exc
             except (OSError, smtplib.SMTPException) as exc:
                 self._drop(0)
-                raise TemporaryFailure(f"relay {self.host}:{self.port}: {exc}") from exc
+                raise self._lost(exc) from exc
             if refused:
                 raise _failure(min(c for c, _ in refused.values()), str(refused))
             return
@@ -219,48 +219,56 @@ class SmtpTransport:
             raise
 
     def _rounds(self, mails: list[Outgoing], mark: Mark) -> list[Sent]:
-        results: list[Sent | None] = [None] * len(mails)
+        results: list[Sent] = []
         ahead = [False] * self.lanes  # the lane's next MAIL, RCPT and DATA went with an end
         for first in range(0, len(mails), self.lanes):
-            lanes = range(min(self.lanes, len(mails) - first))
-            ready = [lane for lane in lanes if self._ready(mails, first, lane, ahead, results)]
-            ready = [
-                lane for lane in ready if self._content(mails[first + lane], lane, results, first)
-            ]
-            if not ready:
-                continue
-            try:
-                marked = set(mark([first + lane for lane in ready]))
-            except Exception as exc:  # not marked: the relay drops the unfinished mails
-                for lane in ready:
-                    self._drop(lane)
-                    results[first + lane] = exc
-                continue
-            ended = []
-            for lane in ready:
-                if first + lane not in marked:  # someone else has it, or it was cancelled
-                    self._drop(lane)
-                    results[first + lane] = False
-                    continue
-                following = first + self.lanes + lane
-                nxt = mails[following] if following < len(mails) else None
-                if self._end(lane, nxt, ahead, results, first):
-                    ended.append(lane)
-            for lane in ended:
-                results[first + lane] = self._ended(lane, ahead)
-        return [result if result is not None else False for result in results]
+            batch = mails[first : first + self.lanes]
+            following = mails[first + self.lanes : first + 2 * self.lanes]
+            # None: the lane's mail goes on. Every lane's envelope is read before any content
+            # goes, so that no lane is in the middle of its data while another waits
+            outcome: list[Sent | None] = [self._ready(n, m, ahead) for n, m in enumerate(batch)]
+            for lane in self._going(outcome):
+                outcome[lane] = self._content(lane, batch[lane])
+            ready = self._going(outcome)
+            if ready:
+                self._mark_and_end(first, ready, following, mark, ahead, outcome)
+            results += [result if result is not None else False for result in outcome]
+        return results
 
-    def _ready(
+    @staticmethod
+    def _going(outcome: list[Sent | None]) -> list[int]:
+        return [lane for lane, result in enumerate(outcome) if result is None]
+
+    def _mark_and_end(
         self,
-        mails: list[Outgoing],
         first: int,
-        lane: int,
+        ready: list[int],
+        following: list[Outgoing],
+        mark: Mark,
         ahead: list[bool],
-        results: list[Sent | None],
-    ) -> bool:
+        outcome: list[Sent | None],
+    ) -> None:
+        """The round's ready mails marked in one call, then each marked one ended."""
+        try:
+            marked = set(mark([first + lane for lane in ready]))
+        except Exception as exc:  # not marked: the relay drops the unfinished mails
+            for lane in ready:
+                self._drop(lane)
+                outcome[lane] = exc
+            return
+        for lane in ready:
+            if first + lane in marked:
+                nxt = following[lane] if lane < len(following) else None
+                outcome[lane] = self._end(lane, nxt, ahead)
+            else:  # someone else has it, or it was cancelled
+                self._drop(lane)
+                outcome[lane] = False
+        for lane in self._going(outcome):
+            outcome[lane] = self._ended(lane, ahead)
+
+    def _ready(self, lane: int, mail: Outgoing, ahead: list[bool]) -> Exception | None:
         """The lane has accepted MAIL, RCPT and DATA for its mail of the round (read now when
-        they went ahead); a refusal or a lost relay is the mail's result."""
-        mail = mails[first + lane]
+        they went ahead); else the refusal or the loss of the relay, the mail's result."""
         try:
             if ahead[lane]:
                 ahead[lane] = False
@@ -268,27 +276,18 @@ class SmtpTransport:
             else:
                 self._begin_data(lane, mail.sender, mail.recipients)
         except Exception as exc:  # refused, or the relay lost: this mail only
-            results[first + lane] = exc
-            return False
-        return True
+            return exc
+        return None
 
-    def _content(self, mail: Outgoing, lane: int, results: list[Sent | None], first: int) -> bool:
+    def _content(self, lane: int, mail: Outgoing) -> Exception | None:
         try:
             self._client(lane).send(_data_without_end(mail.data))
         except (OSError, smtplib.SMTPException) as exc:
             self._drop(lane)
-            results[first + lane] = TemporaryFailure(f"relay {self.host}:{self.port}: {exc}")
-            return False
-        return True
+            return self._lost(exc)
+        return None
 
-    def _end(
-        self,
-        lane: int,
-        following: Outgoing | None,
-        ahead: list[bool],
-        results: list[Sent | None],
-        first: int,
-    ) -> bool:
+    def _end(self, lane: int, following: Outgoing | None, ahead: list[bool]) -> Exception | None:
         """The final dot, with the lane's next mail's envelope when it can go with it."""
         client = self._client(lane)
         envelope = _envelope_ahead(client, following)
@@ -296,10 +295,9 @@ class SmtpTransport:
             client.send(b".\r\n" + envelope)
         except (OSError, smtplib.SMTPException) as exc:  # some of the dot may have gone
             self._drop(lane)
-            results[first + lane] = EndUnanswered(f"relay {self.host}:{self.port}: {exc}")
-            return False
+            return self._lost(exc, EndUnanswered)
         ahead[lane] = bool(envelope)
-        return True
+        return None
 
     def _ended(self, lane: int, ahead: list[bool]) -> Sent:
         """The relay's reply to a mail's end."""
@@ -313,10 +311,15 @@ class SmtpTransport:
         except (OSError, smtplib.SMTPException) as exc:
             self._drop(lane)
             ahead[lane] = False
-            return EndUnanswered(f"relay {self.host}:{self.port}: {exc}")
+            return self._lost(exc, EndUnanswered)
         if code != 250:
             return _failure(code, reply.decode(errors="replace"))
         return True
+
+    def _lost(
+        self, exc: BaseException, kind: type[TemporaryFailure] = TemporaryFailure
+    ) -> TemporaryFailure:
+        return kind(f"relay {self.host}:{self.port}: {exc}")
 
     def _begun(self, lane: int, mail: Outgoing) -> None:
         """The replies to MAIL, RCPT and DATA that went ahead: the lane is ready for content."""
@@ -325,7 +328,7 @@ class SmtpTransport:
             replies = _replies(client, len(mail.recipients) + 2)
         except (OSError, smtplib.SMTPException) as exc:
             self._drop(lane)
-            raise TemporaryFailure(f"relay {self.host}:{self.port}: {exc}") from exc
+            raise self._lost(exc) from exc
         self._accepted(lane, replies)
 
     def _accepted(self, lane: int, replies: Iterable[tuple[int, bytes]]) -> None:
@@ -349,7 +352,7 @@ class SmtpTransport:
                     raise TemporaryFailure(f"relay disconnected: {exc}") from exc
             except (OSError, smtplib.SMTPException) as exc:
                 self._drop(lane)
-                raise TemporaryFailure(f"relay {self.host}:{self.port}: {exc}") from exc
+                raise self._lost(exc) from exc
 
     def _thread_lanes(self) -> list[smtplib.SMTP | None]:
         lanes: list[smtplib.SMTP | None] | None = getattr(self.local, "lanes", None)
