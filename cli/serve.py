@@ -217,9 +217,8 @@ class Services:
             beside = Supervisor(children)
             try:
                 beside.start_beside()
-            except OSError:  # e.g. no process could be made: the next bulletin or sweep asks again
-                log.exception("could not start the bulk processes")
-                beside.stop_beside()
+            except OSError:  # e.g. no process could be made: the next bulletin or sweep asks
+                beside.stop_beside()  # again (Outbox.want_pullers says so in the log)
                 raise
             self.beside = beside
 

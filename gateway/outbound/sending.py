@@ -161,12 +161,13 @@ def mark_sent(conn: Connection, ids: list[int], now: datetime) -> set[int]:
 # no two pullers get the same), walking up the ids from where its last claim ended. One that a
 # puller claimed and lost (killed) is enqueued again by the sweep after requeue_after.
 
-_UNCLAIMED = (
+_UNCLAIMED_BULK = (
     DELIVERIES.c.queue == "bulk",
-    PENDING,
     DELIVERIES.c.enqueued_at.is_(None),
     DELIVERIES.c.next_attempt_at <= bindparam("now"),
 )
+_UNCLAIMED = (PENDING, *_UNCLAIMED_BULK)  # looked up by id
+_UNCLAIMED_BY_STATE = (DELIVERIES.c.status == "pending", *_UNCLAIMED_BULK)  # through the index
 # The conditions again outside the subquery: on PostgreSQL a claim that waited for another's
 # row locks checks only the outer WHERE again (READ COMMITTED), and would take what the other
 # took. (Not SKIP LOCKED in the subquery: PostgreSQL may run it again for the outer rows, each
@@ -188,22 +189,8 @@ _CLAIM_BULK = (
 )
 # the lowest unclaimed one, through the index on (status, next_attempt_at): when the pullers
 # are idle few are pending, and this finds where a new bulletin's mails begin
-_FIRST_UNCLAIMED = select(func.min(DELIVERIES.c.id)).where(
-    DELIVERIES.c.status == "pending",
-    DELIVERIES.c.queue == "bulk",
-    DELIVERIES.c.enqueued_at.is_(None),
-    DELIVERIES.c.next_attempt_at <= bindparam("now"),
-)
-_ANY_UNCLAIMED = (
-    select(DELIVERIES.c.id)
-    .where(
-        DELIVERIES.c.status == "pending",
-        DELIVERIES.c.queue == "bulk",
-        DELIVERIES.c.enqueued_at.is_(None),
-        DELIVERIES.c.next_attempt_at <= bindparam("now"),
-    )
-    .limit(1)
-)
+_FIRST_UNCLAIMED = select(func.min(DELIVERIES.c.id)).where(*_UNCLAIMED_BY_STATE)
+_ANY_UNCLAIMED = select(DELIVERIES.c.id).where(*_UNCLAIMED_BY_STATE).limit(1)
 
 
 def claim_bulk(conn: Connection, now: datetime, after: int, limit: int) -> list[int]:
