@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -51,79 +52,77 @@ def written_for_pullers(rt: Runtime, subscribers: int) -> list[int]:
     return sorted(i for i, _ in rows)
 
 
-@pytest.mark.parametrize("database", ["sqlite_url", "postgres_url"])
+@pytest.fixture(params=["sqlite_url", "postgres_url"])
+def quiet_rt(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Runtime]:
+    """A runtime with the test directory and no workers, on SQLite and on PostgreSQL."""
+    settings = settings_for(tmp_path / "var", request.getfixturevalue(request.param), sink_port=1)
+    rt = build(settings)
+    try:
+        populate(rt)
+        yield rt
+    finally:
+        db.close(rt.sessions)
+
+
 def test_two_pullers_claim_every_mail_once_and_a_retry_when_it_comes_due(
-    request: pytest.FixtureRequest, tmp_path: Path, database: str
+    quiet_rt: Runtime,
 ) -> None:
-    settings = settings_for(tmp_path / "var", request.getfixturevalue(database), sink_port=1)
-    rt = build(settings)
-    try:
-        populate(rt)
-        ids = written_for_pullers(rt, 45)
-        now = rt.now()
-        # the sweep of a gateway whose bulletin mail is pulled leaves it to the pullers
-        assert sweep(rt.sessions, rt.outbox, now, requeue_after=60, stale_after=300) == 0
-        cursors, claimed = [0, 0], []
-        for turn in range(12):  # two pullers taking turns, each from where its claims ended
+    rt = quiet_rt
+    ids = written_for_pullers(rt, 45)
+    now = rt.now()
+    # the sweep of a gateway whose bulletin mail is pulled leaves it to the pullers
+    assert sweep(rt.sessions, rt.outbox, now, requeue_after=60, stale_after=300) == 0
+    cursors, claimed = [0, 0], []
+    for turn in range(12):  # two pullers taking turns, each from where its claims ended
+        with transaction(rt.sessions, durable=False) as conn:
+            chunk = sending.claim_bulk(conn, now, cursors[turn % 2], 10)
+        if chunk:
+            cursors[turn % 2] = chunk[-1]
+        claimed.append(chunk)
+    assert [len(c) for c in claimed] == [10, 10, 10, 10, 5, 0, 0, 0, 0, 0, 0, 0]
+    assert sorted(i for c in claimed for i in c) == ids  # each once
+    with transaction(rt.sessions, readonly=True) as conn:
+        assert sending.first_unclaimed_bulk(conn, now) is None
+    # a 4xx: pending again, unclaimed, due later; found from below the cursors when due
+    with transaction(rt.sessions) as conn:
+        later = now + timedelta(seconds=30)
+        sending.refused(conn, ids[3], marked=False, error="451 later", retry_at=later)
+        assert sending.claim_bulk(conn, later, max(cursors), 10) == []
+        assert sending.first_unclaimed_bulk(conn, now) is None  # not due yet
+        assert sending.first_unclaimed_bulk(conn, later) == ids[3]
+        assert sending.claim_bulk(conn, later, ids[3] - 1, 10) == [ids[3]]
+        # one claimed and lost (its puller killed) is the sweep's after requeue_after
+        conn.execute(
+            update(DELIVERIES)
+            .where(DELIVERIES.c.id == ids[7])
+            .values(enqueued_at=now - timedelta(seconds=120))
+        )
+    assert sweep(rt.sessions, rt.outbox, now, requeue_after=60, stale_after=300) == 1
+
+
+def test_pullers_claiming_at_the_same_time_never_share_a_mail(quiet_rt: Runtime) -> None:
+    rt = quiet_rt
+    ids = written_for_pullers(rt, 400)
+    now = rt.now()
+    claimed: list[list[int]] = [[] for _ in range(4)]
+    start = threading.Barrier(4)
+
+    def puller(n: int) -> None:
+        start.wait()
+        while True:  # bounded: each turn claims some of the 400, or ends
             with transaction(rt.sessions, durable=False) as conn:
-                chunk = sending.claim_bulk(conn, now, cursors[turn % 2], 10)
-            if chunk:
-                cursors[turn % 2] = chunk[-1]
-            claimed.append(chunk)
-        assert [len(c) for c in claimed] == [10, 10, 10, 10, 5, 0, 0, 0, 0, 0, 0, 0]
-        assert sorted(i for c in claimed for i in c) == ids  # each once
-        with transaction(rt.sessions, readonly=True) as conn:
-            assert sending.first_unclaimed_bulk(conn, now) is None
-        # a 4xx: pending again, unclaimed, due later; found from below the cursors when due
-        with transaction(rt.sessions) as conn:
-            later = now + timedelta(seconds=30)
-            sending.refused(conn, ids[3], marked=False, error="451 later", retry_at=later)
-            assert sending.claim_bulk(conn, later, max(cursors), 10) == []
-            assert sending.first_unclaimed_bulk(conn, now) is None  # not due yet
-            assert sending.first_unclaimed_bulk(conn, later) == ids[3]
-            assert sending.claim_bulk(conn, later, ids[3] - 1, 10) == [ids[3]]
-            # one claimed and lost (its puller killed) is the sweep's after requeue_after
-            conn.execute(
-                update(DELIVERIES)
-                .where(DELIVERIES.c.id == ids[7])
-                .values(enqueued_at=now - timedelta(seconds=120))
-            )
-        assert sweep(rt.sessions, rt.outbox, now, requeue_after=60, stale_after=300) == 1
-    finally:
-        db.close(rt.sessions)
+                chunk = sending.claim_bulk(conn, now, 0, 10)
+            if not chunk:
+                return
+            claimed[n].extend(chunk)
 
-
-@pytest.mark.parametrize("database", ["sqlite_url", "postgres_url"])
-def test_pullers_claiming_at_the_same_time_never_share_a_mail(
-    request: pytest.FixtureRequest, tmp_path: Path, database: str
-) -> None:
-    settings = settings_for(tmp_path / "var", request.getfixturevalue(database), sink_port=1)
-    rt = build(settings)
-    try:
-        populate(rt)
-        ids = written_for_pullers(rt, 400)
-        now = rt.now()
-        claimed: list[list[int]] = [[] for _ in range(4)]
-        start = threading.Barrier(4)
-
-        def puller(n: int) -> None:
-            start.wait()
-            while True:  # bounded: each turn claims some of the 400, or ends
-                with transaction(rt.sessions, durable=False) as conn:
-                    chunk = sending.claim_bulk(conn, now, 0, 10)
-                if not chunk:
-                    return
-                claimed[n].extend(chunk)
-
-        threads = [threading.Thread(target=puller, args=(n,)) for n in range(4)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
-        every = [i for chunk in claimed for i in chunk]
-        assert sorted(every) == ids  # each claimed, and by one puller only
-    finally:
-        db.close(rt.sessions)
+    threads = [threading.Thread(target=puller, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    every = [i for chunk in claimed for i in chunk]
+    assert sorted(every) == ids  # each claimed, and by one puller only
 
 
 def bulk_children(process: Process) -> list[str]:
