@@ -10,8 +10,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cli.choices import Kind, Severity
 from cli.output import JsonFlag, fail, table
@@ -20,7 +18,6 @@ from gateway.core.runtime import Runtime
 from gateway.outbound.outbox import in_process
 from gateway.sus import bulletins as sus_bulletins
 from gateway.sus.bulletins import BulletinError, BulletinState, Draft
-from workers.preview import preview as render_preview
 
 bulletins = typer.Typer(no_args_is_help=True, help="Support Update Service bulletins (§3.8).")
 GROUPS = ((bulletins, "bulletins"),)
@@ -73,6 +70,8 @@ def bulletins_preview(
     ] = None,
 ) -> None:
     """The mail as a subscriber gets it: subject, text and HTML (or the .eml with --out)."""
+    from workers.preview import preview as render_preview  # Markdown, CSS, templates: only here
+
     with runtime(broker=False, writes=False) as rt:
         try:
             shown = render_preview(rt, bulletin_id)
@@ -117,6 +116,15 @@ def bulletins_publish(
 
 def _follow(rt: Runtime, bulletin_id: int, hand_over: bool) -> None:
     """Until the fan-out has written the last batch: a progress bar on a terminal."""
+    from rich.console import Console  # only a command that waits draws a bar
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     console = Console(stderr=True)
     last_change, last = time.monotonic(), -1
     with Progress(

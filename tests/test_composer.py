@@ -90,6 +90,24 @@ def test_the_mail_put_together_as_text_is_the_mail_built_and_flattened(
     )
 
 
+def test_the_mails_of_one_bulletin_encoded_from_kept_lines_are_the_mails_built(
+    tmp_path: Path, fixed: None
+) -> None:
+    # Given the lines of a bulletin's text kept from its first mail, awkward lines among them
+    settings = Settings(var_dir=tmp_path, secret_key="k")
+    delivery, _ = CASES["bulletin with its list fields"]
+    body = "Dear {name},\n\n" + "Grüße " * 30 + " \n\ttab =3D\n" + "y" * 75 + "\n.\nFrom x\n"
+    composer._QP_LINES.clear()
+    for name in ("Ann", "Ann", "Zoë Ümlaut", "Bo "):
+        # When each subscriber's mail is composed
+        rendered = Rendered(subject="[SUS] patch", text=body.format(name=name), html=HTML)
+        # Then each is the mail built with email.message, its personal line encoded anew
+        assert compose_bytes(delivery, rendered, settings) == as_bytes(
+            compose(delivery, rendered, settings)
+        )
+    assert any(line.startswith(b"Dear Zo") for line in composer._QP_LINES)
+
+
 def test_a_mail_put_together_as_text_reads_back_as_sent(tmp_path: Path) -> None:
     settings = Settings(var_dir=tmp_path, secret_key="k")
     delivery, rendered = CASES["acknowledgement in German, text and HTML"]

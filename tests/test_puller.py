@@ -142,7 +142,7 @@ def bulk_children(process: Process) -> list[str]:
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_gateway_run_sends_a_bulletin_from_bulk_processes_it_starts_when_one_goes_out(
+def test_gateway_run_sends_a_bulletin_from_bulk_processes_it_starts_once_one_is_drafted(
     tmp_path: Path, sqlite_url: str
 ) -> None:
     sink = CountingSink().start()
@@ -152,12 +152,15 @@ def test_gateway_run_sends_a_bulletin_from_bulk_processes_it_starts_when_one_goe
     rt = build(settings)
     populate(rt)
     addresses = subscribe_many(rt, 600)
-    bulletin_id = new_bulletin(rt)
     env = settings_env(settings)
     gateway = Process.gateway(["run"], env, tmp_path / "gateway.log")
     try:
         gateway.start(wait_port=settings.smtp_port)
-        assert bulk_children(gateway) == []  # none while no bulletin goes out
+        assert bulk_children(gateway) == []  # none while no bulletin is to go out
+        bulletin_id = new_bulletin(rt)
+        # the draft is seen by the sweep, which starts them before the bulletin is published
+        eventually(lambda: len(bulk_children(gateway)) == 2, 60)
+        assert not sink.mails  # nothing goes out before the publish
         command = [sys.executable, "-m", "cli", "bulletins", "publish", str(bulletin_id)]
         subprocess.run([*command, "--no-wait"], env=env, check=True, timeout=120)
         sink.wait_until(lambda s: len(s.mails) >= 600, timeout=200)

@@ -98,6 +98,12 @@ def stalled_bulletins(conn: Connection, now: datetime, before: datetime) -> list
     return ids
 
 
+def any_to_send(conn: Connection) -> bool:
+    """Whether a bulletin is written and not yet sent, or being sent (draft or publishing)."""
+    waiting = select(BULLETINS.c.id).where(BULLETINS.c.state.in_(("draft", "publishing")))
+    return conn.execute(waiting.limit(1)).first() is not None
+
+
 @dataclass(frozen=True)
 class Page:
     """One batch of the audience: its subscribers of the kind, and the last subscription id it

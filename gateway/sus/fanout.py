@@ -93,11 +93,18 @@ def _batch(rt: Runtime, bulletin: BulletinContent, after: int) -> tuple[list[int
 def resume_stalled(rt: Runtime) -> list[int]:
     """The sweep's part: bulletins left publishing with no fan-out for `stale_sending_after`
     (a lost broker message, a killed worker), or handed to none yet (published from a command
-    without a broker), are handed to a worker again."""
+    without a broker), are handed to a worker again; and where bulk processes send, they are
+    started once a bulletin is drafted."""
     now = rt.now()
     before = now - timedelta(seconds=rt.settings.stale_sending_after)
     with transaction(rt.sessions, durable=False) as conn:
         ids = bulletin_queries.stalled_bulletins(conn, now, before)
+    if rt.outbox.pulled and not rt.outbox.pullers_wanted:
+        # A draft is a bulletin about to go out: its bulk processes are started now, so that
+        # their start (a second or two of imports) is not the first seconds of its sending.
+        with transaction(rt.sessions, readonly=True) as conn:
+            if bulletin_queries.any_to_send(conn):
+                rt.outbox.want_pullers()
     for bulletin_id in ids:
         log.info("bulletin %s: fan-out handed to a worker", bulletin_id)
         rt.outbox.fan_out(bulletin_id)
