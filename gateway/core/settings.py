@@ -104,7 +104,7 @@ class Settings(BaseSettings):
     # §3.11.7: SOC management investigates queries of SecureHands session statements
     soc_management_address: Address = "soc-management@securecall.example"
     soc_phone: str = "+44 20 7946 0000"
-    sus_fanout_batch: Annotated[int, Field(ge=1, le=10_000)] = 100  # subscribers per transaction
+    sus_fanout_batch: Annotated[int, Field(ge=1, le=10_000)] = 400  # subscribers per transaction
     # The web side (gateway/edges/web.py): one-click unsubscribe (RFC 8058), health
     web_host: str = "127.0.0.1"
     web_port: Port = 8025
