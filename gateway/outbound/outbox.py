@@ -8,7 +8,9 @@ sweep enqueues it again) and never loses it.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -43,6 +45,10 @@ PRIORITIES = {MAIL_QUEUE: 0, SOC_QUEUE: 10, BULK_QUEUE: 20}
 # for several mails, and a worker thread busy for ten mails at a time: an acknowledgement waits
 # at most for a worker to finish ten, never for the bulletin.
 BULK_CHUNK = 10
+# Threads that hand one fan-out batch's messages to the broker side by side (`enqueue_beside`):
+# RabbitMQ confirms each message (confirm_delivery), and 1,000 bulk messages took 0.9 s from one
+# thread, 0.46 s from four, here.
+ENQUEUERS = 4
 FAN_OUT_BULLETIN = "fan_out_bulletin"  # actor on the bulk queue: a bulletin's audience written
 
 
@@ -80,6 +86,8 @@ class Outbox:
         self.pulled = False
         self.pullers_wanted = False  # started once: they are started again when they end
         self._start_pullers: Callable[[], None] | None = None
+        self._enqueuers: ThreadPoolExecutor | None = None
+        self._enqueuers_lock = threading.Lock()
 
     def pull_with(self, start: Callable[[], None]) -> None:
         """Bulletin mail is left for bulk processes, which `start` starts (at once if they
@@ -116,6 +124,21 @@ class Outbox:
                 log.warning("could not enqueue delivery %s; the sweep will", args, exc_info=True)
                 break
         return sent
+
+    def enqueue_beside(self, deliveries: list[tuple[int, str]]) -> Callable[[], int]:
+        """`enqueue` from ENQUEUERS threads at once while the caller goes on; returns what waits
+        for them and says how many went. An in-process broker takes them here and now."""
+        if in_process(self.broker):
+            sent = self.enqueue(deliveries)
+            return lambda: sent
+        with self._enqueuers_lock:  # threads kept: each keeps its own broker connection
+            if self._enqueuers is None:
+                self._enqueuers = ThreadPoolExecutor(ENQUEUERS, thread_name_prefix="enqueue")
+            pool = self._enqueuers
+        step = -(-len(deliveries) // (ENQUEUERS * BULK_CHUNK)) * BULK_CHUNK or BULK_CHUNK
+        parts = [deliveries[k : k + step] for k in range(0, len(deliveries), step)]
+        futures = [pool.submit(self.enqueue, part) for part in parts]
+        return lambda: sum(future.result() for future in futures)
 
     def fan_out(self, bulletin_id: int) -> bool:
         """Hand a bulletin's fan-out to a worker; False if the broker would not take it (the

@@ -6,12 +6,14 @@ transaction: the Deliveries and their BulletinRecipient rows together (unique pe
 subscription), so that a batch is written whole or not at all. A run after a crash (of the
 publisher or of the worker, at any point) skips who already has a Delivery and writes the rest:
 nobody twice, nobody left out. The last batch makes the bulletin published. Mail goes out on the
-bulk queue as each batch commits, behind every acknowledgement (outbox.PRIORITIES).
+bulk queue as each batch commits, behind every acknowledgement (outbox.PRIORITIES), handed to
+the broker while the next batch is written.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 from gateway.core.runtime import Runtime
@@ -43,11 +45,15 @@ def fan_out(rt: Runtime, bulletin_id: int) -> int:
         rt.outbox.enqueue((i, BULK_QUEUE) for i in waiting)
     after: int | None = 0
     total = 0
+    handed: Callable[[], int] = lambda: 0  # noqa: E731 - the last batch's messages, under way
     while after is not None:
         ids, after = _batch(rt, bulletin, after)
         if not pulled:
-            rt.outbox.enqueue((i, BULK_QUEUE) for i in ids)
+            # a batch's messages go to the broker while the next batch is written
+            handed()
+            handed = rt.outbox.enqueue_beside([(i, BULK_QUEUE) for i in ids])
         total += len(ids)
+    handed()
     log.info("bulletin %s: fan-out done, %d deliveries written by this run", bulletin_id, total)
     return total
 
