@@ -21,6 +21,7 @@ from sqlalchemy import Connection
 from gateway.core.runtime import Runtime
 from gateway.observe import committers, metrics
 from gateway.outbound import sending
+from gateway.storage import unwaited
 from gateway.storage.db import transaction
 from workers.composer import compose_bytes, envelope_sender
 from workers.images import inline_images
@@ -74,8 +75,7 @@ def deliver_bulk(
     worker had it, or it was cancelled). The chunk's mails are composed first, then sent over
     the thread's connections side by side (`Transport.send_each`), each round of them marked
     sent in one step."""
-    with transaction(rt.sessions, readonly=True) as conn:
-        due = sending.pending_deliveries(conn, list(delivery_ids), rt.now())
+    due = _read(rt, lambda conn: sending.pending_deliveries(conn, list(delivery_ids), rt.now()))
     outcomes: dict[int, str] = {}
     ready: list[tuple[sending.Claimed, Outgoing]] = []
     for delivery in due:
@@ -150,8 +150,20 @@ def _refused(
     return "failed" if give_up else "pending"
 
 
+def _read(rt: Runtime, step: Callable[[Connection], T]) -> T:
+    """One statement that only reads: on PostgreSQL in one round trip (storage/unwaited.py)."""
+    if unwaited.applies(rt.sessions):
+        return unwaited.run(rt.sessions, step)
+    with transaction(rt.sessions, readonly=True) as conn:
+        return step(conn)
+
+
 def record(rt: Runtime, step: Callable[[Connection], T]) -> T:
-    """A Delivery's bookkeeping, in one transaction with the marks of the other worker threads
-    made meanwhile (group commit, storage/committer.py), not waiting for the disk: a mark lost
-    to a power cut only makes a mail go again."""
+    """A Delivery's bookkeeping (one statement), not waiting for the disk: a mark lost to a
+    power cut only makes a mail go again. On SQLite in one transaction with the marks of the
+    other worker threads made meanwhile (group commit, storage/committer.py); on PostgreSQL,
+    which takes many writers at once, committed by itself in one round trip
+    (storage/unwaited.py)."""
+    if unwaited.applies(rt.sessions):
+        return unwaited.run(rt.sessions, step)
     return committers.bookkeeping(rt.sessions).write(step)

@@ -20,6 +20,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.orm import sessionmaker
 
 from gateway.core.runtime import Sessions
+from gateway.storage import unwaited
 from gateway.storage.sqlite import Checkpointer, SerialConnection, attach, sqlite_file
 
 if TYPE_CHECKING:
@@ -79,6 +80,7 @@ def close(sessions: Sessions) -> None:
     The background checkpointer is ended first, so that nothing opens the WAL again afterwards.
     """
     engine = sessions.kw["bind"]
+    unwaited.dispose(sessions)
     database = sqlite_file(engine)
     if database is not None and os.path.exists(database):
         Checkpointer.stop_for(database)
