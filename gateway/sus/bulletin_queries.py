@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, or_, select, update
+from sqlalchemy import Connection, bindparam, func, or_, select, text, update
 
+from gateway.storage.models import UTCDateTime
 from gateway.storage.tables import (
     BULLETIN_RECIPIENTS,
     BULLETINS,
@@ -21,6 +22,15 @@ from gateway.storage.tables import (
 from gateway.sus.queries import Subscriber
 
 _ADD_RECIPIENT = insert_ignore(BULLETIN_RECIPIENTS)
+# PostgreSQL: a batch's pairs as two arrays, in one short statement. Spelled out as rows (one
+# INSERT … VALUES of them all, for RETURNING), the text was new for each batch and psycopg
+# parsed it again each time: a fifth of the fan-out's time there.
+_ADD_RECIPIENTS_PG = text(
+    "INSERT INTO bulletin_recipients (bulletin_id, subscription_id, delivery_id, created_at) "
+    "SELECT :bulletin_id, s, d, :now "
+    "FROM unnest(CAST(:subscriptions AS bigint[]), CAST(:deliveries AS bigint[])) AS t(s, d) "
+    "ON CONFLICT DO NOTHING RETURNING delivery_id"
+).bindparams(bindparam("now", type_=UTCDateTime()))
 
 
 @dataclass(frozen=True)
@@ -168,6 +178,10 @@ def add_recipients(
     CONFLICT DO NOTHING on the unique pair); the Deliveries that did get their row."""
     if not pairs:
         return set()
+    if conn.dialect.name == "postgresql":
+        arrays = {"subscriptions": [s for s, _ in pairs], "deliveries": [d for _, d in pairs]}
+        found = conn.execute(_ADD_RECIPIENTS_PG, {"bulletin_id": bulletin_id, "now": now, **arrays})
+        return {int(i) for i in found.scalars()}
     statement = _ADD_RECIPIENT[conn.dialect.name].returning(BULLETIN_RECIPIENTS.c.delivery_id)
     rows = [
         {"bulletin_id": bulletin_id, "subscription_id": s, "delivery_id": d, "created_at": now}
