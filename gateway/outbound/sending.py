@@ -157,7 +157,7 @@ def mark_sent(conn: Connection, ids: list[int], now: datetime) -> set[int]:
 # --- bulletins pulled from the database by bulk processes (workers/puller.py) ---------------
 # On the embedded default the broker is in-process, so a second process cannot be handed ids:
 # it claims them. A fan-out in a gateway that runs bulk processes writes its Deliveries with no
-# enqueued_at; a puller claims ten at a time by setting it (one UPDATE under the write lock, so
+# enqueued_at; a puller claims fifty at a time by setting it (one UPDATE under the write lock, so
 # no two pullers get the same), walking up the ids from where its last claim ended. One that a
 # puller claimed and lost (killed) is enqueued again by the sweep after requeue_after.
 
