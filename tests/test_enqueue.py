@@ -51,7 +51,8 @@ def test_an_in_process_broker_takes_the_batch_at_once() -> None:
     broker = StubBroker()
     broker.declare_queue(BULK_QUEUE)
     outbox = Outbox(broker)
-    wait = outbox.enqueue_beside([(i, BULK_QUEUE) for i in range(1, 24)])
-    # already in the queue before anyone waits
+    ids = range(1, 2 * BULK_CHUNK + 4)
+    wait = outbox.enqueue_beside([(i, BULK_QUEUE) for i in ids])
+    # already in the queue before anyone waits: two full chunks and the rest
     assert broker.queues[BULK_QUEUE].qsize() == 3
-    assert wait() == 23
+    assert wait() == len(ids)
