@@ -3,11 +3,13 @@ what a mail to the customer threads under (RFC 5322 §3.6.4)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, text
+from sqlalchemy import JSON, Connection, delete, func, insert, select, text
 
 from gateway.core.values import columns
 from gateway.core.vocabulary import Audience, DeliveryStatus
@@ -81,10 +83,38 @@ _NEXT_IDS = text(
 
 
 def add_deliveries_as(conn: Connection, deliveries: list[tuple[int, NewDelivery]]) -> None:
-    """Deliveries under the ids `new_delivery_ids` gave: one statement run for each (no
-    RETURNING, so its text is short and the driver prepares it once)."""
-    if deliveries:
-        conn.execute(insert(DELIVERIES), [{"id": i, **columns(d)} for i, d in deliveries])
+    """Deliveries under the ids `new_delivery_ids` gave. SQLite: one statement run for each (no
+    RETURNING, so its text is short and the driver prepares it once). PostgreSQL: COPY."""
+    if not deliveries:
+        return
+    rows = [{"id": i, **columns(d)} for i, d in deliveries]
+    if conn.dialect.name == "postgresql":
+        _copy(conn, rows)
+        return
+    conn.execute(insert(DELIVERIES), rows)
+
+
+_COPY_NAMES = [column.name for column in DELIVERIES.columns]
+_JSON_NAMES = frozenset(c.name for c in DELIVERIES.columns if isinstance(c.type, JSON))
+_COPY = "COPY deliveries ({}) FROM STDIN".format(", ".join(f'"{n}"' for n in _COPY_NAMES))
+
+
+def _copy(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """A fan-out batch's rows streamed with COPY, formatted by psycopg in C. Run one by one in
+    psycopg's pipeline they made as many sends and waits, each taking the interpreter lock back
+    from the worker threads sending mail in the same process: the fan-out went at a quarter of
+    its speed alone. JSON columns go as text, as SQLAlchemy's JSON type writes them (None as
+    JSON's null)."""
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor.copy(_COPY) as copy:
+        for row in rows:
+            copy.write_row(
+                [json.dumps(row[n]) if n in _JSON_NAMES else _plain(row[n]) for n in _COPY_NAMES]
+            )
+
+
+def _plain(value: Any) -> Any:
+    return str(value) if isinstance(value, StrEnum) else value
 
 
 def delete_deliveries(conn: Connection, ids: list[int]) -> None:
