@@ -202,7 +202,7 @@ class Services:
         log.info("sending bulletin mail claimed from the database")
 
     def _start_bulk_processes(self) -> None:
-        """`gateway bulk` children, started when the first bulletin goes out, each watched and
+        """`gateway bulk` children, started once a bulletin is drafted or goes out, each watched and
         started again when it ends; this process's fan-outs leave their mails for them to claim
         (workers/puller.py)."""
         import sys
@@ -250,7 +250,7 @@ class Services:
             self.worker.stop(timeout=10_000)
         if self.transport is not None:
             self.transport.close()
-        self.rt.outbox.broker.close()
+        self.rt.outbox.close()
         from gateway.storage import db
 
         db.close(self.rt.sessions)  # SQLite: the database file alone is now a complete copy

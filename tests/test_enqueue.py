@@ -40,7 +40,7 @@ def test_a_batch_handed_to_rabbitmq_from_several_threads_arrives_once_in_chunks(
         sent = wait()
         chunks = drained(broker, len(ids))
     finally:
-        broker.close()
+        outbox.close()
     # Then each id is in the queue once, no message holding more than a chunk
     assert sent == len(ids)
     assert sorted(i for chunk in chunks for i in chunk) == ids
@@ -56,3 +56,4 @@ def test_an_in_process_broker_takes_the_batch_at_once() -> None:
     # already in the queue before anyone waits: two full chunks and the rest
     assert broker.queues[BULK_QUEUE].qsize() == 3
     assert wait() == len(ids)
+    outbox.close()

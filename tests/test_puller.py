@@ -1,6 +1,6 @@
 """Bulk processes (`gateway bulk`, workers/puller.py): on the embedded default a bulletin's mail
-is claimed from the database by processes of their own, ten at a time, never by two, and
-`gateway run` starts them when a bulletin goes out."""
+is claimed from the database by processes of their own, a chunk at a time, never by two, and
+`gateway run` starts them once a bulletin is drafted or goes out."""
 
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ from gateway.outbound import sending
 from gateway.outbound.outbox import sweep
 from gateway.storage import db
 from gateway.storage.db import transaction
-from gateway.storage.tables import DELIVERIES
-from gateway.sus import bulletins
-from gateway.sus.fanout import fan_out
+from gateway.storage.tables import BULLETINS, DELIVERIES
+from gateway.sus import bulletin_queries, bulletins
+from gateway.sus.fanout import DRAFT_WARM, fan_out
 from tests.support.bulletins import ADMIN, new_bulletin, subscribe_many
 from tests.support.counting_sink import CountingSink
 from tests.support.harness import (
@@ -185,3 +185,23 @@ def test_gateway_run_sends_a_bulletin_from_bulk_processes_it_starts_once_one_is_
     assert all(status == "sent" and enqueued is not None for status, enqueued in rows)
     log = (tmp_path / "gateway.log").read_text()
     assert log.count("sending bulletin mail claimed from the database") == 2
+
+
+def test_a_fresh_draft_or_a_bulletin_going_out_asks_for_bulk_processes_an_old_draft_not(
+    quiet_rt: Runtime,
+) -> None:
+    rt, now = quiet_rt, quiet_rt.now()
+    since = now - DRAFT_WARM
+    with transaction(rt.sessions, readonly=True) as conn:
+        assert not bulletin_queries.any_to_send(conn, since)  # nothing written yet
+    draft = new_bulletin(rt)
+    with transaction(rt.sessions, readonly=True) as conn:
+        assert bulletin_queries.any_to_send(conn, since)
+    with transaction(rt.sessions) as conn:  # the same draft, left alone for two hours
+        old = now - timedelta(hours=2)
+        conn.execute(update(BULLETINS).where(BULLETINS.c.id == draft).values(created_at=old))
+    with transaction(rt.sessions, readonly=True) as conn:
+        assert not bulletin_queries.any_to_send(conn, since)
+    bulletins.publish(rt, draft, ADMIN, hand_over=False)  # going out, however old
+    with transaction(rt.sessions, readonly=True) as conn:
+        assert bulletin_queries.any_to_send(conn, since)

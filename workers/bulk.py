@@ -153,7 +153,7 @@ def _refused(
 def _read(rt: Runtime, step: Callable[[Connection], T]) -> T:
     """One statement that only reads: on PostgreSQL in one round trip (storage/unwaited.py)."""
     if unwaited.applies(rt.sessions):
-        return unwaited.run(rt.sessions, step)
+        return unwaited.run(rt.sessions, step, reads=True)
     with transaction(rt.sessions, readonly=True) as conn:
         return step(conn)
 

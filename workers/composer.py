@@ -127,18 +127,21 @@ def _qp(text: str) -> bytes:
     *lines, last = data.split(b"\n")
     if len(_QP_LINES) > _QP_KEPT:
         _QP_LINES.clear()
-    encoded = [_QP_LINES.get(line) or _qp_line(line) for line in lines]
+    encoded = [_QP_LINES.get(line) or _qp_line(line) for line in lines]  # (not kept if long)
     if last:
         encoded.append(_crlf(binascii.b2a_qp(last, istext=True)))
     return b"".join(encoded)
 
 
 _QP_LINES: dict[bytes, bytes] = {}  # a line (without its LF) -> its encoding, CRLF at its end
-_QP_KEPT = 50_000  # lines kept at most (a few MB); all are dropped when more come
+_QP_KEPT = 20_000  # lines kept at most; all are dropped when more come
+_QP_LONGEST = 1_000  # bytes of the longest line kept: a few MB as mail runs, 45 MB at the most
 
 
 def _qp_line(line: bytes) -> bytes:
-    encoded = _QP_LINES[line] = _crlf(binascii.b2a_qp(line + b"\n", istext=True))
+    encoded = _crlf(binascii.b2a_qp(line + b"\n", istext=True))
+    if len(line) <= _QP_LONGEST:
+        _QP_LINES[line] = encoded
     return encoded
 
 

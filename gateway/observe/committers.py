@@ -17,6 +17,7 @@ def intake(sessions: Sessions) -> Committer:
 
 
 def bookkeeping(sessions: Sessions) -> Committer:
-    """Sender counts and Delivery marks: a group lost to a power cut only makes a mail go again
-    or a sender be counted short."""
+    """Sender counts and Delivery marks (on SQLite; on PostgreSQL a mark commits by itself,
+    storage/unwaited.py): a group lost to a power cut only makes a mail go again or a sender be
+    counted short."""
     return Committer.of(sessions, durable=False, observe=_BOOKKEEPING.observe)

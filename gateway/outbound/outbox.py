@@ -93,7 +93,8 @@ class Outbox:
 
     def pull_with(self, start: Callable[[], None]) -> None:
         """Bulletin mail is left for bulk processes, which `start` starts (at once if they
-        run already); it is called when there is some, so an idle gateway runs none."""
+        run already); it is called when there is some, or a bulletin about to go out, so a
+        gateway with no bulletin to send runs none."""
         self.pulled, self._start_pullers = True, start
 
     def want_pullers(self) -> None:
@@ -141,6 +142,15 @@ class Outbox:
         parts = [deliveries[k : k + step] for k in range(0, len(deliveries), step)]
         futures = [pool.submit(self.enqueue, part) for part in parts]
         return lambda: sum(future.result() for future in futures)
+
+    def close(self) -> None:
+        """Stop the enqueuing threads (their broker connections close with the broker), then
+        the broker."""
+        with self._enqueuers_lock:
+            pool, self._enqueuers = self._enqueuers, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+        self.broker.close()
 
     def fan_out(self, bulletin_id: int) -> bool:
         """Hand a bulletin's fan-out to a worker; False if the broker would not take it (the

@@ -108,9 +108,14 @@ def stalled_bulletins(conn: Connection, now: datetime, before: datetime) -> list
     return ids
 
 
-def any_to_send(conn: Connection) -> bool:
-    """Whether a bulletin is written and not yet sent, or being sent (draft or publishing)."""
-    waiting = select(BULLETINS.c.id).where(BULLETINS.c.state.in_(("draft", "publishing")))
+def any_to_send(conn: Connection, drafted_since: datetime) -> bool:
+    """Whether a bulletin is being sent, or was drafted since `drafted_since` and not yet sent."""
+    waiting = select(BULLETINS.c.id).where(
+        or_(
+            BULLETINS.c.state == "publishing",
+            (BULLETINS.c.state == "draft") & (BULLETINS.c.created_at >= drafted_since),
+        )
+    )
     return conn.execute(waiting.limit(1)).first() is not None
 
 

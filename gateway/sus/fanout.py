@@ -26,6 +26,7 @@ from gateway.sus.addressing import TEMPLATE, mail_for
 from gateway.sus.bulletin_queries import BulletinContent
 
 log = logging.getLogger(__name__)
+DRAFT_WARM = timedelta(hours=1)  # a draft this recent has the bulk processes started for it
 
 
 def fan_out(rt: Runtime, bulletin_id: int) -> int:
@@ -106,10 +107,11 @@ def resume_stalled(rt: Runtime) -> list[int]:
     with transaction(rt.sessions, durable=False) as conn:
         ids = bulletin_queries.stalled_bulletins(conn, now, before)
     if rt.outbox.pulled and not rt.outbox.pullers_wanted:
-        # A draft is a bulletin about to go out: its bulk processes are started now, so that
-        # their start (a second or two of imports) is not the first seconds of its sending.
+        # A fresh draft is a bulletin about to go out: the bulk processes are started now, so
+        # that their start (a second or two of imports) is not the first seconds of its sending.
+        # A draft left for longer than DRAFT_WARM starts them no more: it may never go out.
         with transaction(rt.sessions, readonly=True) as conn:
-            if bulletin_queries.any_to_send(conn):
+            if bulletin_queries.any_to_send(conn, now - DRAFT_WARM):
                 rt.outbox.want_pullers()
     for bulletin_id in ids:
         log.info("bulletin %s: fan-out handed to a worker", bulletin_id)
