@@ -1,5 +1,5 @@
 """Step 10 for bulletins in a process of its own (`gateway bulk`): bulk Deliveries claimed
-straight from the database, CLAIM at a time (gateway/outbound/sending.py `claim_bulk`), and sent
+straight from the database, CLAIM at a time (gateway/outbound/pulling.py `claim_bulk`), and sent
 as a worker thread sends a bulk message (workers/bulk.py), each marked sent before its end.
 
 On the embedded default the broker lives in the gateway's process, and a bulletin's sending
@@ -15,7 +15,7 @@ import logging
 import threading
 
 from gateway.core.runtime import Runtime
-from gateway.outbound import sending
+from gateway.outbound import pulling
 from gateway.storage.db import transaction
 from workers.bulk import deliver_bulk
 from workers.render import Renderer
@@ -77,16 +77,16 @@ class Puller:
 
     def _waiting(self) -> bool:
         with transaction(self.rt.sessions, readonly=True) as conn:
-            return sending.any_unclaimed_bulk(conn, self.rt.now())
+            return pulling.any_unclaimed_bulk(conn, self.rt.now())
 
     def _claim(self, after: int) -> tuple[list[int], int]:
         """A chunk claimed above `after`, or, when there is none there, from the lowest
         unclaimed one (a new bulletin, or a retry come due); and where the next claim starts."""
         rt = self.rt
         with transaction(rt.sessions, durable=False) as conn:  # a claim lost repeats nothing
-            ids = sending.claim_bulk(conn, rt.now(), after, CLAIM)
+            ids = pulling.claim_bulk(conn, rt.now(), after, CLAIM)
             if not ids:
-                first = sending.first_unclaimed_bulk(conn, rt.now())
+                first = pulling.first_unclaimed_bulk(conn, rt.now())
                 if first is not None:
-                    ids = sending.claim_bulk(conn, rt.now(), first - 1, CLAIM)
+                    ids = pulling.claim_bulk(conn, rt.now(), first - 1, CLAIM)
         return ids, (ids[-1] if ids else after)

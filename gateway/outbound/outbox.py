@@ -18,11 +18,8 @@ import dramatiq
 from dramatiq.brokers.stub import StubBroker
 
 from gateway.core.runtime import Sessions
-from gateway.outbound.sending import (
-    any_unclaimed_bulk,
-    release_stale_sending,
-    take_due_deliveries,
-)
+from gateway.outbound.pulling import any_unclaimed_bulk
+from gateway.outbound.sending import release_stale_sending, take_due_deliveries
 from gateway.storage.db import transaction
 
 log = logging.getLogger(__name__)
