@@ -12,7 +12,7 @@ import pytest
 
 from gateway.core.settings import Settings
 from gateway.outbound.sending import Claimed, File
-from workers import composer
+from workers import composer, quoted_printable
 from workers.composer import as_bytes, compose, compose_bytes
 from workers.render import Rendered
 from workers.transport import PermanentFailure
@@ -97,7 +97,7 @@ def test_the_mails_of_one_bulletin_encoded_from_kept_lines_are_the_mails_built(
     settings = Settings(var_dir=tmp_path, secret_key="k")
     delivery, _ = CASES["bulletin with its list fields"]
     body = "Dear {name},\n\n" + "Grüße " * 30 + " \n\ttab =3D\n" + "y" * 75 + "\n.\nFrom x\n"
-    composer._QP_LINES.clear()
+    quoted_printable._QP_LINES.clear()
     for name in ("Ann", "Ann", "Zoë Ümlaut", "Bo "):
         # When each subscriber's mail is composed
         rendered = Rendered(subject="[SUS] patch", text=body.format(name=name), html=HTML)
@@ -105,7 +105,7 @@ def test_the_mails_of_one_bulletin_encoded_from_kept_lines_are_the_mails_built(
         assert compose_bytes(delivery, rendered, settings) == as_bytes(
             compose(delivery, rendered, settings)
         )
-    assert any(line.startswith(b"Dear Zo") for line in composer._QP_LINES)
+    assert any(line.startswith(b"Dear Zo") for line in quoted_printable._QP_LINES)
 
 
 def test_a_mail_put_together_as_text_reads_back_as_sent(tmp_path: Path) -> None:
