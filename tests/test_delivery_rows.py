@@ -16,9 +16,9 @@ from gateway.core.runtime import Sessions
 from gateway.core.values import columns
 from gateway.core.vocabulary import Audience, DeliveryStatus
 from gateway.outbound.queries import NewDelivery, add_deliveries_as, new_delivery_ids
-from gateway.storage import db
 from gateway.storage.db import transaction
 from gateway.storage.tables import DELIVERIES
+from tests.support.harness import database
 
 NOW = datetime(2026, 12, 3, 9, 30, 15, 123456, tzinfo=UTC)
 
@@ -47,12 +47,8 @@ def delivery(n: int, **changes: Any) -> NewDelivery:
 
 @pytest.fixture(params=["sqlite_url", "postgres_url"])
 def sessions(request: pytest.FixtureRequest) -> Iterator[Sessions]:
-    made = db.make_sessions(db.make_engine(request.getfixturevalue(request.param)))
-    db.prepare(made.kw["bind"])
-    try:
+    with database(request.getfixturevalue(request.param)) as made:
         yield made
-    finally:
-        db.close(made)
 
 
 def test_deliveries_written_at_once_read_back_as_each_written_alone(sessions: Sessions) -> None:

@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 
 from gateway.assembly import build
 from gateway.core.runtime import Runtime
-from gateway.outbound import sending
+from gateway.outbound import pulling, sending
 from gateway.outbound.outbox import sweep
 from gateway.storage import db
 from gateway.storage.db import transaction
@@ -75,22 +75,22 @@ def test_two_pullers_claim_every_mail_once_and_a_retry_when_it_comes_due(
     cursors, claimed = [0, 0], []
     for turn in range(12):  # two pullers taking turns, each from where its claims ended
         with transaction(rt.sessions, durable=False) as conn:
-            chunk = sending.claim_bulk(conn, now, cursors[turn % 2], 10)
+            chunk = pulling.claim_bulk(conn, now, cursors[turn % 2], 10)
         if chunk:
             cursors[turn % 2] = chunk[-1]
         claimed.append(chunk)
     assert [len(c) for c in claimed] == [10, 10, 10, 10, 5, 0, 0, 0, 0, 0, 0, 0]
     assert sorted(i for c in claimed for i in c) == ids  # each once
     with transaction(rt.sessions, readonly=True) as conn:
-        assert sending.first_unclaimed_bulk(conn, now) is None
+        assert pulling.first_unclaimed_bulk(conn, now) is None
     # a 4xx: pending again, unclaimed, due later; found from below the cursors when due
     with transaction(rt.sessions) as conn:
         later = now + timedelta(seconds=30)
         sending.refused(conn, ids[3], marked=False, error="451 later", retry_at=later)
-        assert sending.claim_bulk(conn, later, max(cursors), 10) == []
-        assert sending.first_unclaimed_bulk(conn, now) is None  # not due yet
-        assert sending.first_unclaimed_bulk(conn, later) == ids[3]
-        assert sending.claim_bulk(conn, later, ids[3] - 1, 10) == [ids[3]]
+        assert pulling.claim_bulk(conn, later, max(cursors), 10) == []
+        assert pulling.first_unclaimed_bulk(conn, now) is None  # not due yet
+        assert pulling.first_unclaimed_bulk(conn, later) == ids[3]
+        assert pulling.claim_bulk(conn, later, ids[3] - 1, 10) == [ids[3]]
         # one claimed and lost (its puller killed) is the sweep's after requeue_after
         conn.execute(
             update(DELIVERIES)
@@ -111,7 +111,7 @@ def test_pullers_claiming_at_the_same_time_never_share_a_mail(quiet_rt: Runtime)
         start.wait()
         while True:  # bounded: each turn claims some of the 400, or ends
             with transaction(rt.sessions, durable=False) as conn:
-                chunk = sending.claim_bulk(conn, now, 0, 10)
+                chunk = pulling.claim_bulk(conn, now, 0, 10)
             if not chunk:
                 return
             claimed[n].extend(chunk)

@@ -11,18 +11,15 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
 from gateway.core.runtime import Sessions
-from gateway.storage import db, unwaited
+from gateway.storage import unwaited
 from gateway.storage.db import transaction
+from tests.support.harness import database
 
 
 @pytest.fixture
 def sessions(postgres_url: str) -> Iterator[Sessions]:
-    made = db.make_sessions(db.make_engine(postgres_url))
-    db.prepare(made.kw["bind"])
-    try:
+    with database(postgres_url) as made:
         yield made
-    finally:
-        db.close(made)
 
 
 def test_a_statement_commits_by_itself_and_does_not_wait_for_the_disk(sessions: Sessions) -> None:
@@ -81,10 +78,7 @@ def terminate(sessions: Sessions, pid: int) -> None:
 
 def test_the_operators_connection_options_are_kept_beside_its_own(postgres_url: str) -> None:
     url = f"{postgres_url}?options=-c%20statement_timeout%3D12345"
-    made = db.make_sessions(db.make_engine(url))
-    try:
+    with database(url) as made:
         shown = unwaited.run(made, lambda c: c.execute(text("SHOW statement_timeout")).scalar())
         assert shown == "12345ms"
         assert unwaited.run(made, lambda c: c.scalar(text("SHOW synchronous_commit"))) == "off"
-    finally:
-        db.close(made)

@@ -24,9 +24,10 @@ from sqlalchemy import event, func, select
 
 from cli.serve import Services
 from gateway.assembly import build
-from gateway.core.runtime import Runtime
+from gateway.core.runtime import Runtime, Sessions
 from gateway.core.settings import Settings
 from gateway.edges.imap import Poller
+from gateway.storage import db
 from gateway.storage.models import Delivery
 from tests.support.services import free_port, port_open
 from tests.support.sink import Received
@@ -281,6 +282,17 @@ def eventually(check: Callable[[], Any], timeout: float = 15.0, interval: float 
         if time.monotonic() > deadline:
             raise AssertionError(f"still {value!r} after {timeout} s")
         time.sleep(interval)
+
+
+@contextmanager
+def database(url: str) -> Iterator[Sessions]:
+    """Sessions on the database at `url`, its schema at HEAD; its connections closed after."""
+    sessions = db.make_sessions(db.make_engine(url))
+    db.prepare(sessions.kw["bind"])
+    try:
+        yield sessions
+    finally:
+        db.close(sessions)
 
 
 @contextmanager
