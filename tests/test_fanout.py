@@ -88,11 +88,22 @@ def killed_at_rest(process: Process, sink: CountingSink) -> None:
     """SIGKILL while every connection waits on the relay: the sink stops answering, the mails
     already in flight arrive whole (a worker that marked one sent is about to end it), and the
     kill finds each worker between two mails or waiting for a reply. The mails whose final dot
-    the sink has but whose 250 never reached the worker are the ones a resend would duplicate."""
+    the sink has but whose 250 never reached the worker are the ones a resend would duplicate.
+
+    The workers are stopped (SIGSTOP) before the last look: a mail marked sent is one whose data
+    was written before its mark, so once they are still, data the sink has not seen ended is data
+    of a mail that may be marked and not ended. Then they go on until it is ended, and are
+    stopped and looked at again."""
     sink.hold()
     try:
-        eventually(sink.quiet_in_data, timeout=30)
-        process.kill()
+        for _ in range(100):
+            eventually(sink.quiet_in_data, timeout=30)
+            process.pause()
+            if sink.quiet_in_data():
+                process.kill()
+                return
+            process.resume()
+        raise AssertionError("the workers never came to rest with the sink holding its answers")
     finally:
         sink.release()
 

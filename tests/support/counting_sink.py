@@ -6,14 +6,17 @@ It reads a mail's data in one call up to the final dot and records it only then:
 goes away before the dot has delivered nothing (RFC 5321 §4.1.1.4). `hold()` stops it answering
 (it still reads), so that a test can kill a worker at a moment when every connection waits on
 the relay: `quiet_in_data()` says no client is in the middle of a mail's data (has sent some of
-it and not its final dot).
+it and not its final dot), counting what it sent that the sink has not read yet.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import re
+import struct
+import termios
 import threading
 import time
 from collections import Counter
@@ -31,7 +34,9 @@ class CountingSink:
         self.port = 0
         self.mails: list[Received] = []
         self.counts: Counter[str] = Counter()
-        self.in_data = 0  # connections that had 354 and not yet their final dot
+        self.in_data = 0  # connections that sent some of a mail's data and not yet its final dot
+        # connections given (or about to be given) a 354 whose data has not begun to be read
+        self._awaiting: dict[asyncio.StreamWriter, asyncio.StreamReader] = {}
         self._cond = threading.Condition()
         self._loop = asyncio.new_event_loop()
         self._open: asyncio.Event | None = None
@@ -75,8 +80,20 @@ class CountingSink:
         self._loop.call_soon_threadsafe(self._open.set)
 
     def quiet_in_data(self) -> bool:
-        with self._cond:
-            return self.in_data == 0
+        """No client in the middle of a mail's data: none read in part, and none of the
+        connections that had a 354 with data come that is not read yet (in the reader's buffer
+        or the socket's). Looked at on the sink's own loop, so that nothing moves meanwhile."""
+
+        async def look() -> bool:
+            with self._cond:
+                if self.in_data:
+                    return False
+            # StreamReader keeps what it read ahead in _buffer (no public way to ask)
+            return not any(
+                reader._buffer or _unread(writer) for writer, reader in self._awaiting.items()
+            )
+
+        return asyncio.run_coroutine_threadsafe(look(), self._loop).result(10)
 
     # --- waiting ----------------------------------------------------------------------------
 
@@ -147,12 +164,16 @@ class CountingSink:
         mail_from: str,
         rcpts: list[str],
     ) -> None:
-        await self._reply(writer, b"354 go ahead\r\n")
         # under way from its first byte, not from the 354: a client that sends several mails
         # side by side has its 354s while it still waits for another connection's reply
-        first = await reader.readexactly(1)
-        with self._cond:
-            self.in_data += 1
+        self._awaiting[writer] = reader
+        try:
+            await self._reply(writer, b"354 go ahead\r\n")
+            first = await reader.readexactly(1)
+            with self._cond:
+                self.in_data += 1
+        finally:
+            del self._awaiting[writer]
         try:
             data = first + await reader.readuntil(END[1:] if first == b"\r" else END)
         finally:
@@ -165,3 +186,15 @@ class CountingSink:
             self.counts.update(rcpts)
             self._cond.notify_all()
         await self._reply(writer, b"250 OK queued\r\n")
+
+
+def _unread(writer: asyncio.StreamWriter) -> int:
+    """Bytes the peer sent that wait in the socket (FIONREAD), 0 once it is closed."""
+    sock = writer.get_extra_info("socket")
+    if sock is None or sock.fileno() < 0:
+        return 0
+    try:
+        raw = fcntl.ioctl(sock.fileno(), termios.FIONREAD, struct.pack("i", 0))
+    except OSError:
+        return 0
+    return int(struct.unpack("i", raw)[0])

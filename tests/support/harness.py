@@ -242,6 +242,15 @@ class Process:
             self.proc.wait(timeout=10)
         self._close()
 
+    def pause(self) -> None:
+        """SIGSTOP to the process and every child: nothing it does moves on until `resume`."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGCONT)
+
     @property
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
