@@ -73,3 +73,26 @@ def test_a_template_that_filters_a_personal_field_is_rendered_whole(
     for name in ("ann", "bob"):
         got = renderer.render("shout", "customer", "en", {"contact_name": name, "news": "hi"})
         assert (got.subject, got.text) == (f"Hello {name.upper()}", f"Dear {name.upper()}, hi\n")
+
+
+def test_contexts_that_render_otherwise_are_kept_apart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "count_customer.en.txt.j2").write_text(
+        "{% set subject %}For {{ contact_name }}{% endset %}"
+        "{{ contact_name }}: {{ n }} {{ tags }}\n"
+    )
+    monkeypatch.setitem(render.PERSONAL, ("count", "customer"), ("contact_name",))
+    renderer = Renderer(tmp_path)
+    # equal under == (1, True, 1.0) or under json.dumps (the list and the tuple), but each
+    # rendered otherwise: each its own kept rendering
+    for n, tags in ((1, ["a"]), (True, ["a"]), (1.0, ["a"]), ("1", ["a"]), (1, ("a",))):
+        context = {"contact_name": "ann", "n": n, "tags": tags}
+        assert renderer.render("count", "customer", "en", context).text == f"ann: {n} {tags}\n"
+    assert len(renderer._shared._kept) == 5
+    # the same shared context, from another parse, for another recipient: one rendering kept
+    for name in ("bob", "cy"):
+        context = {"contact_name": name, "n": 2, "tags": ["a"]}
+        got = renderer.render("count", "customer", "en", context)
+        assert (got.subject, got.text) == (f"For {name}", f"{name}: 2 ['a']\n")
+    assert len(renderer._shared._kept) == 6

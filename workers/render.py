@@ -130,6 +130,24 @@ _CHECK_VALUES = ("Dr Annabel Marie Example-Longname of Example", "https://check.
 _KEPT = 64  # bulletins being sent at once, at most, whose shared rendering is kept
 
 
+def _frozen(value: Any) -> Any:
+    """A context as a hashable key, equal only for contexts that render alike: strings as they
+    are (most of a bulletin's, its body among them; hashing one is a tenth of writing it out as
+    JSON, which each mail did), every other value with its type, so that 1, 1.0 and True differ
+    as their renderings do."""
+    if type(value) is str:  # not Markup, which renders otherwise
+        return value
+    if isinstance(value, dict):
+        return ("dict", tuple(sorted(((str(k), _frozen(v)) for k, v in value.items()))))
+    if isinstance(value, list | tuple):
+        return (type(value).__name__, tuple(_frozen(v) for v in value))
+    try:
+        hash(value)
+    except TypeError:
+        return ("json", json.dumps(value, sort_keys=True, default=str))
+    return (type(value).__name__, value)
+
+
 class _Shared:
     """The mails of one bulletin rendered once for all its recipients (markdown, wrapping, CSS
     inlining: two thirds of the time of composing one), with placeholders where the personal
@@ -153,7 +171,7 @@ class _Shared:
         personal: tuple[str, ...],
     ) -> Rendered:
         shared = {k: v for k, v in context.items() if k not in personal}
-        key = (template, audience, language, json.dumps(shared, sort_keys=True, default=str))
+        key = (template, audience, language, _frozen(shared))
         with self._lock:
             if key in self._kept:
                 self._kept.move_to_end(key)
