@@ -5,8 +5,9 @@ fan-out.
 For each set-up (the embedded default, `gateway run`; PostgreSQL + RabbitMQ, `gateway smtp` and
 `dramatiq workers.main`) it writes N subscribers, publishes a bulletin with `gateway bulletins
 publish --no-wait` and counts the mails smtp-sink reports (`-c`) until N arrived. Just before
-each set-up, raw smtplib sends N prebuilt mails of the same size over one connection to a fresh
-smtp-sink: the yardstick that set-up is measured against. Then,
+and just after each set-up, raw smtplib sends N prebuilt mails of the same size over one
+connection to a fresh smtp-sink: the faster of the two is the yardstick that set-up is measured
+against. Then,
 with a second database of M subscribers and an aiosmtpd sink that notes each acknowledgement's
 arrival, it publishes a bulletin and sends customer mails while the bulletin goes out: p50/p99
 from each 250 to its acknowledgement's arrival. Everything on loopback; every loop is bounded.
@@ -332,11 +333,17 @@ def main() -> None:
     print(f"{os.cpu_count()} cores; smtp-sink at {SMTP_SINK}", flush=True)
     try:
         for kind in args.setups.split(","):
-            # the yardstick just before each set-up, so that both face the same machine (its
-            # speed here varies by up to twice between minutes)
-            raw = measure_raw(args.count, 4500)
-            print(f"\nraw smtplib, one connection: {raw:7.1f} mails/s", flush=True)
+            # the yardstick just before and just after each set-up, so that both face the same
+            # machine (its speed here varies by up to twice between minutes); the set-up is held
+            # to the faster of the two
+            before = measure_raw(args.count, 4500)
             rate, cpu = measure_rate(kind, args.count, work, args.warm)
+            after = measure_raw(args.count, 4500)
+            raw = max(before, after)
+            print(
+                f"\nraw smtplib, one connection: {before:7.1f} before, {after:7.1f} after",
+                flush=True,
+            )
             print(f"{kind}: {args.count} subscribers", flush=True)
             print(f"  publish -> last mail   {rate:7.1f} mails/s = {rate / raw:.2f} x raw")
             print(f"  gateway CPU            {cpu:7.2f} ms per mail (user + system)", flush=True)
