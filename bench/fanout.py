@@ -97,6 +97,7 @@ class SmtpSink:
 def environment(kind: str, work: Path, sink_port: int) -> tuple[dict[str, str], Any]:
     smtp_port, web_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed: bytecode cached
     env.update(
         {
             "GATEWAY_CONFIG": str(work / "none.toml"),
