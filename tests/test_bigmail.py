@@ -3,6 +3,7 @@ attachment kept with the right metadata, its long text cut to an excerpt (R6.6).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import os
@@ -11,8 +12,11 @@ import socket
 from collections.abc import Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
+from gateway.edges import smtp_data
 from gateway.edges.smtp_data import DATA_BLOCK
 from gateway.intake.queries import stored_row
 from gateway.outbound import sending
@@ -145,3 +149,34 @@ def test_the_socs_copy_of_a_large_mail_carries_its_attachment_byte_for_byte(
         for p in copy.message.iter_attachments()
     ]
     assert files == [("capture.pcap", "application/octet-stream", payload)]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from([b"\r\n", b"\r", b"\n", b".", b"..", b"x", b"\r\n.\r\n"]), max_size=40
+    ),
+    st.integers(min_value=1, max_value=9),
+)
+def test_the_content_of_data_read_in_any_blocks_is_the_content_read_whole(
+    pieces: list[bytes], block: int
+) -> None:
+    # Given what a client sends after DATA: content, its end, and a pipelined command
+    stream = b"".join(pieces) + b"\r\n.\r\nNOOP\r\n"
+    at = (b"\r\n" + stream).find(b"\r\n.\r\n")  # the end of DATA: CRLF.CRLF, a line's start
+    want = (b"\r\n" + stream)[: at + 2].replace(b"\r\n.", b"\r\n")[2:]
+    rest = (b"\r\n" + stream)[at + 5 :]
+
+    async def read() -> tuple[bytes | None, bytes]:
+        reader = asyncio.StreamReader()
+        reader.feed_data(stream)
+        reader.feed_eof()
+        content = await smtp_data.read_content(reader, None)
+        return content, await reader.read()
+
+    # When it is read `block` bytes at a time
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(smtp_data, "DATA_BLOCK", block)
+        content, after = asyncio.run(read())
+    # Then the content is unstuffed and ends where the whole stream says, the rest given back
+    assert (content, after) == (want, rest)

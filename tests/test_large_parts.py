@@ -4,10 +4,14 @@ whole mail does: the same texts (a large one cut to its beginning) and the same 
 from __future__ import annotations
 
 import base64
+import binascii
 import os
 import quopri
+from collections.abc import Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from parsers import large
 from parsers.mail import ParsedMail, parse
@@ -162,3 +166,43 @@ def test_a_large_file_sent_unencoded_is_kept_in_place_and_read_back_as_the_whole
     assert got == [(a.filename, a.data, a.size, a.sha256) for a in reference.attachments]
     assert cut.attachments[0].content(raw) == rows
     assert cut.attachments[1].content(raw) == b"\x00after"
+
+
+_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+
+def _decoded_or_error(decode: Callable[[bytes], bytes], data: bytes) -> bytes | str:
+    try:
+        return decode(data)
+    except binascii.Error:
+        return "error"
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(list(_ALPHABET)),
+            st.sampled_from(list(b"=\r\n \t\x0b\x00\xff-_.*")),
+        ),
+        max_size=60,
+    ).map(bytes),
+    st.sampled_from([b"", b"=", b"==", b"===", b"==\r\n", b"= \r\n", b"\r\n"]),
+)
+def test_a_large_base64_body_decodes_as_the_standard_library_decodes_it(
+    body: bytes, end: bytes
+) -> None:
+    # padding inside the data, none, or only at the end; stray bytes; errors alike
+    data = body + end
+    want = _decoded_or_error(binascii.a2b_base64, data)
+    assert _decoded_or_error(lambda d: large.decode(d, "base64"), data) == want
+    assert _decoded_or_error(lambda d: large.decode(memoryview(d), "base64"), data) == want
+
+
+def test_a_large_base64_body_with_its_line_ends_decodes_whole() -> None:
+    payload = os.urandom(3 * MB + 2)  # padded at the end
+    encoded = base64.encodebytes(payload).replace(b"\n", b"\r\n")
+    assert large.decode(memoryview(encoded), "base64") == payload
+    assert large.decode(encoded[:-4] + b"=AAA\r\n" + encoded, "base64") == binascii.a2b_base64(
+        encoded[:-4] + b"=AAA\r\n" + encoded
+    )
