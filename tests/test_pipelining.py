@@ -10,12 +10,12 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.counting_sink import CountingSink
-from workers import transport as transport_module
+from workers import smtp_relay
+from workers.smtp_relay import SmtpTransport
 from workers.transport import (
     EndUnanswered,
     Outgoing,
     PermanentFailure,
-    SmtpTransport,
     TemporaryFailure,
     send_once,
 )
@@ -157,7 +157,7 @@ def test_an_end_the_relay_never_answers_is_told_apart_from_a_refusal(
 ) -> None:
     """The relay has the mail once it has its dot; with no reply read the sender cannot know
     whether it accepted it, and a bulletin mail marked sent stays sent (workers/bulk.py)."""
-    monkeypatch.setattr(transport_module, "END_REPLY_TIMEOUT", 0.5)
+    monkeypatch.setattr(smtp_relay, "END_REPLY_TIMEOUT", 0.5)
     transport = transport_of(relay, 1)
 
     def mark(ready: list[int]) -> list[int]:

@@ -117,7 +117,7 @@ class Settings(BaseSettings):
     # send bulletin mail claimed from the database (workers/puller.py); 0: its own workers do
     bulk_processes: Annotated[int, Field(ge=0, le=16)] = 2
     # connections to the relay each worker thread sends bulletin mail over side by side: the
-    # mails of one round are marked sent in one transaction (workers/transport.py)
+    # mails of one round are marked sent in one transaction (workers/smtp_relay.py)
     bulk_connections: Annotated[int, Field(ge=1, le=50)] = 5
     send_attempts: AtLeastOne = 12  # a Delivery that failed this often with 4xx is given up
     send_backoff: Positive = 5.0  # seconds before the first retry; doubles each time, up to 1 h
