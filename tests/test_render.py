@@ -61,15 +61,23 @@ def test_each_recipients_mail_is_the_mail_rendered_whole() -> None:
     assert len(shared._shared._kept) == 1
 
 
+def renderer_of(
+    template: str, text: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Renderer:
+    """A renderer of one text template to customers, `contact_name` its personal field."""
+    (tmp_path / f"{template}_customer.en.txt.j2").write_text(text)
+    monkeypatch.setitem(render.PERSONAL, (template, "customer"), ("contact_name",))
+    return Renderer(tmp_path)
+
+
 def test_a_template_that_filters_a_personal_field_is_rendered_whole(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (tmp_path / "shout_customer.en.txt.j2").write_text(
+    text = (
         "{% set subject %}Hello {{ contact_name | upper }}{% endset %}"
         "Dear {{ contact_name | upper }}, {{ news }}\n"
     )
-    monkeypatch.setitem(render.PERSONAL, ("shout", "customer"), ("contact_name",))
-    renderer = Renderer(tmp_path)
+    renderer = renderer_of("shout", text, tmp_path, monkeypatch)
     for name in ("ann", "bob"):
         got = renderer.render("shout", "customer", "en", {"contact_name": name, "news": "hi"})
         assert (got.subject, got.text) == (f"Hello {name.upper()}", f"Dear {name.upper()}, hi\n")
@@ -78,19 +86,16 @@ def test_a_template_that_filters_a_personal_field_is_rendered_whole(
 def test_contexts_that_render_otherwise_are_kept_apart(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (tmp_path / "count_customer.en.txt.j2").write_text(
-        "{% set subject %}For {{ contact_name }}{% endset %}"
-        "{{ contact_name }}: {{ n }} {{ tags }}\n"
-    )
-    monkeypatch.setitem(render.PERSONAL, ("count", "customer"), ("contact_name",))
-    renderer = Renderer(tmp_path)
+    subject = "{% set subject %}For {{ contact_name }}{% endset %}"
+    text = subject + "{{ contact_name }}: {{ n }} {{ tags }}\n"
+    renderer = renderer_of("count", text, tmp_path, monkeypatch)
     # equal under == (1, True, 1.0) or under json.dumps (the list and the tuple), but each
     # rendered otherwise: each its own kept rendering
     for n, tags in ((1, ["a"]), (True, ["a"]), (1.0, ["a"]), ("1", ["a"]), (1, ("a",))):
         context = {"contact_name": "ann", "n": n, "tags": tags}
         assert renderer.render("count", "customer", "en", context).text == f"ann: {n} {tags}\n"
     assert len(renderer._shared._kept) == 5
-    # the same shared context, from another parse, for another recipient: one rendering kept
+    # the same shared context in new objects, for other recipients: one rendering kept
     for name in ("bob", "cy"):
         context = {"contact_name": name, "n": 2, "tags": ["a"]}
         got = renderer.render("count", "customer", "en", context)

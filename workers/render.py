@@ -138,7 +138,8 @@ def _frozen(value: Any) -> Any:
     if type(value) is str:  # not Markup, which renders otherwise
         return value
     if isinstance(value, dict):
-        return ("dict", tuple(sorted(((str(k), _frozen(v)) for k, v in value.items()))))
+        items = ((str(k), _frozen(v)) for k, v in value.items())
+        return ("dict", tuple(sorted(items, key=lambda item: item[0])))  # values never compared
     if isinstance(value, list | tuple):
         return (type(value).__name__, tuple(_frozen(v) for v in value))
     try:
