@@ -16,6 +16,7 @@ what the machine's cores allow at that cost. Everything runs on loopback; every 
     python bench/intake.py                          # both set-ups, defaults below
     python bench/intake.py --setups embedded --count 1000 --clients 4
     python bench/intake.py --processes 2            # two listener processes on the SMTP port
+    python bench/intake.py --set GATEWAY_SMTP_WORKERS=2   # a setting of the gateway's processes
 """
 
 from __future__ import annotations
@@ -419,7 +420,8 @@ def measure_gateway(kind: str, args: argparse.Namespace, work: Path) -> dict[str
     sink_port = free_port()
     arrivals: Any = mp.Queue()
     sink = start_server(_sink, sink_port, arrivals)
-    setup = start_gateway(kind, sink_port, work, args.processes)
+    settings = dict(item.split("=", 1) for item in args.set)
+    setup = start_gateway(kind, sink_port, work, args.processes, settings)
     port = int(setup.env["BENCH_SMTP_PORT"])
     try:
         send(port, 20, 2)  # warm-up: imports, connections, first SRs
@@ -511,6 +513,13 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=300.0, help="longest wait for acks")
     parser.add_argument(
         "--processes", type=int, default=1, help="listener processes (gateway --processes N)"
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the gateway's processes, e.g. GATEWAY_SMTP_WORKERS=4 (repeatable)",
     )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="gateway-bench-"))

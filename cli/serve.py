@@ -30,9 +30,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("gateway")
 
 DRAIN_GRACE = 15.0  # seconds the mails under way have to finish when the listener stops
-# ms an idle worker or consumer thread waits for a message before it looks whether to stop:
-# stopping the workers takes two of these (Dramatiq stops its workers, then its consumers)
-WORKER_POLL_MS = 100
 
 
 class ListenError(Exception):
@@ -184,7 +181,9 @@ class Services:
         settings, broker = self.rt.settings, self.rt.outbox.broker
         declare(broker, self.rt, transport, Renderer())
         self.worker = dramatiq.Worker(
-            broker, worker_threads=settings.worker_threads, worker_timeout=WORKER_POLL_MS
+            broker,
+            worker_threads=settings.worker_threads,
+            worker_timeout=settings.worker_poll_ms,
         )
         self.worker.start()
 
