@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import get_args
+from typing import Any, get_args
 
 import pytest
 from typer.testing import CliRunner
@@ -247,3 +247,19 @@ def test_the_harness_environment_gives_back_the_same_settings(
     again = Settings()
     assert again == settings
     assert again.secret_key.get_secret_value() == "test-signing-key"
+
+
+def test_the_worker_poll_reaches_every_in_process_worker_thread_and_zero_is_refused(
+    make_gateway: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert Settings.model_fields["worker_poll_ms"].default == 100
+    gateway = make_gateway(worker_poll_ms=25)
+    assert gateway.services is not None
+    assert gateway.services.worker is not None
+    worker = gateway.services.worker
+    assert worker.worker_timeout == 25
+    assert [thread.timeout for thread in worker.workers] == [0.025] * len(worker.workers)
+    monkeypatch.setenv("GATEWAY_WORKER_POLL_MS", "0")
+    result = CliRunner().invoke(app, ["config"])
+    assert result.exit_code == 2
+    assert "GATEWAY_WORKER_POLL_MS (environment variable)" in result.output
