@@ -72,10 +72,11 @@ def _report(message: Message) -> Report | None:
     if kind is not None and kind != "bounce":
         return Report(kind, _describe(message, kind))
     reason = _describe(message, kind) if kind else _declared(message)
-    text = _text(message)
-    said_by, written = ([], []) if reason else _evidence(message, text)
-    if not reason and not (said_by or written):
+    said_by = [] if reason else _said_by(message)
+    if not reason and not said_by:  # a bounce needs one of these: the text is not read for nothing
         return None
+    text = _text(message)
+    written = [] if reason else _written(text)
     detected, delayed = _detected(message)
     failed = detected or _worded_failures(text)
     if not reason:
@@ -196,9 +197,8 @@ def _sender(message: Message) -> tuple[str, str]:
     return local.strip('"').strip(), name.strip()
 
 
-def _evidence(message: Message, text: str) -> tuple[list[str], list[str]]:
-    """The signs of a bounce in an MTA's own words: (who and what it says it is, what its text
-    says)."""
+def _said_by(message: Message) -> list[str]:
+    """The signs of a bounce in who and what a mail says it is: its sender, subject, header."""
     local, name = _sender(message)
     said_by = []
     if SYSTEM_SENDER.match(local) or SYSTEM_SENDER.match(name):
@@ -207,10 +207,12 @@ def _evidence(message: Message, text: str) -> tuple[list[str], list[str]]:
         said_by.append("a bounce's subject")
     if "x-mlserver" in message or "x-ml-server" in message:
         said_by.append("a list manager's header")  # fml and its kin answer a refused post
-    if not said_by:  # a bounce needs both signs (_report): the text is not read for nothing
-        return said_by, []
-    written = [f"{who}'s wording" for who, wording in WORDINGS if wording.search(text)][:1]
-    return said_by, written
+    return said_by
+
+
+def _written(text: str) -> list[str]:
+    """The sign of a bounce in an MTA's own words: the first MTA whose wording its text has."""
+    return [f"{who}'s wording" for who, wording in WORDINGS if wording.search(text)][:1]
 
 
 def _worded_failures(text: str) -> tuple[str, ...]:

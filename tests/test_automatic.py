@@ -392,3 +392,25 @@ def test_a_detector_that_fails_on_a_mail_costs_it_neither_its_parse_nor_its_repo
     assert parsed.report == dsn.Report("bounce", "delivery status notification (RFC 3464)")
     assert "Address not found" in parsed.text
     assert parsed.defects == ()
+
+
+def test_a_mail_that_is_no_report_and_does_not_say_bounce_is_not_searched_for_a_bounce_wording(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The MTAs' wordings only count beside a bounce's sender or subject: a mail with neither
+    is not a bounce, and its text is not decoded again to look (every mail is read for it)."""
+    read: list[object] = []
+    decode = dsn._text
+
+    def text(message: Any) -> str:
+        read.append(message)
+        return decode(message)
+
+    monkeypatch.setattr(dsn, "_text", text)
+    assert parse((FIXTURES / "plain_en.eml").read_bytes()).report is None
+    assert read == []
+    # an MTA's own bounce, known by its sender and its wording alone, still has its text read
+    bounce = parse((FIXTURES / "bounce_fml_en.eml").read_bytes())
+    assert bounce.report is not None
+    assert bounce.report.kind == "bounce"
+    assert len(read) == 1
