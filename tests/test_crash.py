@@ -6,6 +6,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -21,7 +22,7 @@ from tests.support.harness import (
     settings_for,
     smtp_send,
 )
-from tests.support.services import free_port
+from tests.support.services import ClosedPort
 from tests.support.sink import Sink
 
 
@@ -34,12 +35,12 @@ def test_killed_after_250_and_before_the_ack_then_restarted_sends_exactly_one_ac
     else:
         database_url = request.getfixturevalue("postgres_url")
         broker_url = request.getfixturevalue("rabbitmq_url")
-    relay_port = free_port()  # nothing listens there yet: the acknowledgement cannot leave
+    relay_port = ClosedPort()  # refused until the relay is back: the acknowledgement cannot leave
     settings = settings_for(
         tmp_path / "var",
         database_url,
         broker_url=broker_url,
-        sink_port=relay_port,
+        sink_port=relay_port.port,
         send_backoff=0.5,
         stale_sending_after=2.0,
     )
@@ -49,7 +50,15 @@ def test_killed_after_250_and_before_the_ack_then_restarted_sends_exactly_one_ac
     )
     log = tmp_path / "gateway.log"
     sessions = make_sessions(make_engine(database_url))
+    try:
+        _killed_before_the_ack_and_restarted(sessions, env, log, settings.smtp_port, relay_port)
+    finally:
+        sessions.kw["bind"].dispose()  # also when it failed: nothing left for the next test
 
+
+def _killed_before_the_ack_and_restarted(
+    sessions: Any, env: dict[str, str], log: Path, smtp_port: int, relay_port: ClosedPort
+) -> None:
     def waiting() -> bool:
         with sessions.begin() as session:
             delivery = session.scalars(
@@ -58,17 +67,17 @@ def test_killed_after_250_and_before_the_ack_then_restarted_sends_exactly_one_ac
             return delivery is not None and delivery.attempts >= 1 and delivery.sent_at is None
 
     # Given a gateway that answered 250 and could not yet send the acknowledgement
-    first = Process.gateway(["run"], env, log).start(wait_port=settings.smtp_port)
+    first = Process.gateway(["run"], env, log).start(wait_port=smtp_port)
     try:
-        assert smtp_send(settings.smtp_port, mail(message_id="<crash@example.com>")).code == 250
+        assert smtp_send(smtp_port, mail(message_id="<crash@example.com>")).code == 250
         eventually(waiting)
     finally:
         # When it is killed outright
         first.kill()
     # And started again, with the relay back
-    relay = Sink(relay_port).start()
+    relay = Sink(relay_port.open()).start()
     relay.watch(lambda: outbox_quiet(sessions, datetime.now(UTC)))
-    second = Process.gateway(["run"], env, log).start(wait_port=settings.smtp_port)
+    second = Process.gateway(["run"], env, log).start(wait_port=smtp_port)
     try:
         # Then exactly one acknowledgement is sent
         (ack,) = relay.wait_to("alice@example.com", timeout=30)
@@ -80,4 +89,3 @@ def test_killed_after_250_and_before_the_ack_then_restarted_sends_exactly_one_ac
     finally:
         second.stop()
         relay.stop()
-        sessions.kw["bind"].dispose()

@@ -39,6 +39,24 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class ClosedPort:
+    """A loopback port that refuses connections, as one nothing listens on, until `open()`
+    hands it to the server that will listen there. A port from `free_port` is free only until
+    any socket binds it: the outgoing connections of a gateway under test take theirs from the
+    same range, and one of them took a relay's port before the relay came up. This one is bound
+    (and not listening) all along, so no other socket can have it."""
+
+    def __init__(self) -> None:
+        self._socket = socket.socket()
+        self._socket.bind(("127.0.0.1", 0))
+        self.port = int(self._socket.getsockname()[1])
+
+    def open(self) -> int:
+        """The port, released for the server about to bind it."""
+        self._socket.close()
+        return self.port
+
+
 def dovecot_binary() -> str | None:
     return shutil.which("dovecot") or (
         "/usr/sbin/dovecot" if os.path.exists("/usr/sbin/dovecot") else None
