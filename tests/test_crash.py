@@ -6,11 +6,11 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from gateway.core.runtime import Sessions
 from gateway.storage.db import make_engine, make_sessions
 from gateway.storage.models import Delivery
 from tests.support.harness import (
@@ -57,7 +57,7 @@ def test_killed_after_250_and_before_the_ack_then_restarted_sends_exactly_one_ac
 
 
 def _killed_before_the_ack_and_restarted(
-    sessions: Any, env: dict[str, str], log: Path, smtp_port: int, relay_port: ClosedPort
+    sessions: Sessions, env: dict[str, str], log: Path, smtp_port: int, relay_port: ClosedPort
 ) -> None:
     def waiting() -> bool:
         with sessions.begin() as session:

@@ -42,9 +42,9 @@ def free_port() -> int:
 class ClosedPort:
     """A loopback port that refuses connections, as one nothing listens on, until `open()`
     hands it to the server that will listen there. A port from `free_port` is free only until
-    any socket binds it: the outgoing connections of a gateway under test take theirs from the
-    same range, and one of them took a relay's port before the relay came up. This one is bound
-    (and not listening) all along, so no other socket can have it."""
+    any socket binds it: every outgoing connection takes its local port from the same range,
+    and one took a relay's port before the relay came up. This one is bound (and not
+    listening) all along, so no other socket can have it."""
 
     def __init__(self) -> None:
         self._socket = socket.socket()
