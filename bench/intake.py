@@ -522,6 +522,9 @@ def main() -> None:
         help="a setting for the gateway's processes, e.g. GATEWAY_SMTP_WORKERS=4 (repeatable)",
     )
     args = parser.parse_args()
+    for item in args.set:
+        if "=" not in item or not item.partition("=")[0]:
+            parser.error(f"--set {item!r}: give NAME=VALUE, e.g. GATEWAY_SMTP_WORKERS=2")
     work = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
     print(
         f"{os.cpu_count()} cores; {args.count} mails of {len(make_mail('<x@y>'))} bytes from "
