@@ -1,8 +1,9 @@
 """Intake benchmark: mails/s until every acknowledgement reached a relay, and ack latency.
 
 For each set-up (`embedded`: the embedded default; `pg-rabbitmq`: PostgreSQL + RabbitMQ with
-separate workers; `pg`: PostgreSQL with the in-process workers of `gateway run`) it starts the
-gateway, an SMTP sink standing in for the relay, and several SMTP clients, then:
+separate workers; `pg`: PostgreSQL with the in-process workers of `gateway run`; `forward`: no
+gateway, only what every set-up does at the least, bench/forward.py) it starts the gateway, an
+SMTP sink standing in for the relay, and several SMTP clients, then:
 
 - throughput: N mails as fast as the clients can send, counted until the last acknowledgement
   arrived at the sink;
@@ -15,6 +16,7 @@ what the machine's cores allow at that cost. Everything runs on loopback; every 
 
     python bench/intake.py                          # both set-ups, defaults below
     python bench/intake.py --setups embedded --count 1000 --clients 4
+    python bench/intake.py --setups forward,embedded  # beside the ceiling the parties leave
     python bench/intake.py --processes 2            # two listener processes on the SMTP port
     python bench/intake.py --set GATEWAY_SMTP_WORKERS=2   # a setting of the gateway's processes
 """
@@ -339,6 +341,13 @@ def start_gateway(
     log_path = work / f"{kind}-{processes}.log"
     log = log_path.open("ab")
     cleanup.append(log.close)
+    if kind == "forward":  # no gateway: the ceiling the benchmark's parties leave (forward.py)
+        forward = Path(__file__).with_name("forward.py")
+        argv = [str(smtp_port), str(sink_port), str(work / "forward.mbox")]
+        started = [subprocess.Popen([sys.executable, str(forward), *argv], stdout=log, stderr=log)]
+        wait_port(smtp_port)
+        env["BENCH_SMTP_PORT"] = str(smtp_port)
+        return Setup(kind, env, started, cleanup)
     gateway = [sys.executable, "-m", "cli"]
     subprocess.run([*gateway, "demo"], env=env, check=True, capture_output=True, timeout=120)
     # BENCH_WRAP runs the gateway under a profiler, e.g. "py-spy record -o p.txt -f raw --"

@@ -8,6 +8,10 @@ For each command it prints the median (and the lowest and highest) of `--runs` r
   mailbox (a private Dovecot, as the tests start it: tests/support/dovecot.py), and for `run`
   also until the SMTP listener says it is listening.
 
+Beside them it prints the floor each one stands on: a bare interpreter importing only the
+libraries the command cannot run without (`requests list`: SQLAlchemy's ORM, pydantic-settings
+and Typer; `run` and `imap` also aiosmtpd, Dramatiq and imapclient) and doing nothing else.
+
 Each command is `python -m cli …` (what the `gateway` console script runs) from this checkout,
 on an embedded database of its own. One run of each, not counted, first writes the bytecode
 caches (a pip install writes them too). Everything runs on loopback; every wait is bounded.
@@ -152,6 +156,23 @@ def store_requests(env: dict[str, str], count: int) -> None:
         proc.communicate(timeout=LIMIT)
 
 
+# What each command imports before it can do anything (the floor beneath its figure)
+FLOORS = {
+    "requests list": "import sqlalchemy.orm, pydantic_settings, typer",
+    "run, imap": "import sqlalchemy.orm, pydantic_settings, typer, aiosmtpd.smtp, dramatiq, "
+    "imapclient",
+}
+
+
+def floor(env: dict[str, str], imports: str) -> list[float]:
+    """Seconds from start to exit of an interpreter that only runs `imports`, and its CPU."""
+    before = _children_cpu()
+    start = time.perf_counter()
+    argv = [sys.executable, "-c", imports]
+    subprocess.run(argv, env=env, cwd=ROOT, check=True, capture_output=True, timeout=LIMIT)
+    return [time.perf_counter() - start, _children_cpu() - before]
+
+
 def figures(runs: int, measure: Callable[[], list[float]]) -> list[list[float]]:
     measure()  # not counted: writes the bytecode caches
     return [list(column) for column in zip(*(measure() for _ in range(runs)), strict=True)]
@@ -185,6 +206,10 @@ def main() -> None:
             imap_watching, imap_cpu = figures(
                 args.runs, lambda: until_said(imap_env, ("imap",), WATCHING)
             )
+            floors = {
+                name: figures(args.runs, lambda imports=imports: floor(env, imports))
+                for name, imports in FLOORS.items()
+            }
     finally:
         dovecot.stop()
     print(f"load average (1 min) at the start: {load:.2f}, at the end: {os.getloadavg()[0]:.2f}")
@@ -193,6 +218,10 @@ def main() -> None:
     show("gateway run: SMTP listening", run_listening, run_cpu)
     show("gateway run: IMAP watching", run_watching, run_cpu)
     show("gateway imap: IMAP watching", imap_watching, imap_cpu)
+    for name, (seconds, cpu) in floors.items():
+        show(f"floor of {name}", seconds, cpu)
+    for name, imports in FLOORS.items():
+        print(f"  floor of {name}: python -c '{imports}'")
 
 
 if __name__ == "__main__":
