@@ -29,6 +29,15 @@ import re
 from dataclasses import dataclass
 
 _LINE = re.compile(r"^\s*#([A-Za-z][A-Za-z0-9-]*)\b[ \t]*(.*?)\s*$")
+# "# note": a known command with a space after its "#"; "# Summary" (a Markdown heading) is text
+_SPACED = re.compile(r"^\s*#[ \t]+([A-Za-z][A-Za-z0-9-]*)\b[ \t]*(.*?)\s*$")
+# What mail clients put around or before a line the writer typed as "#note": invisible format
+# characters (zero-width space and joiners, word joiner, BOM), and the "*…*" or "_…_" that a
+# plain-text part has for bold or italics (Gmail writes a bold "#note" as "*#note*").
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
+_EMPHASIS = re.compile(r"^(\s*)([*_]{1,2})(#[^*_]*?)\2\s*$")
+# The full-width and small number signs of East Asian input methods are the same "#"
+_HASHES = {ord("\uff03"): "#", ord("\ufe5f"): "#"}
 
 # spelling -> (command, fixed argument or None)
 ALIASES: dict[str, tuple[str, str | None]] = {
@@ -108,7 +117,7 @@ def read_commands(text: str, aliases: dict[str, tuple[str, str | None]] | None =
         if not line.strip():
             index += 1
             continue
-        found = _LINE.match(line)
+        found = _command_line(line, aliases)
         if not found:
             break
         word, argument = found.group(1).lower(), found.group(2)
@@ -121,3 +130,16 @@ def read_commands(text: str, aliases: dict[str, tuple[str, str | None]] | None =
     if not commands and not unknown:
         return Commands((), (), text.strip())
     return Commands(tuple(commands), tuple(unknown), "\n".join(lines[index:]).strip())
+
+
+def _command_line(line: str, aliases: dict[str, tuple[str, str | None]]) -> re.Match[str] | None:
+    """The line as a command (group 1 its word, group 2 its argument), or None if it is text."""
+    line = line.translate(_INVISIBLE).translate(_HASHES)
+    emphasised = _EMPHASIS.match(line)
+    if emphasised:
+        line = emphasised.group(1) + emphasised.group(3)
+    found = _LINE.match(line)
+    if found:
+        return found
+    spaced = _SPACED.match(line)
+    return spaced if spaced and spaced.group(1).lower() in aliases else None

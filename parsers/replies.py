@@ -42,7 +42,10 @@ _QUOTED = re.compile(r"^\s*>")
 
 
 def latest_reply(text: str) -> str:
-    """The newest part of a reply: no quoted history, no signature. Falls back to the whole text."""
+    """The newest part of a reply: no quoted history, no signature. Empty when a quoted history
+    was found under nothing of the sender's own (a reply of only a file, a signature or "Sent
+    from my iPhone"): the quote is never taken for the reply. A text in which no history was
+    found is its own newest part, kept whole when it is all signature-like ("Thanks, done.")."""
     if not text.strip():
         return ""
     joined = _join_wrapped_attributions(text.replace("\xa0", " ").replace("\u202f", " "))
@@ -56,8 +59,13 @@ def latest_reply(text: str) -> str:
         return text.strip()
     body = replies[0].body if replies else ""
     body = _TRAILING_SEPARATOR.sub("", _TRAILING_QUOTE.sub("", "\n" + body)).strip()
-    # A reply that is all signature-like lines ("Thanks, done.") is kept whole, never quoted.
-    return body or (unquoted.strip() if unquoted != joined else "") or text.strip()
+    if body:
+        return body
+    if len(replies) > 1:  # a header block the library knows ("-----Original Message-----")
+        return ""
+    if unquoted != joined:  # ">" lines under an attribution, taken out above: the rest is new
+        return unquoted.strip()
+    return text.strip()
 
 
 def _without_quoted_blocks(text: str) -> str:

@@ -210,10 +210,38 @@ _ESCALATE = re.compile(
 )
 
 
-def asks_for_escalation(subject: str, text: str) -> bool:
-    """An escalation asked for in the subject or in the first line of the mail."""
+# The gateway's own subjects that name an escalation (escalation_recorded_customer.*): a reply to
+# one repeats them and asks for nothing
+_OUR_ESCALATION_SUBJECTS = re.compile(
+    r"(?:escalation recorded|eskalation erfasst|escalade enregistrée)\s*:", re.IGNORECASE
+)
+# A word that takes back what follows it in its clause: "no need to escalate", "bitte nicht
+# eskalieren", "pas besoin d'escalader"; up to three words may stand between
+_NEGATION = re.compile(
+    r"(?:\bno\s+need\s+to|\bnot|n't|\bno|\bnever|\bwithout|\bkein\w*|\bnicht|\bohne|\bpas|"
+    r"\bsans|\bne|\bjamais)\W+(?:\w+\W+){0,3}\Z",
+    re.IGNORECASE,
+)
+_CLAUSE_END = re.compile(r"[.,;:!?\n]")
+
+
+def asks_for_escalation(subject: str, text: str, title: str = "") -> bool:
+    """An escalation asked for in the subject or in the first line of the mail, and not taken
+    back in its clause ("no need to escalate"). Of the subject only what its writer added counts:
+    not the gateway's own wording, nor `title`, the SR's title a reply's subject repeats."""
     first = next((line for line in text.splitlines() if line.strip()), "")
-    return bool(_ESCALATE.search(subject) or _ESCALATE.search(first))
+    added = _OUR_ESCALATION_SUBJECTS.sub(" ", subject)
+    if title.strip():
+        added = re.sub(re.escape(title.strip()), " ", added, flags=re.IGNORECASE)
+    return _asked(added) or _asked(first)
+
+
+def _asked(text: str) -> bool:
+    for found in _ESCALATE.finditer(text):
+        clause = _CLAUSE_END.split(text[: found.start()])[-1]
+        if not _NEGATION.search(clause):
+            return True
+    return False
 
 
 # --- third-party verification mail ("Ticket Trick") --------------------------------------------

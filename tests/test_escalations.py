@@ -121,6 +121,30 @@ def test_asking_again_is_recorded_on_the_open_escalation(make_gateway: Any, sink
     assert len(sink.wait_to(DUTY)) == 1
 
 
+def test_a_reply_repeating_the_word_or_taking_it_back_asks_for_no_new_escalation(
+    make_gateway: Any, sink: Sink
+) -> None:
+    gateway = make_gateway(clock=OffsetClock(START))
+    sr_id = open_sr(gateway, sink, subject="Please escalate: firewall down")
+    (told,) = [m for m in sink.wait_to(ALICE, 2) if "Escalation recorded" in m.message["Subject"]]
+    soc_command(gateway, sr_id, "#deescalate plan agreed by phone")
+    replies = [
+        # to the gateway's own "Escalation recorded" mail, whose subject holds the SR's title
+        mail(subject=f"Re: {told.message['Subject']}", body="Thanks, that was quick."),
+        mail(subject=f"Re: [{sr_id}] Please escalate: firewall down", body="Any news?"),
+        mail(subject=f"Re: [{sr_id}] firewall", body="No need to escalate, it is not urgent."),
+        mail(subject=f"AW: [{sr_id}] firewall", body="Bitte nicht eskalieren, danke."),
+    ]
+    for reply in replies:
+        assert gateway.send(reply).code == 250
+    assert [e["closed_at"] is not None for e in escalations(gateway)] == [True]
+    # asked again in so many words: a new escalation
+    again = mail(subject=f"Re: [{sr_id}] firewall", body="Please escalate again, it is down.")
+    assert gateway.send(again).code == 250
+    assert [e["closed_at"] is None for e in escalations(gateway)] == [True, False]
+    assert len(sink.wait_to(DUTY, 2)) == 2
+
+
 def test_escalations_are_listed_with_their_steps_as_json(
     gateway: Gateway, sink: Sink, monkeypatch: pytest.MonkeyPatch
 ) -> None:

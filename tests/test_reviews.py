@@ -58,6 +58,22 @@ def test_raising_an_sr_to_p2_tells_the_tam_at_once(make_gateway: Any, sink: Sink
     assert len(sink.settle_to(TAM)) == 1  # and not again in the digest
 
 
+def test_an_sr_raised_to_p1_after_the_digest_listed_it_tells_the_tam_at_once_and_once(
+    make_gateway: Any, sink: Sink
+) -> None:
+    gateway = with_tam(make_gateway(clock=OffsetClock(START)))
+    sr_id = open_sr(gateway, sink)
+    at(gateway, THURSDAY_0800 + timedelta(minutes=1))
+    (digest,) = sink.wait_to(TAM)
+    assert sr_id in digest.text  # listed at P3
+    soc_command(gateway, sr_id, "#p1")
+    notice = sink.wait_to(TAM, 2)[1]
+    assert notice.message["Subject"].startswith(f"[{sr_id}] Example Corp: P1 Service Request")
+    soc_command(gateway, sr_id, "#p3")
+    soc_command(gateway, sr_id, "#p2")
+    assert len(sink.settle_to(TAM)) == 2  # told it became urgent once, not at every change
+
+
 def test_team_leaders_get_a_daily_review_of_every_open_sr(make_gateway: Any, sink: Sink) -> None:
     gateway = make_gateway(clock=OffsetClock(START))
     clock.prepare(gateway.runtime)

@@ -206,7 +206,7 @@ def test_soc_commands_set_priority_state_and_assignee_and_are_confirmed(
     gateway: Gateway, sink: Sink
 ) -> None:
     sr_id, notification = opened(gateway, sink)
-    commands = "#priority 2\n#state waiting\n#assign me\n#flyaway\n\nWe are on it."
+    commands = "#priority 2\n#state waiting\n#assign me\n\nWe are on it."
     assert gateway.send(outlook_reply(notification, commands), mail_from=ANALYST).code == 250
     shown = show(gateway, sr_id)
     assert (shown["priority"], shown["state"]) == (2, "waiting")
@@ -218,12 +218,116 @@ def test_soc_commands_set_priority_state_and_assignee_and_are_confirmed(
         assert target.due_at - target.started_at == timedelta(hours=2)
         assert target.started_at == sr.created_at
     confirmation = sink.wait_to(ANALYST)[0]
-    assert confirmation.message["Subject"] == f"[{sr_id}] Commands: 3 done, 1 refused"
-    assert "REFUSED  #flyaway  -  unknown command" in confirmation.text
+    assert confirmation.message["Subject"] == f"[{sr_id}] Commands: 3 done, 0 refused"
     # The text after the commands still goes to the customer, without the command lines
     relayed = sink.wait_to(ALICE, 2)[1]
     assert "We are on it." in relayed.text
     assert "#priority" not in relayed.text
+
+
+def quoting_reply(notification: Received, top: str, style: str = "outlook") -> bytes:
+    """An analyst's reply with only `top` above the quoted notification, and no signature of
+    its own: Outlook's header block, or Gmail's attribution line and "> " quoting."""
+    if style == "outlook":
+        quoted = (
+            "-----Original Message-----\n"
+            "From: SecureCall SOC <soc@securecall.example>\n"
+            "Sent: Wednesday, November 18, 2026 10:00 AM\n"
+            f"To: {SOC_QUEUE}\n"
+            f"Subject: {notification.message['Subject']}\n\n"
+            f"{notification.text}"
+        )
+    else:
+        quoted = "On Wed, 18 Nov 2026 at 10:00, SecureCall SOC <soc@securecall.example> wrote:\n"
+        quoted += "".join(f"> {line}\n" for line in notification.text.splitlines())
+    return mail(
+        sender=ANALYST,
+        subject=f"RE: {notification.message['Subject']}",
+        body=f"{top}\n\n{quoted}",
+        in_reply_to=notification.message["Message-ID"],
+        references=notification.message["Message-ID"],
+    )
+
+
+def test_an_answer_with_nothing_of_its_own_sends_nothing_and_its_sender_is_told(
+    gateway: Gateway, sink: Sink
+) -> None:
+    sr_id, notification = opened(gateway, sink)
+    tops = [
+        ("Sent from my iPhone", "outlook"),
+        ("", "outlook"),
+        ("--\nSam", "outlook"),
+        ("", "gmail"),
+    ]
+    for top, style in tops:
+        reply = quoting_reply(notification, top, style)
+        assert gateway.send(reply, mail_from=ANALYST).code == 250
+    told = sink.wait_to(ANALYST, len(tops))
+    for mail_told in told:
+        assert mail_told.message["Subject"] == f"[{sr_id}] Your answer was not sent"
+        assert "nothing was sent to the customer" in mail_told.text
+    sink.settle()
+    assert len(sink.to(ALICE)) == 1  # the acknowledgement only: the notification never went out
+    assert show(gateway, sr_id)["initial_response_at"] is None  # no answer was given
+
+
+def test_an_answer_of_only_a_file_sends_the_file_without_the_quoted_notification(
+    gateway: Gateway, sink: Sink
+) -> None:
+    sr_id, notification = opened(gateway, sink)
+    report = b"%PDF-1.4 the tunnel report\n"
+    reply = with_files(
+        quoting_reply(notification, "Sent from my iPhone"),
+        [("report.pdf", "application/pdf", report)],
+    )
+    assert gateway.send(reply, mail_from=ANALYST).code == 250
+    answer = sink.wait_to(ALICE, 2)[1]
+    assert [p.get_content() for p in answer.message.iter_attachments()] == [report]
+    assert "Answer this mail to reply" not in answer.text  # the SOC's own notification
+    assert "New Service Request" not in answer.text
+    assert sr_id in answer.message["Subject"]
+    assert show(gateway, sr_id)["initial_response_at"] is not None
+
+
+def test_a_note_marker_as_mail_clients_write_it_keeps_the_mail_internal(
+    gateway: Gateway, sink: Sink
+) -> None:
+    sr_id, notification = opened(gateway, sink)
+    markers = ["*#note*", "**#note**", "\u200b#note", "# note", "\uff03note", "#NOTE:"]
+    for n, marker in enumerate(markers):
+        reply = outlook_reply(notification, f"{marker}\nSecret {n}: the admin is on leave.")
+        assert gateway.send(reply, mail_from=ANALYST).code == 250
+    notes = [m["reply_text"] for m in show(gateway, sr_id)["messages"] if m["author"] == "soc"]
+    assert [n.split("\n")[0] for n in notes] == [
+        f"Secret {n}: the admin is on leave." for n in range(len(markers))
+    ]
+    with gateway.runtime.sessions.begin() as session:
+        internal = session.scalars(select(Message.internal).where(Message.author_kind == "soc"))
+        assert list(internal) == [True] * len(markers)
+    sink.settle()
+    assert len(sink.to(ALICE)) == 1  # only the acknowledgement
+
+
+def test_an_unknown_command_keeps_the_whole_mail_from_the_customer(
+    gateway: Gateway, sink: Sink
+) -> None:
+    sr_id, notification = opened(gateway, sink)
+    typo = outlook_reply(notification, "#notes\nThe firewall admin is on leave.")
+    assert gateway.send(typo, mail_from=ANALYST).code == 250
+    (confirmation,) = sink.wait_to(ANALYST)
+    assert confirmation.message["Subject"] == f"[{sr_id}] Commands: 0 done, 1 refused"
+    assert "REFUSED  #notes  -  unknown command: nothing of this mail was sent" in (
+        confirmation.text
+    )
+    with gateway.runtime.sessions.begin() as session:
+        (internal,) = session.scalars(select(Message.internal).where(Message.author_kind == "soc"))
+        assert internal is True
+    sink.settle()
+    assert len(sink.to(ALICE)) == 1  # only the acknowledgement
+    # Markdown's heading is text, not a command: the answer goes out
+    heading = outlook_reply(notification, "# Summary\nWe restarted the tunnel.")
+    assert gateway.send(heading, mail_from=ANALYST).code == 250
+    assert "We restarted the tunnel." in sink.wait_to(ALICE, 2)[1].text
 
 
 def test_a_command_from_a_customer_changes_nothing_and_stays_text(

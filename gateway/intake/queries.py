@@ -92,7 +92,13 @@ _AUTOREPLIES_ABOUT = (
         DELIVERIES.c.created_at >= bindparam("since"),
     )
 )
-_THREAD_COLUMNS = (REQUESTS.c.id, REQUESTS.c.public_id, REQUESTS.c.state, REQUESTS.c.customer_id)
+_THREAD_COLUMNS = (
+    REQUESTS.c.id,
+    REQUESTS.c.public_id,
+    REQUESTS.c.state,
+    REQUESTS.c.customer_id,
+    REQUESTS.c.title,
+)
 
 
 def stored_id(conn: Connection, dedup_key: str) -> int | None:
@@ -163,8 +169,8 @@ def requests_answered(conn: Connection, message_ids: Sequence[str]) -> list[Thre
     return [_thread(*row[1:]) for row in sorted(rows, key=lambda r: order[r.message_id])]
 
 
-def _thread(sr_id: int, public_id: str, state: str, customer_id: int) -> Thread:
-    return Thread(sr_id, public_id, State(state), customer_id)
+def _thread(sr_id: int, public_id: str, state: str, customer_id: int, title: str) -> Thread:
+    return Thread(sr_id, public_id, State(state), customer_id, title)
 
 
 def notices_since(conn: Connection, recipient: str, template: str, since: datetime) -> int:

@@ -51,7 +51,7 @@ class Reading:
     looped: bool
     requested: PriorityRequest | None
     language: str | None
-    escalation_words: bool
+    escalation_words: bool  # in its first line, or in a subject that repeats no SR's title
     verification: str | None
     returned: Returned | None = None  # a bounce's or report's account of what it returns (R4.4)
 
@@ -89,8 +89,12 @@ def gather(
     # R2.2: commands are read from SOC staff only; from anyone else they are ordinary text.
     commands = read_commands(reply) if sender.kind == "soc" else Commands((), (), reply)
     settings = rt.settings
+    # A reply's subject repeats its SR's title: only what it adds to it may ask to escalate
+    words = reading.escalation_words
+    if words and thread is not None and thread.title:
+        words = asks_for_escalation(mail.subject, reply, thread.title)
     escalation_asked = sender.kind == "contact" and (
-        settings.escalation_address.lower() in reading.recipients or reading.escalation_words
+        settings.escalation_address.lower() in reading.recipients or words
     )
     return Facts(
         mail=mail,

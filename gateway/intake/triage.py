@@ -131,6 +131,12 @@ RULES: tuple[Rule, ...] = (
         lambda f: _soc_in_thread(f) and (f.to_note_address or f.commands.note),
         Action.NOTE,
     ),
+    # A misspelt command may be a misspelt #note ("#notes"): nothing of it reaches the customer
+    Rule(
+        "the SOC's mail with an unknown command, kept as a note",
+        lambda f: _soc_in_thread(f) and bool(f.commands.unknown),
+        Action.NOTE,
+    ),
     Rule("the SOC answers on an SR", _soc_in_thread, Action.ANSWER),
     Rule(
         "a reply on an open SR",

@@ -46,6 +46,7 @@ class Thread:
     public_id: str
     state: State
     customer_id: int
+    title: str = ""  # what a reply's subject repeats of it asks for nothing new
 
 
 @dataclass(frozen=True)

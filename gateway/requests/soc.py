@@ -22,6 +22,16 @@ from gateway.requests.queries import add_message, customer_participants, set_req
 from gateway.sla import escalations, service_levels
 from gateway.storage.records import RequestRow, request_row
 
+ANSWER_LINE = "(answer)"  # the outcome of an answer itself (command_result_soc's subject)
+NOTHING_TO_SEND = (
+    "nothing was sent to the customer: the mail has no text of its own above the quoted "
+    "notification, and no file"
+)
+UNKNOWN_COMMAND = (
+    "unknown command: nothing of this mail was sent to the customer; it is kept on the SR as "
+    "an internal note (send the answer again without this line to reach the customer)"
+)
+
 
 def answer_or_note(
     conn: Connection, rt: Runtime, facts: Facts, decision: Decision, stored: int
@@ -44,13 +54,17 @@ def answer_or_note(
         now=facts.now,
         internal=internal,
     )
-    relayed = not internal and bool(text.strip())
+    # An answer of only a file goes out with the file; one of nothing of its own (its newest
+    # part empty: only the quoted notification, a signature) is not sent, and its sender told.
+    attached = sendable_files(conn, message) if facts.mail.attachments and not internal else []
+    relayed = not internal and bool(text.strip() or attached)
     run = Run(conn, rt, facts.sender.address, facts.now, message=message, relayed=relayed)
     outcomes = [carry_out(run, thread.sr_id, command) for command in facts.commands.commands]
-    outcomes += _unknown(facts)
+    outcomes += _unknown(facts, UNKNOWN_COMMAND)
+    if not internal and not relayed and not commanded:
+        outcomes.append(refused(ANSWER_LINE, NOTHING_TO_SEND))
     sr = request_row(conn, thread.sr_id)
     if relayed:
-        attached = sendable_files(conn, message) if facts.mail.attachments else []
         answers = relay(conn, rt, sr, text, facts.sender.name, facts.now, attached)
         if answers:  # §3.5.5: an open escalation's requester hears the plan
             escalations.record_plan(conn, sr.id, facts.sender.address, facts.now)
@@ -134,5 +148,5 @@ def refuse_all(facts: Facts, reason: str) -> list[Outcome]:
     return [refused(c.line, reason) for c in facts.commands.commands] + _unknown(facts)
 
 
-def _unknown(facts: Facts) -> list[Outcome]:
-    return [refused(line, "unknown command") for line in facts.commands.unknown]
+def _unknown(facts: Facts, detail: str = "unknown command") -> list[Outcome]:
+    return [refused(line, detail) for line in facts.commands.unknown]

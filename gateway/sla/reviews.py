@@ -25,19 +25,26 @@ from gateway.outbound.contexts.oversight import (
 )
 from gateway.outbound.notices import alert
 from gateway.storage.records import RequestRow
-from gateway.storage.tables import DEADLINES, ESCALATIONS, REQUESTS
+from gateway.storage.tables import DEADLINES, DELIVERIES, ESCALATIONS, REQUESTS
 
 Deliveries = list[tuple[int, str]]
 REVIEW_LIMIT = 500  # SRs listed in one review mail; the rest are counted
 
 
 def notify_tam(conn: Connection, rt: Runtime, sr: RequestRow, now: datetime) -> Deliveries:
-    """The customer's TAM hears of the SR now (once)."""
-    already = conn.scalar(select(REQUESTS.c.tam_notified_at).where(REQUESTS.c.id == sr.id))
+    """The customer's TAM hears of the SR now, at P1/P2 (once). A digest that listed it before,
+    at a lower priority, does not count: the TAM learns that it became urgent."""
+    told = select(DELIVERIES.c.id).where(
+        DELIVERIES.c.sr_id == sr.id, DELIVERIES.c.template == "tam_notice"
+    )
     tams = contacts_with_role(conn, sr.customer_id, "tam")
-    if already is not None or not tams:
+    if not tams or conn.scalar(told.limit(1)) is not None:
         return []
-    conn.execute(update(REQUESTS).where(REQUESTS.c.id == sr.id).values(tam_notified_at=now))
+    conn.execute(
+        update(REQUESTS)
+        .where(REQUESTS.c.id == sr.id, REQUESTS.c.tam_notified_at.is_(None))
+        .values(tam_notified_at=now)
+    )
     return [
         alert(
             conn,
