@@ -2,9 +2,11 @@
 
 A bounce names its Delivery by the VERP return path it came back to (gateway/sus/verp.py,
 signed: nobody can make the gateway count a bounce against another subscriber), else by the
-returned mail's Message-ID; the recipients flufl.bounce found failed for good (parsers/dsn.py)
-name contacts too. A permanent failure is kept with the contact (`gateway contacts list` shows
-it) and scores a hard bounce on its subscriptions (gateway/sus/scores.py); one only delayed
+returned mail's Message-ID (signed too); it is then about that Delivery's recipient alone. One
+that names no Delivery is about the recipients flufl.bounce found failed for good
+(parsers/dsn.py). A permanent failure is kept with the contact (`gateway contacts list` shows
+it) and, if it named its Delivery, scores a hard bounce on its subscriptions
+(gateway/sus/scores.py); one only delayed
 (RFC 3464 `Action: delayed`, an MTA's warning) is kept and never counted. An ARF complaint
 (RFC 5965) about a bulletin unsubscribes its recipient from that product at once. Nobody is
 ever answered (R6.1).
@@ -91,10 +93,17 @@ def _one(
 ) -> Deliveries:
     why = (mail.returned.failure() or mail.reason)[:500]
     contact = target.contact
-    scored = scores.count(conn, rt, contact, mail.now, why) if permanent else scores.Scored()
+    delivery = target.delivery
+    # Only a bounce that names a Delivery by what the gateway signed counts towards suspending
+    # subscriptions: anyone can write a report naming any address to the support address. One
+    # that names none is kept, and shows the SOC the address may be dead (`bounced_at`).
+    signed = delivery is not None
+    counting = permanent and signed
+    scored = scores.count(conn, rt, contact, mail.now, why) if counting else scores.Scored()
     if permanent:
         bounce_queries.set_contact_bounced(conn, contact.id, mail.now, why)
-    delivery = target.delivery
+    if permanent and not signed:
+        why = f"not counted, names no mail of the gateway: {why}"[:500]
     kept = NewBounce(
         at=mail.now,
         contact_id=contact.id,
@@ -111,15 +120,16 @@ def _one(
 
 
 def _targets(conn: Connection, rt: Runtime, mail: Returning) -> list[_Target]:
-    """The contacts a bounce is about: its Delivery's recipient first, then every failed
-    recipient that is a registered contact."""
-    targets: dict[int, _Target] = {}
+    """The contacts a bounce is about: its Delivery's recipient alone, when the bounce names a
+    Delivery by what the gateway signed (its VERP address, the returned mail's Message-ID): a
+    subscriber who sends a report to his own return path cannot name others in it. Else every
+    failed recipient that is a registered contact, kept but not scored (`_one`)."""
     about = _about(conn, rt, mail)
     if about is not None:
         delivery, source = about
         contact = queries.contact_at(conn, delivery.recipient)
-        if contact is not None:
-            targets[contact.id] = _Target(contact, delivery.recipient, delivery, source)
+        return [_Target(contact, delivery.recipient, delivery, source)] if contact else []
+    targets: dict[int, _Target] = {}
     named = [s.recipient for s in mail.returned.statuses] + list(mail.failed)
     for address in dict.fromkeys(named):
         contact = queries.contact_at(conn, address)
