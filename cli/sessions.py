@@ -16,6 +16,7 @@ from gateway.requests import engagements
 from gateway.securehands import acceptance, listings, scans, sessions
 from gateway.securehands.acts import Act, Done
 from gateway.securehands.queries import customer_named
+from gateway.securehands.terms import LARGEST
 from gateway.storage.db import transaction
 
 sessions_app = typer.Typer(no_args_is_help=True, help="SecureHands sessions.")
@@ -24,7 +25,11 @@ GROUPS = ((sessions_app, "sessions"), (scans_app, "scans"))
 
 Start = Annotated[str, typer.Option(help="ISO date and time; customer's office time if bare.")]
 End = Annotated[str, typer.Option(help="ISO date and time.")]
-Session = Annotated[int | None, typer.Option("--session", help="Session number.")]
+Session = Annotated[
+    int | None, typer.Option("--session", min=1, max=LARGEST, help="Session number.")
+]
+# A session's number as the argument of a command (as shown by `gateway sessions list`)
+SessionId = Annotated[int, typer.Argument(min=1, max=LARGEST)]
 
 
 # --- sessions ------------------------------------------------------------------------------------
@@ -60,7 +65,7 @@ def sessions_record(sr_id: str, start: Start, end: End, session: Session = None)
 
 @sessions_app.command("cancel")
 def sessions_cancel(
-    session_id: int,
+    session_id: SessionId,
     beyond_control: Annotated[bool, typer.Option("--beyond-control")] = False,
 ) -> None:
     """Cancelled by the customer (late: forfeited), or beyond control (rearranged)."""
@@ -73,7 +78,7 @@ def sessions_cancel(
 
 
 @sessions_app.command("no-show")
-def sessions_no_show(session_id: int) -> None:
+def sessions_no_show(session_id: SessionId) -> None:
     """The customer did not attend: the session's units are forfeited."""
     run(
         lambda act: sessions.no_show(
@@ -84,7 +89,7 @@ def sessions_no_show(session_id: int) -> None:
 
 @sessions_app.command("credit")
 def sessions_credit(
-    session_id: int,
+    session_id: SessionId,
     count: Annotated[str, typer.Option("--units", help="Units to credit.")],
     reason: Annotated[str, typer.Option(help="Why, as the customer is told.")],
 ) -> None:
@@ -95,7 +100,7 @@ def sessions_credit(
 
 @sessions_app.command("confirm")
 def sessions_confirm(
-    session_id: int,
+    session_id: SessionId,
     reason: Annotated[str, typer.Option(help="As the customer is told.")] = "confirmed",
 ) -> None:
     """SOC management decides a query: the session's units stand."""
@@ -122,8 +127,12 @@ def sessions_list(customer: Customer | None = None, as_json: JsonFlag = False) -
 def scans_order(
     sr_id: str,
     on: Annotated[str | None, typer.Option("--date", help="Order date (default today).")] = None,
-    ips: Annotated[int, typer.Option(help="IP addresses in scope.")] = scans.MAX_IPS,
-    max_ips: Annotated[int, typer.Option(help="More than 25 when agreed.")] = scans.MAX_IPS,
+    ips: Annotated[
+        int, typer.Option(min=1, max=LARGEST, help="IP addresses in scope.")
+    ] = scans.MAX_IPS,
+    max_ips: Annotated[
+        int, typer.Option(min=1, max=LARGEST, help="More than 25 when agreed.")
+    ] = scans.MAX_IPS,
 ) -> None:
     """A scan engagement ordered, its SOW signed: the scheduling target starts."""
     day = date_option(on) if on else None

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from cli.app import app
 from tests.support.harness import Gateway, OffsetClock
-from tests.support.securehands import ALICE, open_sr
+from tests.support.securehands import ALICE, open_sr, soc
 from tests.support.sink import Sink
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -140,24 +140,74 @@ def test_the_command_line_refuses_with_the_reason_and_changes_nothing(
     )
 
 
+def test_numbers_beyond_any_purchase_are_refused_in_one_line_on_the_command_line_and_by_mail(
+    running: Gateway, sink: Sink, gateway_cli: Any
+) -> None:
+    sr_id = open_sr(running, sink, "SecureHands: rule base review")
+    for units in ("1e30", "99999999999999999999.99", "1000000.01"):
+        out = gateway_cli(
+            "units", "purchase", "--customer", "Example Corp", "--units", units, code=2
+        )
+        assert out.startswith("error: units: a number above 0 and at most 1,000,000"), out
+        assert "Traceback" not in out
+    assert "Invalid value" in gateway_cli("sessions", "cancel", "99999999999999999999", code=2)
+    assert json.loads(gateway_cli("units", "ledger", "--customer", "Example Corp", "--json")) == []
+    # By mail: each refused with its reason, the mail's other commands carried out
+    commands = "#purchase 1e30\n#sow-agreed units=1e26\n#cancel 99999999999999999999\n#balance"
+    confirmation = soc(running, sink, sr_id, commands)
+    assert "REFUSED  #purchase 1e30  -  units: a number above 0 and at most 1,000,000" in (
+        confirmation
+    )
+    assert "REFUSED  #sow-agreed units=1e26  -  units: a number above 0" in confirmation
+    assert "REFUSED  #cancel 99999999999999999999  -  session: a whole number up to" in (
+        confirmation
+    )
+    assert "done     #balance" in confirmation
+    assert json.loads(gateway_cli("quarantine", "list", "--json")) == []
+
+
 def test_scans_from_the_command_line(running: Gateway, sink: Sink, gateway_cli: Any) -> None:
     sr_id = open_sr(running, sink, "Vulnerability Assessment of the perimeter")
     out = gateway_cli("scans", "order", sr_id, "--ips", "12", "--date", "2026-11-02")
     assert out.startswith("scan engagement: 12 IPs, credits valid until 2027-11-01")
-    later = datetime.now(UTC) + timedelta(days=7)
+    scanned = datetime.now(UTC) - timedelta(days=2)  # the scan took place, then its review
     gateway_cli(
         "scans",
         "schedule",
         sr_id,
         "--start",
-        local(later),
+        local(scanned),
         "--end",
-        local(later + timedelta(hours=3)),
+        local(scanned + timedelta(hours=3)),
+    )
+    before = (scanned - timedelta(days=1)).astimezone(BERLIN).date().isoformat()
+    assert "error: the report is reviewed after its scan of" in gateway_cli(
+        "scans", "review", sr_id, "--date", before, code=2
     )
     gateway_cli("scans", "review", sr_id)
     assert "remediation scan requested" in gateway_cli("scans", "remediation", sr_id)
     listed = json.loads(gateway_cli("scans", "list", "--json"))
     assert [(s["sr_id"], s["ips"], s["scan"]) for s in listed] == [(sr_id, 12, 2)]
+    tomorrow = (datetime.now(BERLIN) + timedelta(days=1)).date().isoformat()
+    assert "error: an order is dated today" in gateway_cli(
+        "scans",
+        "order",
+        open_sr(running, sink, "Vulnerability Assessment 3"),
+        "--date",
+        tomorrow,
+        code=2,
+    )
+    assert "error: a purchase is dated today" in gateway_cli(
+        "units",
+        "purchase",
+        "--customer",
+        "Example Corp",
+        "--units",
+        "5",
+        "--date",
+        tomorrow,
+        code=2,
+    )
     assert "error: 30 IPs: 1 to 25" in gateway_cli(
         "scans",
         "order",

@@ -37,8 +37,9 @@ def berlin(*args: int) -> datetime:
 
 
 def engaged(gateway: Gateway, sink: Sink, sow: str = "units=8 rate=1.5") -> str:
-    """Units bought, an SR with an agreed SOW and a session requested; the SR's ID."""
-    buy(gateway, "20", date(2026, 11, 2), "PO-4711")
+    """Units bought (16 days ago), an SR with an agreed SOW and a session requested; its ID."""
+    bought = gateway.runtime.now().astimezone(BERLIN).date() - timedelta(days=16)
+    buy(gateway, "20", bought, "PO-4711")
     sr_id = open_sr(gateway, sink, SUBJECT)
     said = soc(gateway, sink, sr_id, f"#sow-agreed {sow}\n#session-request")
     assert said.count("done ") == 2, said
@@ -363,6 +364,10 @@ def test_a_purchase_within_30_days_stops_the_top_up_reminder(make_gateway: Any, 
     gateway = make_gateway(clock=OffsetClock(berlin(2026, 11, 18, 10)))
     sr_id = open_sr(gateway, sink, SUBJECT)
     soc(gateway, sink, sr_id, "#sow-agreed units=8")
+    assert "REFUSED  #purchase 10 2026-11-25 PO-2  -  a purchase is dated today" in soc(
+        gateway, sink, sr_id, "#purchase 10 2026-11-25 PO-2"
+    )
+    at(gateway, berlin(2026, 11, 25, 10))
     assert "done     #purchase 10 2026-11-25 PO-2" in soc(
         gateway, sink, sr_id, "#purchase 10 2026-11-25 PO-2"
     )

@@ -59,6 +59,9 @@ def purchase(
     """§3.11.2: a lot of units, valid 12 months from purchase; its reminders and expiry armed."""
     if units <= 0:
         raise Refused("a purchase is of more than 0 units")
+    today = customer.today(act.now)
+    if purchased_on > today:  # its units would stay valid beyond 12 months from now
+        raise Refused(f"a purchase is dated today ({today}) or earlier, not {purchased_on}")
     lock_customer(act.conn, customer.id)
     lot = Lot(0, units, purchased_on, expiry(purchased_on), reference)
     lot_id = add_lot(act.conn, customer.id, lot, act.now)

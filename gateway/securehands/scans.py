@@ -31,6 +31,9 @@ def order(act: Act, sr: RequestRow, ordered_on: date, ips: int, max_ips: int = M
         raise Refused(
             f"{ips} IPs: 1 to {max_ips} (more than {MAX_IPS} when agreed: max-ips=N, §3.13.1)"
         )
+    today = act.now.astimezone(sr.calendar.zone).date()
+    if ordered_on > today:  # its credits would stay valid beyond 12 months from now
+        raise Refused(f"an order is dated today ({today}) or earlier, not {ordered_on}")
     row = ScanRow(
         id=0,
         sr_id=sr.id,
@@ -70,6 +73,8 @@ def schedule(act: Act, sr: RequestRow, start: datetime, end: datetime) -> Done:
 
 def _within(sr: RequestRow, row: ScanRow, start: datetime) -> None:
     day = start.astimezone(sr.calendar.zone).date()
+    if day < row.ordered_on:
+        raise Refused(f"the scan cannot come before its order of {row.ordered_on}")
     if day >= row.expires_on:
         raise Refused(f"the credits are valid until {notices.last_day(row.expires_on)}")
     if row.scan == 2 and row.reviewed_on is not None:
@@ -114,6 +119,11 @@ def review(act: Act, sr: RequestRow, day: date) -> Done:
     row = engagement(act, sr)
     if row.scan != 1:
         raise Refused("the review of the first scan's report is recorded already")
+    if row.scan_start is None:
+        raise Refused("the report is reviewed after its scan: schedule the scan first")
+    scanned = row.scan_start.astimezone(sr.calendar.zone).date()
+    if day < scanned:
+        raise Refused(f"the report is reviewed after its scan of {scanned}, not on {day}")
     save_scan(act.conn, replace(row, reviewed_on=day))
     clocks.arm_remediation(act.conn, sr.id, day, sr.calendar, act.now)
     request_by, perform_by = clocks.remediation_dates(day)

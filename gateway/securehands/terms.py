@@ -15,6 +15,9 @@ from gateway.securehands.acts import Refused
 from gateway.securehands.units import CENT, ONE
 
 ONE_DAY = timedelta(days=1)
+# The largest number a command may give (units, a rate, IPs, a session's number): far above any
+# real purchase or SOW, far below what the ledger's columns hold
+LARGEST = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -57,15 +60,21 @@ def amount(text: str, what: str) -> Decimal:
         value = Decimal(text.strip().replace(",", "."))
     except InvalidOperation:
         raise Refused(f"{what}: not a number: {text!r}") from None
-    if not value.is_finite() or value <= 0 or value != value.quantize(CENT):
-        raise Refused(f"{what}: a number above 0 with at most two decimals, not {text!r}")
+    if not value.is_finite() or value <= 0 or value > LARGEST or value != value.quantize(CENT):
+        raise Refused(
+            f"{what}: a number above 0 and at most {LARGEST:,} with at most two decimals, "
+            f"not {text!r}"
+        )
     return value
 
 
 def whole(text: str, what: str) -> int:
-    if not text.strip().isdigit():
-        raise Refused(f"{what}: a whole number, not {text!r}")
-    return int(text)
+    if not text.strip().isdigit() or len(text.strip()) > len(str(LARGEST)):
+        raise Refused(f"{what}: a whole number up to {LARGEST:,}, not {text!r}")
+    value = int(text)
+    if value > LARGEST:
+        raise Refused(f"{what}: a whole number up to {LARGEST:,}, not {text!r}")
+    return value
 
 
 def day(text: str) -> date:
@@ -114,5 +123,5 @@ def leading_id(argument: str) -> tuple[int | None, str]:
     """A session number first (`#cancel 12 beyond-control`), if any, and the rest."""
     first, _, rest = argument.strip().partition(" ")
     if first.isdigit():
-        return int(first), rest.strip()
+        return whole(first, "session"), rest.strip()
     return None, argument.strip()
