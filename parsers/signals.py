@@ -9,12 +9,19 @@ from parsers.mail import ParsedMail
 
 # Service Request IDs: "SR-" and two groups of four Crockford base-32 symbols (no I, L, O, U).
 SR_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-_SR_TOKEN = re.compile(r"\bSR-?([0-9A-HJKMNP-TV-Z]{4})-?([0-9A-HJKMNP-TV-Z]{4})\b", re.IGNORECASE)
+# SR-XXXX-XXXX, also written SR-XXXXXXXX or SRXXXXXXXX; not SRXXXX-XXXX, which is how serials
+# and models are written (Juniper's "SRX300-0002"). Any character but a letter or digit may stand
+# around it: "SR-7ZFD-89W0_update" names the SR.
+_SR_TOKEN = re.compile(
+    r"(?<![0-9A-Z])SR(?:-([0-9A-HJKMNP-TV-Z]{4})-?|([0-9A-HJKMNP-TV-Z]{4}))"
+    r"([0-9A-HJKMNP-TV-Z]{4})(?![0-9A-Z])",
+    re.IGNORECASE,
+)
 
 
 def sr_tokens(subject: str) -> tuple[str, ...]:
     """SR IDs named in a subject, normalised to `SR-XXXX-XXXX`, in order of appearance."""
-    found = (f"SR-{a.upper()}-{b.upper()}" for a, b in _SR_TOKEN.findall(subject))
+    found = (f"SR-{(a or b).upper()}-{c.upper()}" for a, b, c in _SR_TOKEN.findall(subject))
     return tuple(dict.fromkeys(found))
 
 
@@ -134,14 +141,36 @@ def _subject_reason(subject: str) -> str | None:
 
 # --- what the customer asks for -----------------------------------------------------------------
 
+# A word that takes back what follows it in its clause: "no need to escalate", "bitte nicht
+# eskalieren", "pas besoin d'escalader"; up to three words may stand between
+_NEGATION = re.compile(
+    r"(?:\bno\s+need\s+to|\bnot|n't|\bno|\bnever|\bwithout|\bkein\w*|\bnicht|\bohne|\bpas|"
+    r"\bsans|\bne|\bjamais)\W+(?:\w+\W+){0,3}\Z",
+    re.IGNORECASE,
+)
+_CLAUSE_END = re.compile(r"[.,;:!?\n]")
+
 _PRIORITY = re.compile(
     r"\b(?:priority|priorit[äa]t|priorit[ée]|prio|severity|sev|p)\s*[:#=]?\s*([1-4])\b",
     re.IGNORECASE,
 )
+# What reads as a production outage (R1.4): a system the business runs on down, in the words
+# customers use; a tunnel or a link down is not one by itself (P2 at most, for the SOC to judge)
+_SYSTEMS_EN = r"production|network|firewalls?|systems?|site|servers?|cluster|data ?cent(?:er|re)"
+_SYSTEMS_DE = r"produktion|netz(?:werk)?|firewalls?|systeme?|server|cluster|rechenzentrum"
+_SYSTEMS_FR = r"production|r[ée]seau|pare-feu|firewalls?|syst[èe]mes?|serveurs?|site|cluster"
 _OUTAGE = re.compile(
-    r"\b(?:production (?:is )?down|system (?:is )?down|outage|not functional|non[- ]functional|"
-    r"unusable|produktion steht|produktionsausfall|totalausfall|(?:system|firewall) ausgefallen|"
-    r"production (?:est )?arr[êe]t[ée]e|panne totale|hors service)\b",
+    r"\b(?:"
+    rf"(?:{_SYSTEMS_EN})(?:[ \t]+\w+){{0,2}}?[ \t]+(?:(?:is|are|went|has gone|have gone)[ \t]+)?"
+    r"(?:down|offline)\b|hard down|outage|not functional|non[- ]functional|unusable|"
+    r"nothing (?:works|passes|is working)|no traffic (?:passes|is passing|at all)|"
+    r"(?:complete|total) loss of service|everything is down|"
+    rf"(?:{_SYSTEMS_DE})(?:[ \t]+\w+){{0,3}}?[ \t]+(?:steht|stehen|ausgefallen|down)\b|"
+    r"produktionsausfall|totalausfall|kompletter ausfall|nichts geht mehr|es geht nichts mehr|"
+    rf"(?:{_SYSTEMS_FR})(?:[ \t]+\w+){{0,3}}?[ \t]+(?:en panne|hors service|arr[êe]t[ée]e?s?|"
+    r"tomb[ée]e?s?)|panne (?:totale|générale|generale)|plus rien ne (?:passe|fonctionne|marche)|"
+    r"hors service"
+    r")",
     re.IGNORECASE,
 )
 
@@ -155,14 +184,26 @@ class PriorityRequest:
 
 
 def requested_priority(subject: str, text: str) -> PriorityRequest | None:
-    """The priority asked for in the subject or first lines; P1 when it reads as an outage."""
+    """The priority asked for in the subject or first lines, unless its clause takes it back
+    ("this is not a P1"); P1 when it reads as an outage, whatever else it asked for (a form's
+    "Priority: 3" above "our production is down" is the outage R1.4 sends to the telephone)."""
     head = subject + "\n" + "\n".join(text.splitlines()[:25])
-    asked = _search(_PRIORITY, head)
-    if asked:
-        return PriorityRequest(int(asked.group(1)), f"asked for {asked.group(0).strip()!r}")
-    outage = _search(_OUTAGE, head)
+    outage = _unnegated(_OUTAGE, head)
     if outage:
         return PriorityRequest(1, f"reads as an outage ({outage.group(0)!r})")
+    asked = _unnegated(_PRIORITY, head)
+    if asked:
+        return PriorityRequest(int(asked.group(1)), f"asked for {asked.group(0).strip()!r}")
+    return None
+
+
+def _unnegated(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
+    """The first match of `pattern` that no word before it in its clause takes back."""
+    if _search(pattern, text) is None:
+        return None
+    for found in pattern.finditer(text):
+        if not _NEGATION.search(_CLAUSE_END.split(text[: found.start()])[-1]):
+            return found
     return None
 
 
@@ -215,14 +256,6 @@ _ESCALATE = re.compile(
 _OUR_ESCALATION_SUBJECTS = re.compile(
     r"(?:escalation recorded|eskalation erfasst|escalade enregistrée)\s*:", re.IGNORECASE
 )
-# A word that takes back what follows it in its clause: "no need to escalate", "bitte nicht
-# eskalieren", "pas besoin d'escalader"; up to three words may stand between
-_NEGATION = re.compile(
-    r"(?:\bno\s+need\s+to|\bnot|n't|\bno|\bnever|\bwithout|\bkein\w*|\bnicht|\bohne|\bpas|"
-    r"\bsans|\bne|\bjamais)\W+(?:\w+\W+){0,3}\Z",
-    re.IGNORECASE,
-)
-_CLAUSE_END = re.compile(r"[.,;:!?\n]")
 
 
 def asks_for_escalation(subject: str, text: str, title: str = "") -> bool:

@@ -28,6 +28,10 @@ from tests.support.harness import mail
         ("SR7KQM29XD and [SR-AAAA-BBBB]", ("SR-7KQM-29XD", "SR-AAAA-BBBB")),
         ("SR-7KQM-29XI has an I, which is not Crockford", ()),
         ("ISR-7KQM-29XD inside a word", ()),
+        ("SR-7KQM29XD, one hyphen after SR", ("SR-7KQM-29XD",)),
+        ("More info SR-7KQM-29XD_update", ("SR-7KQM-29XD",)),
+        # a Juniper serial is no SR ID: "SR" then four, a hyphen, four
+        ("Crash on SRX300-0002 since Monday", ()),
     ],
 )
 def test_sr_tokens_are_found_and_normalised(subject: str, tokens: tuple[str, ...]) -> None:
@@ -40,6 +44,7 @@ def test_sr_tokens_are_found_and_normalised(subject: str, tokens: tuple[str, ...
         ("Re: AW: WG: [SR-7KQM-29XD] VPN down", "VPN down"),
         ("RE : TR: Problème de licence", "Problème de licence"),
         ("Fwd: [SR-7KQM-29XD]", "(no subject)"),
+        ("Issue on SRX300-0002", "Issue on SRX300-0002"),
         ("", "(no subject)"),
     ],
 )
@@ -57,6 +62,20 @@ def test_the_title_drops_prefixes_and_tokens(subject: str, expected: str) -> Non
         ("Firewall", "Our production is down since 8:00.", 1),
         ("Produktion steht", "", 1),
         ("Question about logging", "Could you explain the log format?", None),
+        # R1.4: an outage in the words customers use, in each language
+        ("Firewall", "our firewall is down and no traffic passes since 10:00.", 1),
+        ("Network", "our production network is down since the upgrade.", 1),
+        ("Help", "everything is down, complete loss of service", 1),
+        ("Firewall", "Guten Tag,\ndie Firewall ist ausgefallen, es geht nichts mehr.", 1),
+        ("Pare-feu", "Bonjour,\nle pare-feu est en panne, plus rien ne passe.", 1),
+        # a form's priority does not hide the outage below it
+        ("Ticket", "Priority: 3\n\nHello, our production is down, nothing works.", 1),
+        # taken back in its clause
+        ("Licence", "This is not a P1, just a question about the licence.", None),
+        ("Logging", "Not an outage, only a question.", None),
+        # a tunnel or a link down is for the SOC to judge, no outage by its words alone
+        ("VPN tunnel to Frankfurt is down", "It dropped this morning.", None),
+        ("Backup", "the backup link is down since 8:00", None),
     ],
 )
 def test_the_requested_priority_is_read_from_subject_and_first_lines(
