@@ -138,8 +138,17 @@ _LANGUAGES_OF: dict[str, tuple[str, ...]] = {
 _WORD = re.compile(r"[a-zäöüßàâçéèêëîïôûùüÿœæ]+")
 
 
+# The signature delimiter (RFC 3676 §4.3, "-- "; many clients drop its space): what follows is a
+# signature, and often a legal disclaimer in another language than the mail's
+_SIGNATURE = re.compile(r"^--[ \t]?$", re.MULTILINE)
+
+
 def detect_language(text: str) -> str | None:
-    """en, de or fr by common-word counts; None when the text is too short to tell."""
+    """en, de or fr by common-word counts, of the text above its signature delimiter; None when
+    the text is too short to tell."""
+    found = _SIGNATURE.search(text)
+    if found and _WORD.search(text[: found.start()].lower()):
+        text = text[: found.start()]
     words = _WORD.findall(text.lower()[:5000])
     counts = Counter(lang for word in words for lang in _LANGUAGES_OF.get(word, ()))
     if not counts:

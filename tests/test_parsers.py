@@ -127,6 +127,20 @@ def test_requests_for_root_cause_analysis_are_recognised(text: str, asked: bool)
         ("Bonjour, le pare-feu ne fonctionne pas depuis ce matin. Merci de nous aider.", "fr"),
         ("ok", None),
         ("", None),
+        # the mail's language, not its signature's English disclaimer
+        (
+            "Guten Tag,\nunser VPN funktioniert nicht mehr seit dem Update. Können Sie bitte "
+            "helfen?\n\nGruß\nR\n-- \nR Example | IT Operations | US Corp\nThis message is "
+            "confidential and may be privileged. If you are not the intended recipient, you have "
+            "to delete it.",
+            "de",
+        ),
+        (
+            "Bonjour,\nnotre VPN ne fonctionne plus. Pouvez-vous nous aider ?\nCordialement\n"
+            "--\nThis e-mail and any attachments are confidential and may be privileged. If you "
+            "are not the intended recipient please delete it and notify the sender.",
+            "fr",
+        ),
     ],
 )
 def test_the_language_of_a_mail_is_detected(text: str, language: str | None) -> None:
