@@ -359,6 +359,24 @@ def test_the_acknowledgement_states_the_entitlement(
     assert expected in " ".join(ack.text.split())
 
 
+def test_every_product_a_mail_names_is_judged_in_the_acknowledgement_and_the_socs_copy(
+    gateway: Gateway, sink: Sink
+) -> None:
+    body = (
+        "Both our FortiGate 600E FG6H0E5819900001 and our Check Point 6200 CP6200-77-4411 "
+        "crash every night."
+    )
+    sr_id, ack = open_one(gateway, sink, body=body)
+    said = " ".join(ack.text.split())
+    assert "FortiGate 600E (FG6H0E5819900001) is covered by your support entitlement" in said
+    assert "Check Point 6200 (CP6200-77-4411): the support entitlement expired" in said
+    html = ack.message.get_body(("html",)).get_content()
+    assert "the support entitlement expired" in html
+    copy = next(m for m in sink.wait_to(SOC_QUEUE) if sr_id in m.message["Subject"])
+    assert "covered - FortiGate 600E (FG6H0E5819900001)" in copy.text
+    assert "expired - Check Point 6200 (CP6200-77-4411)" in copy.text
+
+
 def test_a_german_mail_in_business_hours_is_acknowledged_in_german(
     gateway: Gateway, sink: Sink
 ) -> None:

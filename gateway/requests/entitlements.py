@@ -4,7 +4,7 @@ R4.2: the same matching finds the products a subscription request names."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -40,22 +40,40 @@ class Coverage:
     valid_to: str = ""
     end_of_support: str = ""
     in_production: bool = True
+    # the other products the mail names, each judged the same way (R1.9: the acknowledgement
+    # says of each one that is not covered)
+    also: tuple[Coverage, ...] = ()
 
     def as_context(self) -> dict[str, Any]:
-        return columns(self)
+        found = columns(self)
+        found["also"] = [other.as_context() for other in self.also]
+        return found
 
 
 def check(conn: Connection, customer_id: int, text: str, today: date) -> Coverage:
-    """Find the product named by serial or name in `text`, then judge its entitlement on `today`."""
+    """The products named by serial or name in `text`, each judged on `today`: the first the one
+    a serial names (else a name), of the entitlement valid longest; the rest in `also`."""
     rows = conn.execute(_OF_CUSTOMER, {"customer_id": customer_id}).all()
     by_serial = [r for r in rows if r.serial and _mentions(text, r.serial)]
-    named = by_serial or [r for r in rows if _mentions(text, r.product)]
-    if named:
-        return _judge(max(named, key=lambda r: r.valid_to), today)
-    for name in conn.scalars(_PRODUCT_NAMES):
-        if _mentions(text, name):
-            return Coverage("not_covered", product=name)
-    return Coverage("unnamed")
+    serials = {r.product_id for r in by_serial}
+    # a product named only by its name: the entitlement of it valid longest
+    by_name: dict[int, Any] = {}
+    for row in sorted(rows, key=lambda r: r.valid_to):
+        if row.product_id not in serials and _mentions(text, row.product):
+            by_name[row.product_id] = row
+    named = sorted(by_serial, key=lambda r: r.valid_to, reverse=True)
+    named += sorted(by_name.values(), key=lambda r: r.valid_to, reverse=True)
+    held = {r.product for r in rows}
+    foreign = [
+        Coverage("not_covered", product=name)
+        for name in conn.scalars(_PRODUCT_NAMES)
+        if name not in held and _mentions(text, name)
+    ]
+    judged = [_judge(row, today) for row in named] + foreign
+    if not judged:
+        return Coverage("unnamed")
+    first, *rest = judged
+    return replace(first, also=tuple(rest))
 
 
 @dataclass(frozen=True)
