@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.core.hours import Calendar
+from gateway.securehands import notices
 from gateway.securehands.balance import (
     PENDING,
     PURCHASE,
@@ -196,6 +197,15 @@ def test_the_night_clocks_go_forward_in_berlin_counts_the_time_that_passed() -> 
     counted = count(start, end, BERLIN, rate=Decimal(2))
     assert counted.spent == timedelta(hours=4, minutes=30)
     assert (counted.hours, counted.outside, counted.units) == (5, 5, Decimal(10))
+
+
+def test_a_session_across_the_night_the_clocks_go_back_names_the_zone_of_each_end() -> None:
+    # 25 October 2026, Berlin: 01:30 is CEST, 03:30 is CET (three hours passed)
+    start = datetime(2026, 10, 24, 23, 30, tzinfo=UTC)
+    shown = notices.when(start, start + timedelta(hours=3), BERLIN)
+    assert f"{shown['start']}-{shown['end']} {shown['zone']}" == "01:30 CEST-03:30 CET"
+    summer = notices.when(start - timedelta(days=7), start - timedelta(days=7, hours=-2), BERLIN)
+    assert f"{summer['start']}-{summer['end']} {summer['zone']}" == "01:30-03:30 CEST"
 
 
 def test_holidays_of_the_office_are_outside_business_hours() -> None:

@@ -67,12 +67,15 @@ def last_day(expires_on: date) -> str:
 
 
 def when(start: datetime, end: datetime, calendar: Calendar) -> When:
+    """A session's day, start and end in the office's time; `zone` is the end's, and a start in
+    another (the night the clocks change: 01:30 CEST to 03:30 CET) names its own."""
     first, last = start.astimezone(calendar.zone), end.astimezone(calendar.zone)
+    begins = f"{first:%H:%M}" + ("" if f"{first:%Z}" == f"{last:%Z}" else f" {first:%Z}")
     return When(
         day=f"{first:%A} {first.day} {first:%B %Y}",
-        start=f"{first:%H:%M}",
+        start=begins,
         end=f"{last:%H:%M}" + ("" if last.date() == first.date() else f" on {last:%d %b}"),
-        zone=f"{first:%Z}",
+        zone=f"{last:%Z}",
     )
 
 
