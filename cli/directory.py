@@ -19,6 +19,9 @@ from cli.runtime import database
 from gateway import directory
 from gateway.core import validators
 from gateway.directory import listings
+from gateway.sus import changes
+from gateway.sus.admin import admin_of
+from gateway.sus.vocabulary import Change, How
 
 customers = typer.Typer(no_args_is_help=True, help="Customers (the contracting parties).")
 contacts = typer.Typer(no_args_is_help=True, help="Contacts: who may open and update SRs.")
@@ -63,7 +66,7 @@ def customers_list(as_json: JsonFlag = False) -> None:
 
 @customers.command("remove")
 def customers_remove(name: str) -> None:
-    """Remove a customer that has no Service Requests."""
+    """Remove a customer that has no Service Requests and no subscriptions."""
     with database() as (session, _rt):
         directory.remove_customer(session, name)
     typer.echo(f"customer {name!r} removed")
@@ -124,10 +127,17 @@ def contacts_list(
 
 @contacts.command("remove")
 def contacts_remove(email: str) -> None:
-    """Remove a contact (a leaver): it can no longer write; its SRs stay."""
+    """Remove a contact (a leaver): it can no longer write, its subscriptions end; its SRs stay."""
     with database() as (session, rt):
-        directory.remove_contact(session, email, rt.now())
-    typer.echo(f"contact {email} removed")
+        now = rt.now()
+        contact = directory.remove_contact(session, email, now)
+        session.flush()
+        # R1.8, R4.2: ended at once, in the audit trail by the admin; back, it subscribes anew
+        change = Change(admin_of(rt.settings), How.cli, now, detail="contact removed")
+        ended = changes.end_all(session.connection(), contact.id, change)
+    typer.echo(
+        f"contact {email} removed" + (f", subscriptions ended: {len(ended)}" if ended else "")
+    )
 
 
 @products.command("add")

@@ -13,7 +13,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.directory.checks import DirectoryError, address, choice
-from gateway.storage.models import Contact, Customer, Entitlement, ServiceRequest
+from gateway.storage.models import (
+    Bounce,
+    Contact,
+    Customer,
+    Entitlement,
+    ServiceRequest,
+    Subscription,
+    SubscriptionRequest,
+)
 
 LANGUAGES = ("en", "de", "fr")
 CONTACT_ROLES = ("technical_contact", "account_manager", "service_delivery_manager", "tam")
@@ -64,6 +72,9 @@ def remove_customer(session: Session, name: str) -> None:
     customer = require_customer(session, name)
     if session.scalar(select(ServiceRequest.id).where(ServiceRequest.customer_id == customer.id)):
         raise DirectoryError(f"customer {name!r} has Service Requests; remove its contacts instead")
+    if _has_subscriptions(session, customer.id):
+        # R4.2: the audit trail of its contacts' subscriptions is kept, as their SRs are
+        raise DirectoryError(f"customer {name!r} has subscriptions; remove its contacts instead")
     for entitlement in session.scalars(
         select(Entitlement).where(Entitlement.customer_id == customer.id)
     ):
@@ -71,6 +82,15 @@ def remove_customer(session: Session, name: str) -> None:
     for contact in list(customer.contacts):
         session.delete(contact)
     session.delete(customer)
+
+
+def _has_subscriptions(session: Session, customer_id: int) -> bool:
+    """A contact of the customer was ever subscribed, asked by mail, or bounced (R4.2, R4.4)."""
+    of_customer = select(Contact.id).where(Contact.customer_id == customer_id)
+    return any(
+        session.scalar(select(model.id).where(model.contact_id.in_(of_customer)).limit(1))
+        for model in (Subscription, SubscriptionRequest, Bounce)
+    )
 
 
 # --- contacts ---------------------------------------------------------------------------------
@@ -113,6 +133,9 @@ def add_contact(
 
 
 def remove_contact(session: Session, email: str, now: datetime) -> Contact:
+    """A leaver (§5.1.1, R1.8): no longer a contact; its SRs and audit trail stay. Its
+    subscriptions are the caller's to end in the same transaction (gateway/sus/changes.py
+    `end_all`: the Support Update Service is a room above the directory)."""
     contact = session.scalar(
         select(Contact).where(Contact.email == address(email), Contact.removed_at.is_(None))
     )

@@ -61,6 +61,20 @@ def move(
     return True
 
 
+# What a leaver may still hold: every state but `unsubscribed`
+LIVE = (SubscriptionState.pending, SubscriptionState.active, SubscriptionState.suspended)
+
+
+def end_all(conn: Connection, contact_id: int, change: Change) -> list[SubscriptionRow]:
+    """R1.8, §5.1.1: a removed contact's subscriptions end at once (unsubscribed, each with its
+    audit entry and its bulletin mails not yet sent cancelled), so that a contact added again
+    starts with none and must subscribe again (R4.2). Returns those it ended."""
+    ended = queries.subscriptions_of(conn, contact_id, LIVE)
+    for row in ended:
+        move(conn, row, SubscriptionState.unsubscribed, change)
+    return ended
+
+
 def _audited(
     conn: Connection, subscription_id: int, before: str | None, change: Change
 ) -> SubscriptionRow:
