@@ -4,7 +4,8 @@ feedback (a thank-you). Pure: text in, a verdict out.
 A maintained classifier would be too much for a handful of mails a month: the statement asks the
 customer to write QUERY in the first line of a query, and the words people use to contest a
 charge (in English, German and French) count too, wherever they are in the new text, unless a
-negation stands right before them ("no query", "keine Reklamation", "aucune contestation").
+negation stands before them in their clause ("no query", "nothing incorrect", "keine
+Reklamation", "das ist nicht falsch", "aucune contestation").
 """
 
 from __future__ import annotations
@@ -18,10 +19,18 @@ _WORDS = (
     r"reklamation(?:en)?|reklamier(?:e|en|t)|beanstand(?:e|en|ung)|einspruch|widerspr(?:uch|echen)|"
     r"nicht\s+(?:einverstanden|korrekt|richtig|akzeptiert)|falsch\s+berechnet|"
     r"contestation|contest(?:e|ons|er|é)|r[ée]clamation|pas\s+d['’]accord|"
-    r"(?:n['’]est|ne\s+sont)\s+pas\s+(?:correct|juste)e?s?|erron[ée]e?"
+    r"(?:n['’]est|ne\s+sont)\s+pas\s+(?:correct|juste)e?s?|erron[ée]e?|"
+    # the plain words: "the units charged are wrong", "die Abrechnung ist falsch", "c'est faux"
+    r"wrong|mistaken|an?\s+(?:error|mistake)|falsch|fehlerhaft|faux|fausses?|une\s+erreur"
 )
-_NEGATION = r"(?:no|not\s+a|without|kein(?:e|en)?|ohne|aucune?|sans|pas\s+de)\s+"
-_QUERY = re.compile(rf"(?<![\w-])(?P<neg>{_NEGATION})?(?:{_WORDS})(?![\w-])", re.IGNORECASE)
+# A word before it in its clause, with at most three between, takes a word of contesting back
+_NEGATION = re.compile(
+    r"(?<![\w-])(?:no|not(?:\s+a)?|nothing|never|without|n['’]t|kein(?:e|en|er)?|nicht|ohne|"
+    r"nichts|aucune?|sans|pas\s+de|rien)(?:\W+\w+){0,3}\W*\Z",
+    re.IGNORECASE,
+)
+_CLAUSE_END = re.compile(r"[.,;:!?\n]")
+_QUERY = re.compile(rf"(?<![\w-])(?:{_WORDS})(?![\w-])", re.IGNORECASE)
 _FIRST_LINE = re.compile(r"^\W*query\b", re.IGNORECASE)
 
 
@@ -30,4 +39,7 @@ def is_query(text: str) -> bool:
     lines = [line for line in text.splitlines() if line.strip()]
     if lines and _FIRST_LINE.match(lines[0]):
         return True
-    return any(found.group("neg") is None for found in _QUERY.finditer(text))
+    return any(
+        not _NEGATION.search(_CLAUSE_END.split(text[: found.start()])[-1])
+        for found in _QUERY.finditer(text)
+    )

@@ -25,6 +25,10 @@ from parsers.disputes import is_query
         "Nous contestons le nombre d'unités.",
         "Réclamation : la session a duré deux heures.",
         "Nous ne sommes pas d'accord avec ce décompte.",
+        "The units charged are wrong.",
+        "Hello, the statement is wrong: we finished at 17:00.",
+        "Die Abrechnung ist falsch.",
+        "Le décompte est faux, nous avons fini à 11 h.",
     ],
 )
 def test_a_query_is_read_as_one(text: str) -> None:
@@ -40,6 +44,10 @@ def test_a_query_is_read_as_one(text: str) -> None:
         "Vielen Dank, keine Reklamation.",
         "Merci, aucune contestation, tout est parfait.",
         "Could you send the documentation of the changes?",
+        "Nothing incorrect here, thanks.",
+        "Nothing went wrong, thank you for the quick work.",
+        "Das ist nicht falsch, danke.",
+        "Rien de faux, merci.",
         "",
     ],
 )
