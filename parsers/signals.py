@@ -263,10 +263,17 @@ def asks_for_escalation(subject: str, text: str, title: str = "") -> bool:
     back in its clause ("no need to escalate"). Of the subject only what its writer added counts:
     not the gateway's own wording, nor `title`, the SR's title a reply's subject repeats."""
     first = next((line for line in text.splitlines() if line.strip()), "")
+    return _asked(added_to_title(subject, title)) or _asked(first)
+
+
+def added_to_title(subject: str, title: str) -> str:
+    """What a reply's subject says beyond what it repeats: the SR's `title` and the gateway's
+    own wording taken out ("Re: [SR-…] Escalation recorded: VPN down" adds nothing to "VPN
+    down")."""
     added = _OUR_ESCALATION_SUBJECTS.sub(" ", subject)
     if title.strip():
         added = re.sub(re.escape(title.strip()), " ", added, flags=re.IGNORECASE)
-    return _asked(added) or _asked(first)
+    return added
 
 
 def _asked(text: str) -> bool:

@@ -295,6 +295,32 @@ def test_a_p1_request_stays_p3_and_the_ack_says_to_telephone_first(
     assert "Production is down" in alert.text
 
 
+def test_a_reply_asking_for_p1_is_recorded_and_alerts_the_soc_but_repeating_it_does_not(
+    gateway: Gateway, sink: Sink
+) -> None:
+    sr_id, _ack = open_one(gateway, sink, subject="PRIORITY 2 - backup link flapping")
+    assert show(gateway, sr_id)["requested_priority"] == 2
+
+    def alerts() -> list[Received]:
+        return [m for m in sink.to(SOC_QUEUE) if "P1 requested by e-mail" in m.message["Subject"]]
+
+    # the subject repeats the SR's title and its "PRIORITY 2": that asks for nothing new
+    repeat = mail(subject=f"Re: [{sr_id}] PRIORITY 2 - backup link flapping", body="Any news?")
+    assert gateway.send(repeat).code == 250
+    asking = mail(
+        subject=f"Re: [{sr_id}] PRIORITY 2 - backup link flapping",
+        body="Please raise this to Priority 1, our production is down now.",
+    )
+    assert gateway.send(asking).code == 250
+    (alert,) = eventually(alerts)
+    assert sr_id in alert.message["Subject"]
+    assert "our production is down now" in alert.text
+    shown = show(gateway, sr_id)
+    assert (shown["priority"], shown["requested_priority"]) == (3, 1)  # recorded, not applied
+    sink.settle()
+    assert len(alerts()) == 1
+
+
 def test_a_p2_request_is_recorded_as_requested_and_no_alert_is_sent(
     gateway: Gateway, sink: Sink
 ) -> None:

@@ -98,6 +98,7 @@ _THREAD_COLUMNS = (
     REQUESTS.c.state,
     REQUESTS.c.customer_id,
     REQUESTS.c.title,
+    REQUESTS.c.priority,
 )
 
 
@@ -169,8 +170,10 @@ def requests_answered(conn: Connection, message_ids: Sequence[str]) -> list[Thre
     return [_thread(*row[1:]) for row in sorted(rows, key=lambda r: order[r.message_id])]
 
 
-def _thread(sr_id: int, public_id: str, state: str, customer_id: int, title: str) -> Thread:
-    return Thread(sr_id, public_id, State(state), customer_id, title)
+def _thread(
+    sr_id: int, public_id: str, state: str, customer_id: int, title: str, priority: int
+) -> Thread:
+    return Thread(sr_id, public_id, State(state), customer_id, title, priority)
 
 
 def notices_since(conn: Connection, recipient: str, template: str, since: datetime) -> int:

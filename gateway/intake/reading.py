@@ -30,6 +30,7 @@ from parsers.replies import latest_reply
 from parsers.returns import Returned, read_returned
 from parsers.signals import (
     PriorityRequest,
+    added_to_title,
     asks_for_escalation,
     automatic_reason,
     bounce_reason,
@@ -89,10 +90,14 @@ def gather(
     # R2.2: commands are read from SOC staff only; from anyone else they are ordinary text.
     commands = read_commands(reply) if sender.kind == "soc" else Commands((), (), reply)
     settings = rt.settings
-    # A reply's subject repeats its SR's title: only what it adds to it may ask to escalate
-    words = reading.escalation_words
-    if words and thread is not None and thread.title:
-        words = asks_for_escalation(mail.subject, reply, thread.title)
+    # A reply's subject repeats its SR's title: only what it adds may ask to escalate, or for
+    # a priority ("Re: [SR-…] PRIORITY 1: cluster down" asks for nothing new)
+    words, requested = reading.escalation_words, reading.requested
+    if thread is not None and thread.title:
+        if words:
+            words = asks_for_escalation(mail.subject, reply, thread.title)
+        if requested:
+            requested = requested_priority(added_to_title(mail.subject, thread.title), reply)
     escalation_asked = sender.kind == "contact" and (
         settings.escalation_address.lower() in reading.recipients or words
     )
@@ -105,7 +110,7 @@ def gather(
         automatic=reading.automatic,
         bounce=reading.bounce,
         looped=reading.looped,
-        requested=reading.requested,
+        requested=requested,
         noticed_recently=sender.kind == "unknown" and _noticed(conn, mail.from_addr, now, rt),
         reply_text=reply,
         language=reading.language,

@@ -53,6 +53,18 @@ ALERT_PRIORITY1 = Notice(
     notices.priority1_alert,
     lambda f: f.requested is not None and f.requested.priority == 1,
 )
+# R1.3, R1.4: a reply on an SR below P1 that asks for P1 (or reads as an outage): at once too
+ALERT_PRIORITY1_REPLY = Notice(
+    "priority1_requested",
+    Audience.soc,
+    notices.priority1_alert,
+    lambda f: (
+        f.requested is not None
+        and f.requested.priority == 1
+        and f.thread is not None
+        and f.thread.priority > 1
+    ),
+)
 # R2.2: SOC staff naming no SR get their commands refused, with the reason.
 REFUSE_COMMANDS = Notice(
     "command_result",
@@ -142,14 +154,14 @@ RULES: tuple[Rule, ...] = (
         "a reply on an open SR",
         _contact_in_thread(State.open, State.waiting),
         Action.ADD,
-        (NOTIFY_SOC_REPLY,),
+        (NOTIFY_SOC_REPLY, ALERT_PRIORITY1_REPLY),
         escalate=True,
     ),
     Rule(
         "a reply on a resolved SR",
         _contact_in_thread(State.resolved),
         Action.REOPEN,
-        (NOTIFY_SOC_REPLY,),
+        (NOTIFY_SOC_REPLY, ALERT_PRIORITY1_REPLY),
         escalate=True,
     ),
     Rule(

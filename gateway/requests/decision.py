@@ -47,6 +47,7 @@ class Thread:
     state: State
     customer_id: int
     title: str = ""  # what a reply's subject repeats of it asks for nothing new
+    priority: int = 3
 
 
 @dataclass(frozen=True)

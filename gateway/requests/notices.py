@@ -101,15 +101,19 @@ def soc_copy(occasion: Occasion, notice: Notice) -> Written:
 
 
 def priority1_alert(occasion: Occasion, notice: Notice) -> Written:
-    """R1.4: the SOC hears at once of a P1 asked for by e-mail."""
-    sr, opening = _opened(occasion)
+    """R1.4: the SOC hears at once of a P1 asked for by e-mail, in a new SR or in a reply."""
+    sr = _request(occasion)
     facts, rt = occasion.facts, occasion.rt
+    if occasion.opening is not None:
+        reason = occasion.opening.requested_reason
+    else:
+        reason = facts.requested.reason if facts.requested else ""
     context = Priority1Requested(
         **_basics(occasion, sr),
         customer=sr.customer,
         requester=facts.sender.name,
         requester_address=facts.sender.address,
-        reason=opening.requested_reason,
+        reason=reason,
         excerpt=facts.reply_text[:4000],
     )
     return alert(

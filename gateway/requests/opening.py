@@ -160,10 +160,18 @@ def add_to_request(
     )
     set_request(conn, thread.sr_id, updated_at=facts.now, state=State.open if reopened else None)
     sr = request_row(conn, thread.sr_id)
+    tam: list[tuple[int, str]] = []
+    asked = facts.requested if author == "contact" else None
+    if asked and asked.priority < min(sr.priority, sr.requested_priority or sr.priority):
+        # R1.3: recorded as requested, never applied; the TAM hears of P1/P2 at once (R2.5)
+        set_request(conn, sr.id, requested_priority=asked.priority, requested_reason=asked.reason)
+        sr = request_row(conn, sr.id)
+        if asked.priority <= 2:
+            tam = reviews.notify_tam(conn, rt, sr, facts.now)
     if reopened:
         record_state(conn, StateChange(sr.id, facts.now, State.open, facts.sender.address))
         service_levels.rearm_update(conn, rt.settings, sr, facts.now)
-    deliveries = _notices(Occasion(conn, rt, facts, stored, message, sr), decision)
+    deliveries = _notices(Occasion(conn, rt, facts, stored, message, sr), decision) + tuple(tam)
     if author == "contact":  # §3.11.7: an answer to a session completion statement: a query?
         act = Act(conn, rt, facts.sender.address, facts.now)
         deliveries += acceptance.answered(act, sr, facts.mail, facts.reply_text, act.by)

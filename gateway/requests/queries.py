@@ -147,9 +147,13 @@ def set_request(
     initial_response_at: datetime | None = None,
     last_soc_update_at: datetime | None = None,
     tam_notified_at: datetime | None = None,
+    requested_priority: int | None = None,
+    requested_reason: str | None = None,
 ) -> None:
     """Change an SR: each value given is set, the others are kept."""
     given = {
+        "requested_priority": requested_priority,
+        "requested_reason": requested_reason,
         "updated_at": updated_at,
         "state": state,
         "priority": priority,
