@@ -179,13 +179,17 @@ def _session_queried(run: Run) -> None:
 
 def _scan_rescheduled_late(run: Run) -> None:
     sr_id = open_sr(run.gateway, run.sink, subject=SCAN)
-    commands = (
-        "#sow-agreed ips=5\n#scheduled 2026-11-25T09:00/12:00\n"
-        "#reschedule 2026-11-30T09:00/12:00\n"
-        "#reviewed 2026-11-05"  # the reminder to ask for the remediation scan: 28 November
-    )
+    commands = "#sow-agreed ips=5\n#scheduled 2026-11-25T09:00/12:00\n"
+    commands += "#reschedule 2026-11-30T09:00/12:00"
     said = hands.soc(run.gateway, run.sink, sr_id, commands)
     assert "flagged to the SOC" in said, said
+    # a scan done earlier, its report reviewed on 5 November: the reminder to ask for the
+    # remediation scan is due on 28 November
+    done = open_sr(run.gateway, run.sink, subject=f"{SCAN} (earlier)")
+    commands = "#sow-agreed ips=5 ordered=2026-11-01\n#scheduled 2026-11-02T09:00/12:00\n"
+    commands += "#reviewed 2026-11-05"
+    said = hands.soc(run.gateway, run.sink, done, commands)
+    assert said.count("done ") == 3, said
 
 
 def _week_later(run: Run) -> None:
