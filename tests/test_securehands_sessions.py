@@ -242,6 +242,86 @@ def test_the_scheduling_target_starts_at_the_session_request_not_at_the_sow(
     assert target.met_at is not None
 
 
+def breaches(sink: Sink) -> list[Received]:
+    return [m for m in sink.settle_to(SOC_QUEUE) if "BREACHED: Scheduling" in m.message["Subject"]]
+
+
+def test_each_session_request_has_its_own_scheduling_target(make_gateway: Any, sink: Sink) -> None:
+    # Given session 1 requested Monday 10:00 (due Thursday 10:00) and session 2 Wednesday 10:00
+    gateway = make_gateway(clock=OffsetClock(berlin(2026, 11, 16, 10)))
+    sr_id = engaged(gateway, sink, "units=8")
+    at(gateway, berlin(2026, 11, 18, 10))
+    said = soc(gateway, sink, sr_id, "#session-request")
+    assert "session 2 requested; scheduling due 2026-11-23 09:00 UTC" in said, said
+    # When session 1 is scheduled before its target passes
+    at(gateway, berlin(2026, 11, 18, 11))
+    assert "done     #scheduled 1" in soc(
+        gateway, sink, sr_id, "#scheduled 1 2026-11-25T09:00/11:00"
+    )
+    # Then its target is met, and session 2 has 3 working days from its own request
+    at(gateway, berlin(2026, 11, 19, 10, 30))
+    assert breaches(sink) == []
+    first, second = sorted(deadlines(gateway, "scheduling"), key=lambda d: d.id)
+    assert (first.session_id, first.met_at is not None, first.breached_at) == (1, True, None)
+    assert (second.session_id, second.met_at) == (2, None)
+    due = berlin(2026, 11, 23, 10)  # Monday 10:00 Berlin (the mail is handled within seconds)
+    assert due <= second.due_at < due + timedelta(minutes=1)
+    at(gateway, berlin(2026, 11, 23, 9, 59))
+    assert breaches(sink) == []
+    # and session 2, still unscheduled after it, is a breach of its own target
+    at(gateway, berlin(2026, 11, 23, 10, 1))
+    (breach,) = breaches(sink)
+    assert "Due:       2026-11-23 09:00 UTC" in breach.text
+    assert "Started:   2026-11-18 09:00 UTC" in breach.text
+
+
+def test_a_late_second_request_is_measured_from_its_own_request(
+    make_gateway: Any, sink: Sink
+) -> None:
+    # Given session 1 requested Monday 10:00 and missed its target on Thursday 10:00
+    gateway = make_gateway(clock=OffsetClock(berlin(2026, 11, 16, 10)))
+    sr_id = engaged(gateway, sink, "units=8")
+    at(gateway, berlin(2026, 11, 19, 10, 30))
+    assert len(breaches(sink)) == 1
+    # When session 2 is asked for on Friday 10:00 and session 1 is scheduled an hour later
+    at(gateway, berlin(2026, 11, 20, 10))
+    said = soc(gateway, sink, sr_id, "#session-request")
+    assert "session 2 requested; scheduling due 2026-11-25 09:00 UTC" in said, said
+    at(gateway, berlin(2026, 11, 20, 11))
+    soc(gateway, sink, sr_id, "#scheduled 2026-11-26T09:00/11:00")  # the oldest waiting: 1
+    # Then session 1's breach stays recorded, and session 2 is due Wednesday 10:00
+    first, second = sorted(deadlines(gateway, "scheduling"), key=lambda d: d.id)
+    assert (first.session_id, first.breached_at is not None, first.met_at is not None) == (
+        1,
+        True,
+        True,
+    )
+    assert (second.session_id, second.met_at, second.breached_at) == (2, None, None)
+    at(gateway, berlin(2026, 11, 25, 9, 59))
+    assert len(breaches(sink)) == 1
+    at(gateway, berlin(2026, 11, 25, 10, 1))
+    assert len(breaches(sink)) == 2
+    assert "Due:       2026-11-25 09:00 UTC" in breaches(sink)[-1].text
+    # and once session 2 is scheduled, no scheduling target of the SR runs
+    soc(gateway, sink, sr_id, "#scheduled 2 2026-11-27T09:00/11:00")
+    assert all(d.met_at is not None for d in deadlines(gateway, "scheduling"))
+
+
+def test_a_session_cancelled_before_it_was_scheduled_ends_its_target_only(
+    make_gateway: Any, sink: Sink
+) -> None:
+    gateway = make_gateway(clock=OffsetClock(berlin(2026, 11, 16, 10)))
+    sr_id = engaged(gateway, sink, "units=8")
+    at(gateway, berlin(2026, 11, 17, 10))
+    soc(gateway, sink, sr_id, "#session-request")  # session 2: due Friday 10:00
+    assert "done     #cancel 1" in soc(gateway, sink, sr_id, "#cancel 1")
+    at(gateway, berlin(2026, 11, 19, 10, 30))  # session 1's target would have passed
+    assert breaches(sink) == []
+    at(gateway, berlin(2026, 11, 20, 10, 1))
+    (breach,) = breaches(sink)
+    assert "Due:       2026-11-20 09:00 UTC" in breach.text
+
+
 def test_a_session_request_without_an_agreed_sow_is_refused_with_the_reason(
     gateway: Gateway, sink: Sink
 ) -> None:

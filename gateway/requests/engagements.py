@@ -1,6 +1,6 @@
 """§3.11–§3.13, R3.5, R5.5: SecureHands and scan work on an SR, where it meets the service
-levels: the scheduling target starts at a session request (SecureHands, §3.11.5) or at the
-signed SOW (scans, §3.13.3), and a scheduled session or scan meets it.
+levels: the scheduling target starts at each session request, one per session (SecureHands,
+§3.11.5), or at the signed SOW (scans, §3.13.3), and the session or scan scheduled meets it.
 
 The command line (cli/securehands.py) and the mail commands (engagement_commands.py) both call
 these, so the two never differ.
@@ -10,16 +10,15 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from gateway.securehands import scans, sessions, sows
+from gateway.securehands import clocks, scans, sessions, sows
 from gateway.securehands.acts import Act, Done, Refused
 from gateway.securehands.records import session
 from gateway.securehands.records import sessions as sessions_of
 from gateway.securehands.terms import SowTerms
 from gateway.sla import service_levels
-from gateway.sla.queries import open_deadlines
 from gateway.storage.records import RequestRow, request_row
 
-SCHEDULING = "scheduling"
+SCHEDULING = clocks.SCHEDULING
 
 
 def agree_sow(act: Act, sr: RequestRow, terms: SowTerms) -> Done:
@@ -36,24 +35,22 @@ def order_scan(act: Act, sr: RequestRow, ordered_on: date, ips: int, max_ips: in
 
 
 def request_session(act: Act, sr: RequestRow) -> Done:
-    """§3.11.5, R5.5: scheduling is due 3 working days after the customer asked for a session."""
-    done = sessions.request(act, sr)
-    if _scheduling_running(act, sr):
-        return Done(f"{done.detail}; the scheduling target of an earlier request runs on")
-    due = _start_scheduling(act, sr)
-    return Done(f"{done.detail}; scheduling due {due:%Y-%m-%d %H:%M} UTC")
+    """§3.11.5, R5.5: scheduling is due 3 working days after the customer asked for a session:
+    each session requested has its own target, whatever other sessions of the SR wait."""
+    row = sessions.request(act, sr)
+    due = _start_waiting(act, sr, row.id)
+    return Done(f"session {row.id} requested; scheduling due {due:%Y-%m-%d %H:%M} UTC")
 
 
 def schedule(act: Act, sr: RequestRow, wanted: int | None, start: datetime, end: datetime) -> Done:
-    """A session (or the scan) scheduled: the scheduling target is met once no other session
-    of the SR waits to be scheduled."""
+    """A session (or the scan) scheduled: the session's own scheduling target is met (the
+    sessions still waiting keep theirs); the scan's target is met."""
     if sr.type == scans.SCAN_TYPE:
         done = scans.schedule(act, sr, start, end)
-    else:
-        done = sessions.schedule(act, sr, wanted, start, end)
-    waiting = [s for s in sessions_of(act.conn, sr_id=sr.id) if s.state == "requested"]
-    if not waiting:
         service_levels.meet(act.conn, sr.id, SCHEDULING, act.now)
+        return done
+    done = sessions.schedule(act, sr, wanted, start, end)
+    _meet_shared(act, sr)
     return done
 
 
@@ -68,10 +65,13 @@ def scheduled(act: Act, sr: RequestRow) -> Done:
 
 def cancel(act: Act, sr: RequestRow, wanted: int | None, beyond_control: bool) -> Done:
     """§3.11.3: a session rearranged after a cause beyond control is to be scheduled again: its
-    scheduling target starts anew."""
-    done = sessions.cancel(act, sr, wanted, beyond_control)
-    if beyond_control and not _scheduling_running(act, sr):
-        due = _start_scheduling(act, sr)
+    scheduling target starts anew (one still waiting keeps its own). A session cancelled before
+    it was scheduled waits no more: its target ends (sessions.py)."""
+    row = sessions.pick(act, sr, wanted, ("scheduled", "requested"))
+    done = sessions.cancel(act, sr, row.id, beyond_control)
+    _meet_shared(act, sr)
+    if beyond_control and row.state == "scheduled":
+        due = _start_waiting(act, sr, row.id)
         return Done(f"{done.detail}; scheduling due {due:%Y-%m-%d %H:%M} UTC", done.deliveries)
     return done
 
@@ -84,8 +84,22 @@ def request_of_session(act: Act, session_id: int) -> RequestRow:
     return request_row(act.conn, found.sr_id)
 
 
-def _scheduling_running(act: Act, sr: RequestRow) -> bool:
-    return bool(open_deadlines(act.conn, sr.id, (SCHEDULING,)))
+def _start_waiting(act: Act, sr: RequestRow, session_id: int) -> datetime:
+    """A session waits to be scheduled from now: its target, on the SR's Business Hours –
+    Standard (R3.5), in the session's own Deadline."""
+    settings = act.rt.settings
+    goal = service_levels.target(SCHEDULING, sr.type, sr.priority, settings)
+    due = service_levels.due_at(goal, act.now, sr.calendar)
+    warn = service_levels.warn_at(goal, act.now, sr.calendar, settings.warn_at_fraction)
+    clocks.arm_scheduling(act.conn, sr.id, session_id, act.now, due, warn)
+    return due
+
+
+def _meet_shared(act: Act, sr: RequestRow) -> None:
+    """A scheduling target of the SR as a whole (armed before each session had its own) is met
+    once no session of the SR waits to be scheduled."""
+    if not any(s.state == "requested" for s in sessions_of(act.conn, sr_id=sr.id)):
+        service_levels.meet(act.conn, sr.id, SCHEDULING, act.now)
 
 
 def _start_scheduling(act: Act, sr: RequestRow) -> datetime:

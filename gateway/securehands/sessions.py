@@ -27,13 +27,14 @@ from gateway.storage.records import RequestRow
 NOTICE = timedelta(hours=16)  # §3.11.3: two working days of Business Hours – Standard
 
 
-def request(act: Act, sr: RequestRow) -> Done:
-    """§3.11.5: the customer asks for a session of the agreed SOW."""
+def request(act: Act, sr: RequestRow) -> SessionRow:
+    """§3.11.5: the customer asks for a session of the agreed SOW (its scheduling target is the
+    caller's: requests/engagements.py)."""
     agreed = active_sow(act.conn, sr.id)
     if agreed is None:
         raise Refused(f"no SOW is agreed on {sr.public_id}: #sow-agreed units=N first")
     row = SessionRow(0, agreed.id, sr.id, sr.customer_id, "requested", act.now, act.by)
-    return Done(f"session {add_session(act.conn, row)} requested")
+    return replace(row, id=add_session(act.conn, row))
 
 
 def pick(act: Act, sr: RequestRow, wanted: int | None, states: tuple[str, ...]) -> SessionRow:
@@ -55,6 +56,7 @@ def schedule(act: Act, sr: RequestRow, wanted: int | None, start: datetime, end:
     row = pick(act, sr, wanted, ("requested", "scheduled"))
     changed = replace(row, state="scheduled", planned_start=start, planned_end=end)
     save_session(act.conn, replace(changed, updated_by=act.by), row.state)
+    clocks.stop_scheduling(act.conn, row.id, act.now)  # §3.11.5: this session is scheduled
     span = notices.when(start, end, sr.calendar)
     return Done(
         f"session {row.id} scheduled: {span['day']} {span['start']}–{span['end']} {span['zone']}"
@@ -102,6 +104,7 @@ def deliver(act: Act, sr: RequestRow, wanted: int | None, start: datetime, end: 
         act.conn, replace(done, statement_message_id=message_id_of(act.conn, mail[0])), row.state
     )
     clocks.arm_acceptance(act.conn, row.id, sr.id, act.now, sr.calendar)
+    clocks.stop_scheduling(act.conn, row.id, act.now)  # delivered: it waits no more
     return Done(
         f"session {row.id} delivered: {shown(counted.units)} units pending; statement sent, "
         f"accepted {notices.moment(accept_at, sr.calendar)} unless queried",
@@ -129,6 +132,7 @@ def cancel(act: Act, sr: RequestRow, wanted: int | None, beyond_control: bool) -
         replace(row, state="cancelled", note="cancelled by the customer", updated_by=act.by),
         row.state,
     )
+    clocks.stop_scheduling(act.conn, row.id, act.now)  # if it still waited: it waits no more
     return Done(f"session {row.id} cancelled in time: {shown(released)} units released")
 
 
