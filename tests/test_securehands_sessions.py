@@ -220,6 +220,22 @@ def test_an_undecided_query_warns_soc_management_then_lets_the_units_stand(
 # --- scheduling --------------------------------------------------------------------------------
 
 
+def test_a_sow_agreed_without_sow_sent_meets_the_sow_response_target(
+    make_gateway: Any, sink: Sink
+) -> None:
+    gateway = make_gateway(clock=OffsetClock(berlin(2026, 11, 16, 10)))  # a Monday
+    buy(gateway, "20", date(2026, 11, 2), "PO-4711")
+    sr_id = open_sr(gateway, sink, SUBJECT)
+    said = soc(gateway, sink, sr_id, "#sow-agreed units=8")
+    assert "Statement of Work response recorded" in said, said
+    at(gateway, berlin(2026, 11, 18, 10, 30))  # past its 2 working days
+    breached = [m.message["Subject"] for m in sink.settle_to(SOC_QUEUE)]
+    assert any("BREACHED: Initial Response" in b for b in breached), breached  # no answer yet
+    assert not [b for b in breached if "BREACHED: Statement of Work" in b], breached
+    (target,) = deadlines(gateway, "sow_response")
+    assert target.met_at is not None
+
+
 def test_the_scheduling_target_starts_at_the_session_request_not_at_the_sow(
     make_gateway: Any, sink: Sink
 ) -> None:

@@ -19,12 +19,17 @@ from gateway.sla import service_levels
 from gateway.storage.records import RequestRow, request_row
 
 SCHEDULING = clocks.SCHEDULING
+SOW_RESPONSE = "sow_response"
 
 
 def agree_sow(act: Act, sr: RequestRow, terms: SowTerms) -> Done:
-    """§3.11.2: a SecureHands (or Technical Baseline Assessment) SOW: its units reserved. The
-    scheduling target waits for the session request (§3.11.5)."""
-    return sows.agree(act, sr, terms)
+    """§3.11.2: a SecureHands (or Technical Baseline Assessment) SOW: its units reserved. A SOW
+    agreed was answered: the SOW response target is met if `#sow-sent` did not meet it
+    (§3.11.5). The scheduling target waits for the session request."""
+    done = sows.agree(act, sr, terms)
+    if service_levels.meet(act.conn, sr.id, SOW_RESPONSE, act.now):
+        return Done(f"{done.detail}; Statement of Work response recorded", done.deliveries)
+    return done
 
 
 def order_scan(act: Act, sr: RequestRow, ordered_on: date, ips: int, max_ips: int) -> Done:
