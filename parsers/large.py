@@ -8,6 +8,9 @@ the parts' readers (parsers/parts.py) take an attachment's bytes decoded straigh
 mail, and of a large text its first TEXT_KEPT bytes; the stored raw mail keeps all of it.
 A large attachment is then kept where it is (InPlace): the gateway stores no decoded copy of it,
 and decodes it from the stored raw mail when it is read (`decode`).
+An attached container (a message/rfc822, a multipart sent as an attachment), of any size, is
+named the same way but left in the copy: its file is its body as sent (R1.7), which the parser
+cannot give back, as it writes a part anew with its own line ends.
 """
 
 from __future__ import annotations
@@ -44,7 +47,8 @@ class InPlace:
 
 @dataclass(frozen=True)
 class Body:
-    """A leaf body cut out: where it is in the raw mail and how it is encoded."""
+    """A leaf body cut out, or an attached container's body: where it is in the raw mail and how
+    it is encoded."""
 
     raw: memoryview
     encoding: str  # Content-Transfer-Encoding, lower-case; "" for none
@@ -58,6 +62,10 @@ class Body:
         """The body's bytes (RFC 2045 §6), of its first `limit` encoded bytes if given."""
         data = self.raw if limit is None else self.raw[: _line_end(self.raw, limit)]
         return decode(data, self.encoding)
+
+    @property
+    def is_large(self) -> bool:
+        return self.size > LARGE_PART
 
     def in_place(self) -> InPlace:
         """Where the body is and what it decodes to; its decoded copy is let go at once."""
@@ -93,7 +101,8 @@ def _a2b_base64(data: bytes | memoryview) -> bytes:
 
 @dataclass(frozen=True)
 class Skeleton:
-    """The mail to parse, and the bodies cut out of it by the value of the `marker` header."""
+    """The mail to parse, and the bodies cut out of it or kept whole (an attached container's)
+    by the value of the `marker` header."""
 
     data: bytes
     marker: str
@@ -106,10 +115,13 @@ class Skeleton:
 
 
 def skeleton(raw: bytes) -> Skeleton:
-    """The mail itself when it holds no large body, else a copy without them."""
+    """The mail itself when it holds no large body and no attached container, else a copy
+    without the large bodies, each container's header naming it."""
     marker = f"X-Large-Body-{secrets.token_hex(8)}"  # no sender can forge it
     if len(raw) <= LARGE_PART:
-        return Skeleton(raw, marker, {})
+        lower = raw.lower()
+        if b"rfc822" not in lower and b"multipart/" not in lower:
+            return Skeleton(raw, marker, {})  # one small part (most mail): nothing to look for
     view = memoryview(raw)
     pieces: list[memoryview | bytes] = []
     bodies: dict[str, Body] = {}
@@ -133,36 +145,59 @@ def _cut(
     bodies: dict[str, Body],
     seen: list[int],
 ) -> int:
-    """Cut the large leaf bodies of the part view[start:end]; returns how far `pieces` reach.
-    `seen` counts the parts looked at."""
+    """Cut the large leaf bodies of the part view[start:end] and name its attached containers;
+    returns how far `pieces` reach. `seen` counts the parts looked at."""
     seen[0] += 1
     if bytes(view[start : start + 1]) == b"\n" or bytes(view[start : start + 2]) == b"\r\n":
         return start  # a part without header lines: left to the parser
-    if seen[0] > MAX_PARTS or depth >= MAX_DEPTH:
+    if seen[0] > MAX_PARTS or depth > MAX_DEPTH:
         return start  # beyond parsers/parts.py's limits: the parser's guards apply
     found = _HEADER_END.search(view, start, min(end, start + MAX_HEADER_BYTES))
     if found is None:
         return start
     head = BytesHeaderParser().parsebytes(bytes(view[start : found.end()]))
     body_start = found.end()
+    body = view[body_start:end]
     boundary = head.get_boundary() if head.get_content_maintype() == "multipart" else None
+    done = start
+    if head.get_content_type() == "message/rfc822" or (
+        boundary and head.get_content_disposition() == "attachment"
+    ):  # parsers/parts.py keeps it as one file, its body as sent whatever its size (R1.7)
+        done = _name(view, start, found, Body(body, "", body_start), marker, pieces, bodies)
+        if not boundary:
+            return done  # a message's own parts are its own: not looked into
     if boundary:
-        done = start
         raw = bytes(view.obj)  # the mail itself (bytes of bytes is no copy)
         delimiter = boundary.encode("ascii", "surrogateescape")  # the bytes as sent
         for child_start, child_end in _children(raw, body_start, end, delimiter):
             pieces.append(view[done:child_start])
             done = _cut(view, child_start, child_end, depth + 1, marker, pieces, bodies, seen)
         return done
-    if end - body_start <= LARGE_PART or head.get_content_type() == "message/rfc822":
+    if len(body) <= LARGE_PART:
         return start
-    name = str(len(bodies) + 1)
     encoding = str(head.get("content-transfer-encoding", "")).strip().lower()
-    bodies[name] = Body(view[body_start:end], encoding, body_start)
+    _name(view, start, found, Body(body, encoding, body_start), marker, pieces, bodies)
+    pieces.append(view[found.start() : found.end()])  # the header's end, and no body
+    return end
+
+
+def _name(
+    view: memoryview,
+    start: int,
+    found: re.Match[bytes],
+    body: Body,
+    marker: str,
+    pieces: list[memoryview | bytes],
+    bodies: dict[str, Body],
+) -> int:
+    """Add a header line naming `body` to the header of its part, view[start:found.end()];
+    returns how far `pieces` reach."""
+    name = str(len(bodies) + 1)
+    bodies[name] = body
     newline = b"\r\n" if bytes(view[found.start() : found.start() + 1]) == b"\r" else b"\n"
     pieces.append(view[start : found.start()])
-    pieces.append(newline + f"{marker}: {name}".encode() + newline + newline)
-    return end
+    pieces.append(newline + f"{marker}: {name}".encode())
+    return found.start()
 
 
 def _children(raw: bytes, start: int, end: int, boundary: bytes) -> list[tuple[int, int]]:

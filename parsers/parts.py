@@ -104,18 +104,30 @@ def _attachment(
 ) -> Attachment:
     content_type = part.get_content_type()
     filename = _filename(part, content_type, number, defects, hint)
-    if body is not None and not is_tnef(filename, content_type):  # a winmail.dat is opened
+    # A large file is left where it is in the mail; a winmail.dat is opened, so it is copied
+    if body is not None and body.is_large and not is_tnef(filename, content_type):
         return Attachment(filename, content_type, b"", body.in_place())
     if body is not None:
         data = body.decoded()
     elif part.is_multipart() or content_type == "message/rfc822":
-        inner = part.get_payload()
-        inner_msg = inner[0] if isinstance(inner, list) and inner else None
-        data = inner_msg.as_bytes() if isinstance(inner_msg, Message) else b""
+        data = _written_anew(part)
+        defects.append(
+            f"{filename}: not found in the mail as sent; kept as the email package writes it"
+        )
     else:
         payload = part.get_payload(decode=True)
         data = payload if isinstance(payload, bytes) else b""
     return Attachment(filename=filename, content_type=content_type, data=data)
+
+
+def _written_anew(container: Message) -> bytes:
+    """The body of a container parsers/large.py did not find in the raw mail (a digest's message
+    without header lines, a part beyond its limits), as the email package writes it: LF line
+    ends, so not byte for byte (R1.7)."""
+    written = container.as_bytes()
+    if not container.keys():  # the empty line that ends no header lines
+        return written[1:]
+    return written.partition(b"\n\n")[2]
 
 
 def is_tnef(filename: str, content_type: str) -> bool:
