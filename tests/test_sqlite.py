@@ -7,10 +7,12 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, select, text
 
 from gateway.storage import sqlite
 from gateway.storage.db import make_engine, make_sessions, transaction
+from gateway.storage.models import StoredMail
+from tests.support.harness import Gateway, count, mail
 
 ROW = b"x" * 6000  # two pages a row
 
@@ -56,3 +58,28 @@ def test_under_steady_writes_the_wal_starts_over_instead_of_growing(engine: Engi
     assert wal_size < 12 * 1024 * 1024, f"the WAL grew to {wal_size} bytes"
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM blobs")).scalar_one() == 4000
+
+
+def test_a_database_locked_past_its_timeout_answers_451_and_quarantines_nothing(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """R6.6: "database is locked" may pass: the sender counts at MAIL FROM let the mail on
+    (they are a guard, not a gate), DATA answers 451, and the mail sent again is stored."""
+    monkeypatch.setattr(sqlite, "WRITE_LOCK_TIMEOUT", 0.3)
+    database = gateway.runtime.sessions.kw["bind"].url.database
+    lock = sqlite._write_lock(database).threads  # every writer of this process waits on it
+    first = mail(subject="Firewall logs", message_id="<locked@example.com>")
+    assert lock.acquire(timeout=10)
+    try:
+        reply = gateway.send(first)
+    finally:
+        lock.release()
+    assert reply.code == 451, reply
+    assert count(gateway, StoredMail) == 0  # nothing kept, nothing in quarantine
+    assert gateway.send(first).code == 250
+    assert [s.status for s in stored(gateway)] == ["accepted"]
+
+
+def stored(gateway: Gateway) -> list[StoredMail]:
+    with gateway.runtime.sessions.begin() as session:
+        return list(session.scalars(select(StoredMail)))

@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any, ClassVar
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, exc
 
 log = logging.getLogger(__name__)
 
@@ -256,7 +256,13 @@ def attach(engine: Engine) -> None:
     def _begin(conn: Any) -> None:
         # Take the write lock up front: no deadlock when two readers both want to write.
         options = conn.get_execution_options()
-        if options.get("readonly", False):
-            conn.connection.dbapi_connection.begin_read()
-            return
-        conn.connection.dbapi_connection.begin_write(database, options.get("durable", True))
+        try:
+            if options.get("readonly", False):
+                conn.connection.dbapi_connection.begin_read()
+                return
+            conn.connection.dbapi_connection.begin_write(database, options.get("durable", True))
+        except sqlite3.Error as error:
+            # SQLAlchemy wraps what the driver raises in a statement, not in a listener: as its
+            # own OperationalError, "database is locked" is the storage failure that may pass
+            # (R6.6: 451 at SMTP), not a bug that quarantines the mail
+            raise exc.OperationalError("BEGIN", None, error) from error
