@@ -4,6 +4,7 @@ gateway's handler, spoken to by an async client (aiosmtplib). Steps 1 and 2 of o
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,8 +98,9 @@ async def test_rcpt_for_an_address_that_is_not_the_gateways_is_refused_with_550(
 
 @pytest.mark.asyncio
 async def test_a_declared_size_over_the_limit_is_refused_at_mail_from_with_552(
-    edge: Edge,
+    edge: Edge, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, "gateway.intake.receive")
     smtp = await edge.client()
     try:
         await smtp.ehlo()
@@ -108,6 +110,9 @@ async def test_a_declared_size_over_the_limit_is_refused_at_mail_from_with_552(
         await smtp.quit()
     assert refused.value.code == 552
     assert edge.count(StoredMail) == 0
+    # R6.3: the refusal is logged, with whom it refused
+    said = [r.getMessage() for r in caplog.records if r.name == "gateway.intake.receive"]
+    assert any(m.startswith("refused 552 from 127.0.0.1") for m in said), said
 
 
 @pytest.mark.asyncio

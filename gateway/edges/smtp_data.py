@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from aiosmtpd.smtp import MISSING, SMTP, syntax
 
 from gateway.observe import metrics
+
+log = logging.getLogger("gateway.intake.receive")  # where every mail's outcome is logged
 
 
 class IntakeSMTP(SMTP):  # type: ignore[misc]
@@ -58,6 +61,13 @@ class IntakeSMTP(SMTP):  # type: ignore[misc]
             status = "552 Error: Too much mail data"
         if isinstance(status, str) and status.startswith("552"):  # aiosmtpd's own size refusals
             metrics.refused(552)
+            # R6.3: a clear, logged outcome, as each mail taken or deferred has
+            log.info(
+                "refused 552 from %s, MAIL FROM <%s>: over the size limit of %s bytes",
+                self.session.peer[0] if isinstance(self.session.peer, tuple) else self.session.peer,
+                self.envelope.mail_from or "",
+                self.data_size_limit,
+            )
         await super().push(status)
 
 
