@@ -121,6 +121,19 @@ def test_a_mail_put_together_as_text_reads_back_as_sent(tmp_path: Path) -> None:
     assert html.replace("\r\n", "\n") == HTML
 
 
+def test_a_senders_message_id_too_long_for_a_line_is_left_out_of_the_threading_fields(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(var_dir=tmp_path, secret_key="k")
+    huge = f"<{'x' * 3000}@example.de>"
+    delivery = claimed(in_reply_to=huge, references=f"<a@example.de> {huge}")
+    data = compose_bytes(delivery, Rendered("s", "t\n", None), settings)
+    assert max(len(line) for line in data.split(b"\r\n")) <= 998  # RFC 5322 §2.1.1
+    read = message_from_bytes(data, policy=policy.default)
+    assert read["In-Reply-To"] is None
+    assert read["References"] == "<a@example.de>"
+
+
 def test_a_mail_with_files_is_built_with_email_message(tmp_path: Path, fixed: None) -> None:
     settings = Settings(var_dir=tmp_path, secret_key="k")
     delivery, rendered = CASES["notice in French, text only"]

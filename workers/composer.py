@@ -125,8 +125,8 @@ def _fields(
         "Subject": _header_text(_one_line(rendered.subject)),
         "Date": formatdate(usegmt=True),
         "Message-ID": delivery.message_id,
-        "In-Reply-To": delivery.in_reply_to,
-        "References": delivery.references,
+        "In-Reply-To": _threading(delivery.in_reply_to),
+        "References": _threading(delivery.references),
         "Auto-Submitted": delivery.auto_submitted,
         "X-Auto-Response-Suppress": "All",  # asks Exchange not to answer with an OOF
         "X-Loop": settings.gateway_address,
@@ -139,6 +139,19 @@ def _fields(
             raise PermanentFailure(f"{name} would span lines: {value!r}")
         fields.append((name, value))
     return fields
+
+
+# RFC 5322 §2.1.1: no line over 998 bytes, and a Message-ID cannot be folded: one longer than
+# this (a sender's, copied into In-Reply-To and References) is left out; the others thread
+LONGEST_MESSAGE_ID = 900
+
+
+def _threading(ids: str | None) -> str | None:
+    """In-Reply-To or References without a Message-ID too long for a line; as given otherwise
+    (what would span lines is refused below)."""
+    if not ids or all(len(m) <= LONGEST_MESSAGE_ID for m in ids.split()):
+        return ids
+    return " ".join(m for m in ids.split() if len(m) <= LONGEST_MESSAGE_ID)
 
 
 # RFC 5322 §3.6.8: a field name is printable ASCII without the colon
