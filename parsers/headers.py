@@ -22,6 +22,8 @@ SIGNAL_HEADERS = (
     "x-auto-response-suppress",
     "x-autoreply",
     "x-autorespond",
+    "x-auto-reply",
+    "x-precedence",
     "x-loop",
     "return-path",
     "x-failed-recipients",

@@ -52,7 +52,7 @@ def title(subject: str) -> str:
 # --- automatic mail (RFC 3834 §2 and §5, RFC 2369, RFC 3464, RFC 5965, RFC 8098) ---------------
 
 _LIST_HEADERS = ("list-id", "list-unsubscribe", "list-post")
-_AUTOREPLY_HEADERS = ("x-autoreply", "x-autorespond")
+_AUTOREPLY_HEADERS = ("x-autoreply", "x-autorespond", "x-auto-reply")
 _BULK_PRECEDENCE = frozenset({"bulk", "list", "junk", "auto_reply", "auto-reply", "autoreply"})
 _DAEMONS = re.compile(
     r"^(?:mailer[-_]?daemon|mail[-_]daemon|postmaster|post_master)(?:@|$)", re.IGNORECASE
@@ -63,12 +63,23 @@ _COMMENT = re.compile(r"\([^()]*\)")
 # web.de, Zimbra). Anchored at the start: a customer who mentions "out of office" in a subject is
 # not one; a prefix needs its colon unless it is the whole subject.
 _VACATION_WORDS = (
-    r"auto(?:matic|matische|matisch)?[- ]?(?:reply|response|antwort|antwoord)|auto|"
-    r"autorespond(?:er)?|out of (?:the )?office(?: (?:auto)?reply)?|ooo|"
-    r"abwesenheit(?:snotiz|smeldung)?|r[ée]ponse automatique|absence|absente?|"
-    r"absent du bureau|vacation(?: reply)?|risposta automatica|respuesta autom[áa]tica"
+    r"auto(?:matic|matische|matisch|m\.)?[-\s]?(?:reply|response|antwort|antwoord)|auto|"
+    r"autorespond(?:er)?|out\s+of\s+(?:the\s+)?office(?:\s+(?:auto)?reply)?|ooo|"
+    r"abwesenheit(?:snotiz|smeldung)?|abwesend|r[ée]ponse\s+automatique|absence|absente?|"
+    r"absent\s+du\s+bureau|vacation(?:\s+reply)?|risposta\s+automatica|"
+    r"respuesta\s+autom[áa]tica"
 )
-_VACATION_SUBJECT = re.compile(rf"^\s*(?:{_VACATION_WORDS})\s*(?:[:：]|[.!]?\s*$)", re.IGNORECASE)
+# Also behind a tag a mail system puts first ("[EXTERNAL] Automatic reply: …"), as a tag itself
+# ("[Autoreply] …"), or as the whole subject before a parenthesis ("Abwesenheitsnotiz (Urlaub)")
+_VACATION_NOTICE = (  # what only such a reply calls itself: it may go on in parentheses
+    r"abwesenheits(?:notiz|meldung)|out\s+of\s+(?:the\s+)?office|automatic\s+reply|"
+    r"r[ée]ponse\s+automatique"
+)
+_VACATION_SUBJECT = re.compile(
+    rf"^\s*(?:\[[^\]]{{1,40}}\]\s*)?(?:\[(?:{_VACATION_WORDS})\]|(?:{_VACATION_NOTICE})\s*\(|"
+    rf"(?:{_VACATION_WORDS})\s*(?:[:：]|[.!]?\s*$))",
+    re.IGNORECASE,
+)
 # RFC 7489 §7.2.1.1: the subject every DMARC aggregate report carries.
 _DMARC_REPORT = re.compile(r"^\s*report\s+domain:.+submitter:.+report-id:", re.IGNORECASE)
 
@@ -113,9 +124,10 @@ def automatic_reason(mail: ParsedMail) -> str | None:
     auto = _COMMENT.sub("", mail.headers.get("auto-submitted", "")).split(";")[0].strip().lower()
     if auto and auto != "no":
         return f"Auto-Submitted: {auto}"
-    precedence = _COMMENT.sub("", mail.headers.get("precedence", "")).strip().lower()
-    if precedence in _BULK_PRECEDENCE:
-        return f"Precedence: {precedence}"
+    for field in ("precedence", "x-precedence"):  # "bulk; charset…", "bulk (list)": its word
+        words = _COMMENT.sub("", mail.headers.get(field, "")).replace(";", " ").split()
+        if words and words[0].lower() in _BULK_PRECEDENCE:
+            return f"Precedence: {words[0].lower()}"
     for header in _LIST_HEADERS:
         if header in mail.headers:
             return f"mailing list ({header})"

@@ -347,12 +347,35 @@ def test_a_bounce_of_an_acknowledgement_is_stored_as_a_bounce_and_the_sr_gets_no
         ({"Auto-Submitted": "auto-replied (vacation)"}, "Auto-Submitted: auto-replied"),
         ({"Auto-Submitted": "(set by the filter) no"}, None),  # RFC 3834 §5: comments allowed
         ({"Precedence": "auto-reply"}, "Precedence: auto-reply"),
+        ({"Precedence": "bulk; charset=utf-8"}, "Precedence: bulk"),
+        ({"X-Precedence": "bulk"}, "Precedence: bulk"),
+        ({"X-Auto-Reply": "yes"}, "auto-reply (x-auto-reply)"),
     ],
 )
 def test_rfc_3834_headers_are_read_with_their_comments(
     headers: dict[str, str], reason: str | None
 ) -> None:
     assert automatic_reason(parse(mail(headers=headers))) == reason
+
+
+@pytest.mark.parametrize(
+    ("subject", "automatic"),
+    [
+        ("Abwesend: Re: VPN", True),
+        ("Autom. Antwort: VPN", True),
+        ("[EXTERNAL] Automatic reply: VPN", True),
+        ("Abwesenheitsnotiz (Urlaub bis 7.12.)", True),
+        ("Réponse\u00a0automatique\u00a0: VPN", True),
+        ("[Autoreply] VPN", True),
+        ("[EXTERNAL] VPN tunnel down", False),
+        ("Absence (of logs) on the firewall", False),
+        ("Auto update broke the VPN", False),
+    ],
+)
+def test_out_of_office_replies_are_known_by_the_subjects_mail_systems_give_them(
+    subject: str, automatic: bool
+) -> None:
+    assert (automatic_reason(parse(mail(subject=subject))) is not None) is automatic
 
 
 def test_a_dmarc_aggregate_report_is_automatic_by_its_mandated_subject() -> None:
