@@ -43,7 +43,7 @@ def request_session(act: Act, sr: RequestRow) -> Done:
     """§3.11.5, R5.5: scheduling is due 3 working days after the customer asked for a session:
     each session requested has its own target, whatever other sessions of the SR wait."""
     row = sessions.request(act, sr)
-    due = _start_waiting(act, sr, row.id)
+    due = _start_scheduling(act, sr, row.id)
     return Done(f"session {row.id} requested; scheduling due {due:%Y-%m-%d %H:%M} UTC")
 
 
@@ -76,7 +76,7 @@ def cancel(act: Act, sr: RequestRow, wanted: int | None, beyond_control: bool) -
     done = sessions.cancel(act, sr, row.id, beyond_control)
     _meet_shared(act, sr)
     if beyond_control and row.state == "scheduled":
-        due = _start_waiting(act, sr, row.id)
+        due = _start_scheduling(act, sr, row.id)
         return Done(f"{done.detail}; scheduling due {due:%Y-%m-%d %H:%M} UTC", done.deliveries)
     return done
 
@@ -89,17 +89,6 @@ def request_of_session(act: Act, session_id: int) -> RequestRow:
     return request_row(act.conn, found.sr_id)
 
 
-def _start_waiting(act: Act, sr: RequestRow, session_id: int) -> datetime:
-    """A session waits to be scheduled from now: its target, on the SR's Business Hours –
-    Standard (R3.5), in the session's own Deadline."""
-    settings = act.rt.settings
-    goal = service_levels.target(SCHEDULING, sr.type, sr.priority, settings)
-    due = service_levels.due_at(goal, act.now, sr.calendar)
-    warn = service_levels.warn_at(goal, act.now, sr.calendar, settings.warn_at_fraction)
-    clocks.arm_scheduling(act.conn, sr.id, session_id, act.now, due, warn)
-    return due
-
-
 def _meet_shared(act: Act, sr: RequestRow) -> None:
     """A scheduling target of the SR as a whole (armed before each session had its own) is met
     once no session of the SR waits to be scheduled."""
@@ -107,5 +96,9 @@ def _meet_shared(act: Act, sr: RequestRow) -> None:
         service_levels.meet(act.conn, sr.id, SCHEDULING, act.now)
 
 
-def _start_scheduling(act: Act, sr: RequestRow) -> datetime:
-    return service_levels.arm(act.conn, act.rt.settings, sr, SCHEDULING, act.now, act.now)
+def _start_scheduling(act: Act, sr: RequestRow, session_id: int | None = None) -> datetime:
+    """The scheduling target from now, on the SR's Business Hours – Standard (R3.5): a
+    session's own (it waits to be scheduled), or the scan's."""
+    return service_levels.arm(
+        act.conn, act.rt.settings, sr, SCHEDULING, act.now, act.now, session_id=session_id
+    )

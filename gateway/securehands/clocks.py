@@ -1,7 +1,7 @@
-"""The SecureHands Deadlines, armed: a session's scheduling target (§3.11.5), acceptance
-(§3.11.6), the query investigation (§3.11.7), the top-up reminder (§3.11.2), a lot's reminders
-and expiry (§3.11), the remediation-scan reminder (§3.13.1). What each one's passing does is
-deadlines.py (the scheduling target's: sla/deadlines.py, like every service-level target)."""
+"""The SecureHands Deadlines, armed: acceptance (§3.11.6), the query investigation (§3.11.7),
+the top-up reminder (§3.11.2), a lot's reminders and expiry (§3.11), the remediation-scan
+reminder (§3.13.1); and a session's scheduling target stopped (§3.11.5: it is a service-level
+target, armed by sla/service_levels.py). What each one's passing does is deadlines.py."""
 
 from __future__ import annotations
 
@@ -30,20 +30,6 @@ REMINDER_TIME = time(9, 0)  # reminders go out at the start of the customer's wo
 
 def local(day: date, at: time, calendar: Calendar) -> datetime:
     return datetime.combine(day, at, calendar.zone).astimezone(UTC)
-
-
-def arm_scheduling(
-    conn: Connection,
-    sr_id: int,
-    session_id: int,
-    start: datetime,
-    due: datetime,
-    warn: datetime | None,
-) -> None:
-    """§3.11.5, R5.5: a session's own scheduling target, from its request (or its rearrangement):
-    each waiting session is measured from its own request, not from another's. Its times are the
-    service level's (sla/service_levels.py), computed by requests/engagements.py."""
-    add_clock(conn, NewClock(SCHEDULING, start, due, start, sr_id, session_id, warn_at=warn))
 
 
 def stop_scheduling(conn: Connection, session_id: int, now: datetime) -> int:

@@ -53,6 +53,7 @@ class NewDeadline:
     warned_at: datetime | None = None
     breached_at: datetime | None = None
     met_at: datetime | None = None
+    session_id: int | None = None  # a SecureHands session's own target (scheduling, §3.11.5)
 
 
 _COLUMNS = [DEADLINES.c[f.name] for f in fields(DeadlineRow)]

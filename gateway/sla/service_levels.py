@@ -111,9 +111,11 @@ def arm(
     start: datetime,
     now: datetime,
     escalation_id: int | None = None,
+    session_id: int | None = None,
 ) -> datetime:
-    """Start a clock of `kind` on an SR at `start`; returns its due time."""
-    deadline = _deadline(settings, sr, kind, start, now, escalation_id)
+    """Start a clock of `kind` on an SR (or on one of its escalations or sessions) at `start`;
+    returns its due time."""
+    deadline = _deadline(settings, sr, kind, start, now, escalation_id, session_id)
     add_deadline(conn, deadline)
     return deadline.due_at
 
@@ -139,6 +141,7 @@ def _deadline(
     start: datetime,
     now: datetime,
     escalation_id: int | None,
+    session_id: int | None = None,
 ) -> NewDeadline:
     goal = target(kind, sr.type, sr.priority, settings)
     due = due_at(goal, start, sr.calendar)
@@ -152,6 +155,7 @@ def _deadline(
         warn_at=warn,
         next_at=warn or due,
         created_at=now,
+        session_id=session_id,
     )
 
 
