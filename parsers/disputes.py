@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 
+from parsers.signals import unnegated
+
 _WORDS = (
     r"quer(?:y|ies|ied|ying)|disput(?:e|es|ed|ing)|contest(?:s|ed|ing)?|"
     r"not\s+(?:agreed|accepted|correct|right)|(?:do|does|did)\s*n[o']t\s+(?:agree|accept)|"
@@ -29,7 +31,6 @@ _NEGATION = re.compile(
     r"nichts|aucune?|sans|pas\s+de|rien)(?:\W+\w+){0,3}\W*\Z",
     re.IGNORECASE,
 )
-_CLAUSE_END = re.compile(r"[.,;:!?\n]")
 _QUERY = re.compile(rf"(?<![\w-])(?:{_WORDS})(?![\w-])", re.IGNORECASE)
 _FIRST_LINE = re.compile(r"^\W*query\b", re.IGNORECASE)
 
@@ -39,7 +40,4 @@ def is_query(text: str) -> bool:
     lines = [line for line in text.splitlines() if line.strip()]
     if lines and _FIRST_LINE.match(lines[0]):
         return True
-    return any(
-        not _NEGATION.search(_CLAUSE_END.split(text[: found.start()])[-1])
-        for found in _QUERY.finditer(text)
-    )
+    return unnegated(_QUERY, text, _NEGATION) is not None

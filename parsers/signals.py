@@ -200,21 +200,24 @@ def requested_priority(subject: str, text: str) -> PriorityRequest | None:
     ("this is not a P1"); P1 when it reads as an outage, whatever else it asked for (a form's
     "Priority: 3" above "our production is down" is the outage R1.4 sends to the telephone)."""
     head = subject + "\n" + "\n".join(text.splitlines()[:25])
-    outage = _unnegated(_OUTAGE, head)
+    outage = unnegated(_OUTAGE, head)
     if outage:
         return PriorityRequest(1, f"reads as an outage ({outage.group(0)!r})")
-    asked = _unnegated(_PRIORITY, head)
+    asked = unnegated(_PRIORITY, head)
     if asked:
         return PriorityRequest(int(asked.group(1)), f"asked for {asked.group(0).strip()!r}")
     return None
 
 
-def _unnegated(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
-    """The first match of `pattern` that no word before it in its clause takes back."""
+def unnegated(
+    pattern: re.Pattern[str], text: str, negation: re.Pattern[str] = _NEGATION
+) -> re.Match[str] | None:
+    """The first match of `pattern` (lower-case words, as `_search` takes) that no word before
+    it in its clause takes back: a match of `negation` at the clause's end."""
     if _search(pattern, text) is None:
         return None
     for found in pattern.finditer(text):
-        if not _NEGATION.search(_CLAUSE_END.split(text[: found.start()])[-1]):
+        if not negation.search(_CLAUSE_END.split(text[: found.start()])[-1]):
             return found
     return None
 
@@ -257,7 +260,7 @@ def asks_for_rca(subject: str, text: str) -> bool:
 # --- escalation (§3.5.5) -----------------------------------------------------------------------
 
 _ESCALATE = re.compile(
-    r"\b(?:escalat(?:e|ed|ion|ing)|eskal(?:ation|ieren|ieren Sie|iert)|escalad(?:e|er)|"
+    r"\b(?:escalat(?:e|ed|ion|ing)|eskal(?:ation|ieren|ieren sie|iert)|escalad(?:e|er)|"
     r"escalation)\b",
     re.IGNORECASE,
 )
@@ -275,7 +278,7 @@ def asks_for_escalation(subject: str, text: str, title: str = "") -> bool:
     back in its clause ("no need to escalate"). Of the subject only what its writer added counts:
     not the gateway's own wording, nor `title`, the SR's title a reply's subject repeats."""
     first = next((line for line in text.splitlines() if line.strip()), "")
-    return _asked(added_to_title(subject, title)) or _asked(first)
+    return any(unnegated(_ESCALATE, said) for said in (added_to_title(subject, title), first))
 
 
 def added_to_title(subject: str, title: str) -> str:
@@ -286,14 +289,6 @@ def added_to_title(subject: str, title: str) -> str:
     if title.strip():
         added = re.sub(re.escape(title.strip()), " ", added, flags=re.IGNORECASE)
     return added
-
-
-def _asked(text: str) -> bool:
-    for found in _ESCALATE.finditer(text):
-        clause = _CLAUSE_END.split(text[: found.start()])[-1]
-        if not _NEGATION.search(clause):
-            return True
-    return False
 
 
 # --- third-party verification mail ("Ticket Trick") --------------------------------------------
