@@ -32,15 +32,7 @@ def outlook_reply(
     notification: Received, body: str, sender: str = ANALYST, to: str = "soc@securecall.example"
 ) -> bytes:
     """An analyst's answer as Outlook writes it: new text on top, the notification quoted below."""
-    quoted = (
-        f"{body}\n\nSam Analyst\nSecureCall SOC\n\n"
-        "-----Original Message-----\n"
-        "From: SecureCall SOC <soc@securecall.example>\n"
-        "Sent: Wednesday, November 18, 2026 10:00 AM\n"
-        f"To: {SOC_QUEUE}\n"
-        f"Subject: {notification.message['Subject']}\n\n"
-        f"{notification.text}"
-    )
+    quoted = f"{body}\n\nSam Analyst\nSecureCall SOC\n\n{outlook_quote(notification)}"
     return mail(
         sender=sender,
         to=to,
@@ -49,6 +41,18 @@ def outlook_reply(
         in_reply_to=notification.message["Message-ID"],
         references=notification.message["Message-ID"],
         name="Sam Analyst",
+    )
+
+
+def outlook_quote(notification: Received) -> str:
+    """The notification as Outlook quotes it: its header block, then its text."""
+    return (
+        "-----Original Message-----\n"
+        "From: SecureCall SOC <soc@securecall.example>\n"
+        "Sent: Wednesday, November 18, 2026 10:00 AM\n"
+        f"To: {SOC_QUEUE}\n"
+        f"Subject: {notification.message['Subject']}\n\n"
+        f"{notification.text}"
     )
 
 
@@ -229,14 +233,7 @@ def quoting_reply(notification: Received, top: str, style: str = "outlook") -> b
     """An analyst's reply with only `top` above the quoted notification, and no signature of
     its own: Outlook's header block, or Gmail's attribution line and "> " quoting."""
     if style == "outlook":
-        quoted = (
-            "-----Original Message-----\n"
-            "From: SecureCall SOC <soc@securecall.example>\n"
-            "Sent: Wednesday, November 18, 2026 10:00 AM\n"
-            f"To: {SOC_QUEUE}\n"
-            f"Subject: {notification.message['Subject']}\n\n"
-            f"{notification.text}"
-        )
+        quoted = outlook_quote(notification)
     else:
         quoted = "On Wed, 18 Nov 2026 at 10:00, SecureCall SOC <soc@securecall.example> wrote:\n"
         quoted += "".join(f"> {line}\n" for line in notification.text.splitlines())

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import getpass
 import json
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from typer.testing import CliRunner
 
-from cli.app import app
 from gateway.assembly import build
 from gateway.core.runtime import Runtime
 from gateway.storage.db import transaction
@@ -34,11 +31,11 @@ from gateway.sus.subscriptions import (
 from tests.support.bulletins import new_bulletin
 from tests.support.harness import populate, settings_for
 from tests.support.sus import CHECKPOINT, FORTIGATE, bulletin_sent, state_of, subscribed, trail
+from tests.test_sus_cli import Run, use_database
 
 NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 ADMIN = Change("admin@securecall.example", How.cli, NOW)
 ERIN = "erin@example.com"  # a contact who leaves Example Corp, and comes back
-Run = Callable[..., str]
 
 
 @pytest.fixture
@@ -52,17 +49,7 @@ def rt(tmp_path: Path, sqlite_url: str):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def gateway_cli(rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> Run:
     """`gateway …` in this process, on the test directory's database."""
-    monkeypatch.setenv("GATEWAY_DATABASE_URL", rt.settings.database)
-    monkeypatch.setenv("GATEWAY_VAR_DIR", str(rt.settings.var_dir))
-    monkeypatch.setenv("GATEWAY_SECRET_KEY", "test-signing-key")
-    runner = CliRunner()
-
-    def run(*args: str, code: int = 0) -> str:
-        result = runner.invoke(app, list(args), catch_exceptions=False)
-        assert result.exit_code == code, result.output
-        return result.output
-
-    return run
+    return use_database(monkeypatch, rt.settings.database, rt.settings.var_dir)
 
 
 def contact(session, email: str) -> Contact:  # type: ignore[no-untyped-def]
