@@ -17,8 +17,8 @@ from gateway.outbound.addresses import addressable
 from gateway.requests import listings as request_listings
 from gateway.storage.models import Delivery, ServiceRequest, StoredMail
 from parsers import dsn
+from parsers.automatic import automatic_reason, bounce_reason
 from parsers.mail import parse
-from parsers.signals import automatic_reason, bounce_reason
 from tests.conftest import FIXTURES
 from tests.support.harness import Gateway, count, eventually, mail, sr_id_of
 from tests.support.sink import Sink

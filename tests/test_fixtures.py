@@ -11,10 +11,11 @@ import pytest
 from sqlalchemy import select
 
 from gateway.storage.models import AttachmentRow, Message, StoredMail
+from parsers.automatic import automatic_reason, bounce_reason
 from parsers.language import detect_language
 from parsers.mail import parse
 from parsers.replies import latest_reply
-from parsers.signals import automatic_reason, bounce_reason, is_reply
+from parsers.signals import is_reply
 from tests.conftest import FIXTURES
 from tests.support.harness import Gateway
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 import pytest
 
 from gateway.core.ids import is_our_message_id, new_sr_id, outgoing_message_id
+from parsers.automatic import automatic_reason, bounce_reason
 from parsers.language import detect_language
 from parsers.mail import parse
 from parsers.replies import latest_reply
 from parsers.signals import (
     asks_for_rca,
-    automatic_reason,
-    bounce_reason,
     request_type,
     requested_priority,
     sr_tokens,

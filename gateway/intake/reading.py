@@ -23,6 +23,7 @@ from gateway.intake.queries import (
 from gateway.intake.receipts import RawMail
 from gateway.requests.decision import Facts, Thread
 from gateway.sus import mail as sus_mail
+from parsers.automatic import automatic_reason, bounce_reason
 from parsers.commands import Commands, read_commands
 from parsers.language import detect_language
 from parsers.mail import ParsedMail
@@ -32,8 +33,6 @@ from parsers.signals import (
     PriorityRequest,
     added_to_title,
     asks_for_escalation,
-    automatic_reason,
-    bounce_reason,
     is_reply,
     requested_priority,
     sr_tokens,
